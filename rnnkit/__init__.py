@@ -1,0 +1,26 @@
+"""rnnkit: recurrent neural networks from the lecture's equations, exact on padded batches and fast.
+
+- :mod:`rnnkit.nn`: ``RNNCell``/``LSTMCell``/``GRUCell`` (one step, the equations) and the
+  ``RNN``/``LSTM``/``GRU`` layers (time loop, stacking, bidirectional, exact masking, fused kernels).
+- :mod:`rnnkit.scratch`: backpropagation through time by hand in NumPy.
+- :func:`rnnkit.summary`: a Keras-style parameter table.
+"""
+
+from .nn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, from_torch, lengths_to_mask, to_torch
+from .summary import Summary, summary
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "GRUCell",
+    "LSTMCell",
+    "RNNCell",
+    "Summary",
+    "from_torch",
+    "lengths_to_mask",
+    "summary",
+    "to_torch",
+]

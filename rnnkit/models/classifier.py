@@ -1,0 +1,93 @@
+"""Many-to-one sequence classifier: the lecture's sentiment model and its variants.
+
+The lecture's model (the TensorFlow IMDB tutorial), with ``ClassifierConfig()`` defaults::
+
+    Embedding(8185, 64) -> Bidirectional(LSTM(64)) -> Dense(64, relu) -> Dense(1)
+
+and the stacked variant, ``ClassifierConfig(hidden_sizes=(64, 32), dropout=0.5)``::
+
+    BiLSTM(64, return_sequences) -> BiLSTM(32) -> Dense(64, relu) -> Dropout(0.5) -> Dense(1)
+
+The output is a logit per class (one for binary); padding is handled exactly by ``lengths``, so a
+review gets the same logit alone or in a padded batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..nn import GRU, LSTM, RNN
+from ..nn.masking import lengths_to_mask
+
+_LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+_POOLINGS = ("last", "max", "mean")
+
+
+@dataclass
+class ClassifierConfig:
+    vocab_size: int = 8185
+    embed_dim: int = 64
+    cell: str = "lstm"  # "rnn" | "lstm" | "gru"
+    hidden_sizes: tuple[int, ...] = (64,)  # one recurrent layer per entry
+    bidirectional: bool = True
+    dense_size: int = 64  # the Dense(64, relu) head; 0 for none
+    dropout: float = 0.0  # before the output layer
+    pooling: str = "last"  # "last": final states (Keras return_sequences=False); "max"; "mean"
+    num_outputs: int = 1
+    padding_idx: int = 0
+
+    def __post_init__(self) -> None:
+        if self.cell not in _LAYERS:
+            raise ValueError(f"cell must be one of {sorted(_LAYERS)}, got {self.cell!r}")
+        if self.pooling not in _POOLINGS:
+            raise ValueError(f"pooling must be one of {_POOLINGS}, got {self.pooling!r}")
+        self.hidden_sizes = tuple(self.hidden_sizes)
+        if not self.hidden_sizes:
+            raise ValueError("hidden_sizes must name at least one recurrent layer")
+
+
+class SequenceClassifier(nn.Module):
+    def __init__(self, config: ClassifierConfig) -> None:
+        super().__init__()
+        self.config = config
+        D = 2 if config.bidirectional else 1
+        self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=config.padding_idx)
+        layer_class = _LAYERS[config.cell]
+        sizes = [config.embed_dim] + [D * h for h in config.hidden_sizes]
+        self.recurrent = nn.ModuleList(
+            layer_class(sizes[i], h, bidirectional=config.bidirectional)
+            for i, h in enumerate(config.hidden_sizes)
+        )
+        head: list[nn.Module] = []
+        width = sizes[-1]
+        if config.dense_size:
+            head += [nn.Linear(width, config.dense_size), nn.ReLU()]
+            width = config.dense_size
+        if config.dropout:
+            head.append(nn.Dropout(config.dropout))
+        head.append(nn.Linear(width, config.num_outputs))
+        self.head = nn.Sequential(*head)
+
+    def forward(self, tokens: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """``tokens`` (B, T) int ids, right-padded; ``lengths`` (B,). Returns logits (B, C)."""
+        x = self.embedding(tokens)  # (B, T, E)
+        for layer in self.recurrent:
+            x, state = layer(x, lengths)  # x: (B, T, D*H)
+        features = self._pool(x, state, lengths)  # (B, D*H)
+        return self.head(features)
+
+    def _pool(self, x: Tensor, state: Tensor | tuple[Tensor, Tensor], lengths: Tensor | None) -> Tensor:
+        pooling = self.config.pooling
+        if pooling == "last":
+            h_n = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
+            D = 2 if self.config.bidirectional else 1
+            return torch.cat(list(h_n[-D:]), dim=1)  # top layer: (B, D*H)
+        if lengths is None:
+            return x.amax(dim=1) if pooling == "max" else x.mean(dim=1)
+        valid = lengths_to_mask(lengths.to(x.device), x.shape[1])[:, :, None]  # (B, T, 1)
+        if pooling == "max":
+            return x.masked_fill(~valid, float("-inf")).amax(dim=1)
+        return x.sum(dim=1) / lengths.to(x.device, x.dtype)[:, None]

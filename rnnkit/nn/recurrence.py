@@ -1,0 +1,148 @@
+"""One direction of one layer over time: fused (torch's native kernels) or reference (a loop).
+
+The fused tier calls torch's native kernels (cuDNN on a GPU). They run a whole sequence per call
+on a padded (B, T, E) tensor but know nothing of padding: they run every sequence for all T steps.
+That is harmless for the *outputs* of the forward direction (step t only depends on steps <= t,
+and padded outputs are zeroed), and the backward direction is made harmless by reversing each
+sequence within its length first (:meth:`Padding.reverse`). What remains is the final state,
+which must be taken at each sequence's last real step:
+
+- ``h_n`` of every cell is the output at that step, gathered with :meth:`Padding.gather_last`.
+- The LSTM's ``c_n`` is not an output. We append one input feature ``p_t`` that is 1 at padded
+  steps and 0 at real ones, with weights ``+S`` into the forget gate and ``-S`` into the input
+  gate (``S = 1e4``). At a padded step ``f = sigmoid(+S) = 1`` and ``i = sigmoid(-S) = 0`` exactly
+  in floating point, so ``c_t = 1 * c_{t-1} + 0 * g_t = c_{t-1}``: the cell state is carried
+  unchanged to the end, and the kernel's ``c_n`` is the state at the last real step. The
+  derivatives of the saturated gates are exactly 0, so no gradient leaks into or out of padding.
+  At real steps ``p_t = 0`` and the extra column contributes exactly 0.
+
+The reversal costs two gathers and the extra feature one column; the benchmark
+``benchmarks/lstm_masking_throughput.py`` measures the total against the unmasked padded kernel.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .cells import GRUCell, LSTMCell, RNNCell, _Cell
+from .masking import Padding
+
+# Saturates a sigmoid to exactly 0 or 1 in float16, float32 and float64 (exp overflows past ~88),
+# while staying far above any pre-activation that trained weights produce.
+_SATURATE = 1e4
+
+State = tuple[Tensor, ...]  # (h,) or (h, c), each (B, H)
+
+
+def supports_fused(cell: _Cell) -> bool:
+    """Whether torch has a native kernel for exactly this cell's equations."""
+    return type(cell) in (RNNCell, LSTMCell, GRUCell)
+
+
+def _kernel_weights(cell: _Cell) -> list[Tensor]:
+    """The weights in torch's layout [w_ih, w_hh, b_ih, b_hh]; our single bias goes in b_ih."""
+    if isinstance(cell, GRUCell):
+        H = cell.hidden_size
+        b_hh = torch.cat([cell.bias.new_zeros(2 * H), cell.bias_hn])  # r, z: 0; n: b_hn
+    else:
+        b_hh = torch.zeros_like(cell.bias)
+    return [cell.weight_ih, cell.weight_hh, cell.bias, b_hh]
+
+
+def _carry_column(cell: LSTMCell, like: Tensor) -> Tensor:
+    """The (4H, 1) weight column of the padding feature: -S into i, +S into f, 0 into g and o."""
+    H = cell.hidden_size
+    column = like.new_zeros(4 * H, 1)
+    column[:H] = -_SATURATE
+    column[H : 2 * H] = _SATURATE
+    return column
+
+
+def _carry_feature(x: Tensor, padding: Padding) -> Tensor:
+    """``x`` (B, T, E) -> (B, T, E+1), the padding indicator ``p_t`` appended.
+
+    Reversal within length maps padded steps to themselves, so one copy serves both directions.
+    The values of ``x`` at padded steps must be bounded (zeros, or a lower layer's outputs) for
+    the gates to saturate.
+    """
+    pad_feature = (~padding.valid)[:, :, None].to(x.dtype)  # (B, T, 1)
+    return torch.cat([x, pad_feature], dim=2)
+
+
+def _fused_direction(
+    cell: _Cell, x: Tensor, state: State, padding: Padding | None, reverse: bool
+) -> tuple[Tensor, State]:
+    if reverse:
+        x = padding.reverse(x) if padding is not None else x.flip(1)
+    weights = _kernel_weights(cell)
+    h0 = state[0].unsqueeze(0)  # (1, B, H)
+    if isinstance(cell, LSTMCell):
+        if padding is not None:  # x carries the padding indicator: widen W_hx to (4H, E+1)
+            weights[0] = torch.cat([weights[0], _carry_column(cell, weights[0])], dim=1)
+        c0 = state[1].unsqueeze(0)
+        out, h_n, c_n = torch.lstm(x, (h0, c0), weights, True, 1, 0.0, cell.training, False, True)
+        final: list[Tensor] = [h_n[0], c_n[0]]
+    else:
+        if isinstance(cell, GRUCell):
+            kernel = torch.gru
+        else:
+            kernel = torch.rnn_tanh if cell.nonlinearity == "tanh" else torch.rnn_relu
+        out, h_n = kernel(x, h0, weights, True, 1, 0.0, cell.training, False, True)
+        final = [h_n[0]]
+    if padding is not None:
+        final[0] = padding.gather_last(out)  # h at each sequence's last real step
+    if reverse:
+        out = padding.reverse(out) if padding is not None else out.flip(1)
+    return out, tuple(final)
+
+
+def run_fused(
+    cells: list[_Cell], x: Tensor, states: list[State], padding: Padding | None
+) -> tuple[Tensor, list[State]]:
+    """One layer, its directions through torch's kernels: ``cells[d]`` runs direction d (1 backward).
+
+    Returns the outputs (B, T, D*H), *not* zeroed at padded steps, and each direction's final state.
+    """
+    if padding is not None and isinstance(cells[0], LSTMCell):
+        x = _carry_feature(x, padding)
+    results = [
+        _fused_direction(cell, x, state, padding, reverse=d == 1)
+        for d, (cell, state) in enumerate(zip(cells, states))
+    ]
+    outputs = [out for out, _ in results]
+    return (outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)), [f for _, f in results]
+
+
+def run_reference(
+    cells: list[_Cell], x: Tensor, states: list[State], padding: Padding | None
+) -> tuple[Tensor, list[State]]:
+    """The same as :func:`run_fused`, as plain Python loops over the cells' time steps."""
+    results = [
+        _reference_direction(cell, x, state, padding, reverse=d == 1)
+        for d, (cell, state) in enumerate(zip(cells, states))
+    ]
+    outputs = [out for out, _ in results]
+    return (outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)), [f for _, f in results]
+
+
+def _reference_direction(
+    cell: _Cell, x: Tensor, state: State, padding: Padding | None, reverse: bool
+) -> tuple[Tensor, State]:
+    """One direction, one step at a time.
+
+    At a padded step the state is carried unchanged (``torch.where``), so a sequence's final state
+    is the one at its last real step and, running backwards, each sequence starts at its own end.
+    """
+    T = x.shape[1]
+    is_lstm = isinstance(cell, LSTMCell)
+    outputs: list[Tensor] = [x.new_empty(0)] * T
+    for t in reversed(range(T)) if reverse else range(T):
+        h_t, new_state = cell(x[:, t], state if is_lstm else state[0])
+        new_state = new_state if is_lstm else (new_state,)
+        if padding is not None:
+            real = padding.valid[:, t, None]  # (B, 1)
+            new_state = tuple(torch.where(real, new, old) for new, old in zip(new_state, state))
+        state = new_state
+        outputs[t] = h_t
+    return torch.stack(outputs, dim=1), state  # (B, T, H)

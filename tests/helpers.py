@@ -1,0 +1,43 @@
+"""Shared checks: run a layer, collect every gradient in a comparable form."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+import rnnkit
+
+
+def torch_param_grads(module: nn.RNNBase, kind: str) -> dict[str, Tensor]:
+    """torch.nn's gradients, folded into rnnkit's per-cell names (see rnnkit.nn.interop)."""
+    D = 2 if module.bidirectional else 1
+    H = module.hidden_size
+    grads = {}
+    for index in range(module.num_layers * D):
+        suffix = f"l{index // D}" + ("_reverse" if index % D else "")
+        g = {name: getattr(module, f"{name}_{suffix}").grad for name in ("weight_ih", "weight_hh")}
+        b_ih = getattr(module, f"bias_ih_{suffix}").grad
+        b_hh = getattr(module, f"bias_hh_{suffix}").grad
+        # d(b_ih + b_hh) = d b_ih = d b_hh, wherever the two are folded
+        g["bias"] = b_ih
+        if kind == "gru":
+            g["bias_hn"] = b_hh[2 * H :]
+        for name, value in g.items():
+            grads[f"cells.{index}.{name}"] = value
+    return grads
+
+
+def rnnkit_param_grads(layer: nn.Module) -> dict[str, Tensor]:
+    return {name: p.grad for name, p in layer.named_parameters()}
+
+
+def make_torch(kind: str, E: int, H: int, **kwargs) -> nn.RNNBase:
+    cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind]
+    return cls(E, H, **kwargs).double()
+
+
+def assert_close(actual: Tensor, expected: Tensor, name: str, atol: float = 1e-10) -> None:
+    torch.testing.assert_close(actual, expected, atol=atol, rtol=1e-8, msg=lambda m: f"{name}: {m}")
+
+
+LAYERS = {"rnn": rnnkit.RNN, "lstm": rnnkit.LSTM, "gru": rnnkit.GRU}
