@@ -14,8 +14,13 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# The datasets of the project's machines, read where a user's download would be read.
+SHARED_DATA := $(abspath ../shared/data)
+export RNNKIT_DATA ?= $(if $(wildcard $(SHARED_DATA)/aclImdb_v1.tar.gz),$(SHARED_DATA),)
+
 demo: $(STAMP)
-	$(BIN)/rnnkit demo
+	$(BIN)/rnnkit tour
+	$(BIN)/rnnkit sentiment demo --out runs/demo --restart
 
 test: $(STAMP)
 	$(BIN)/ruff check .

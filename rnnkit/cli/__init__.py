@@ -1,0 +1,72 @@
+"""The ``rnnkit`` command line. Each subcommand parses its own options and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..data import DataError
+from ..train import CheckpointError, TrainingError
+from . import core, sentiment
+
+
+def cmd_tour(args: argparse.Namespace) -> int:
+    status = 0
+    for title, command in (
+        ('1. The lecture\'s "hell" -> "o", by hand-written BPTT', core.cmd_scratch_hello),
+        ("2. Gradient check of the NumPy BPTT", core.cmd_scratch_gradcheck),
+        ("3. The lecture's model summary", core.cmd_summary),
+        ("4. Exact masking", core.cmd_masking),
+    ):
+        print(f"\n== {title} ==")
+        status |= command(args)
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rnnkit", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    tour = commands.add_parser("tour", help="a 2-second tour of the core: BPTT, summary, masking")
+    tour.set_defaults(func=cmd_tour, word="hello", hidden=8, steps=300, seed=0)
+
+    scratch = commands.add_parser("scratch", help="NumPy BPTT from scratch")
+    scratch_commands = scratch.add_subparsers(dest="scratch_command", required=True)
+    hello = scratch_commands.add_parser("hello", help='train the lecture\'s "hell" -> "o" RNN')
+    hello.add_argument("--word", default="hello", help="training word over h, e, l, o")
+    hello.add_argument("--hidden", type=int, default=8, help="hidden units H")
+    hello.add_argument("--steps", type=int, default=300, help="Adam steps")
+    hello.add_argument("--seed", type=int, default=0)
+    hello.set_defaults(func=core.cmd_scratch_hello)
+    check = scratch_commands.add_parser("gradcheck", help="BPTT vs finite differences")
+    check.add_argument("--seed", type=int, default=0)
+    check.set_defaults(func=core.cmd_scratch_gradcheck)
+
+    summary = commands.add_parser("summary", help="the lecture's model, Keras-style table")
+    summary.set_defaults(func=core.cmd_summary)
+
+    masking = commands.add_parser("masking", help="padded vs unpadded outputs, rnnkit vs torch")
+    masking.add_argument("--seed", type=int, default=0)
+    masking.set_defaults(func=core.cmd_masking)
+
+    sentiment.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "word", None) is not None and set(args.word) - set("helo"):
+        print(f"error: --word must use only the letters h, e, l, o, got {args.word!r}", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except (DataError, CheckpointError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except TrainingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

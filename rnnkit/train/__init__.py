@@ -1,0 +1,16 @@
+"""The shared training loop, checkpoints, progress bar and curves."""
+
+from .checkpoint import CheckpointError
+from .progress import ProgressBar
+from .trainer import Meter, TrainConfig, Trainer, TrainingError, resolve_device, seed_everything
+
+__all__ = [
+    "CheckpointError",
+    "Meter",
+    "ProgressBar",
+    "TrainConfig",
+    "Trainer",
+    "TrainingError",
+    "resolve_device",
+    "seed_everything",
+]

@@ -1,0 +1,260 @@
+"""The training loop every rnnkit task shares.
+
+A task supplies the model, batches, and a ``step`` that turns a batch into a mean loss and summed
+metrics; the trainer does the rest: Adam(W), learning-rate schedule, gradient clipping, progress,
+validation, history (JSON, CSV, PNG curves), a checkpoint each epoch keeping the best by validation,
+resuming an interrupted run where its last epoch ended (same batch order, same RNG), early stopping,
+and stopping with a clear message on a NaN or infinite loss (the last good checkpoint is kept).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from . import checkpoint as ckpt
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # "constant" | "cosine" (after linear warm-up)
+    warmup: float = 0.0  # share of all steps spent warming up linearly
+    clip_norm: float | None = None
+    patience: int | None = None  # early stopping: epochs without improvement of `monitor`
+    monitor: str = "val_accuracy"  # "..loss" is minimised, anything else maximised
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+class Batches(Protocol):
+    def __call__(self, epoch: int) -> Iterable[Any]: ...
+
+
+StepFn = Callable[[nn.Module, Any], tuple[Tensor, dict[str, float], int]]
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a NaN loss, say); the message says why and what was kept."""
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no GPU; use --device cpu")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Meter:
+    """Running means: the loss weighted by batch size, and metric sums over counts."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def update(self, loss: float, metric_sums: dict[str, float], count: int) -> None:
+        self.sums["loss"] = self.sums.get("loss", 0.0) + loss * count
+        for name, value in metric_sums.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+        self.count += count
+
+    def means(self, prefix: str = "") -> dict[str, float]:
+        return {prefix + name: value / max(self.count, 1) for name, value in self.sums.items()}
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: nn.Module,
+        step: StepFn,
+        config: TrainConfig,
+        run_dir: str | Path,
+        callbacks: Iterable[Any] = (),
+    ) -> None:
+        self.model = model
+        self.step = step
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.callbacks = list(callbacks)
+        self.device = resolve_device(config.device)
+        self.model.to(self.device)
+        self.optimizer = (
+            torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+            if config.weight_decay
+            else torch.optim.Adam(model.parameters(), lr=config.lr)
+        )
+        self.history: list[dict[str, float]] = []
+        self.best: float | None = None
+        self.epoch = 0  # epochs completed
+        self.global_step = 0
+
+    # -- schedule ------------------------------------------------------------------------------
+
+    def _lr_at(self, step: int, total: int) -> float:
+        warm = int(self.config.warmup * total)
+        if step < warm:
+            return self.config.lr * (step + 1) / warm
+        if self.config.schedule == "cosine":
+            progress = (step - warm) / max(total - warm, 1)
+            return self.config.lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        return self.config.lr
+
+    def _emit(self, event: str, *args: Any) -> None:
+        for callback in self.callbacks:
+            handler = getattr(callback, event, None)
+            if handler is not None:
+                handler(*args)
+
+    def message(self, text: str) -> None:
+        """A line for the user, through the callbacks (the progress bar prints it)."""
+        self._emit("on_message", text)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value < self.best if self.config.monitor.endswith("loss") else value > self.best
+
+    def _save(self, improved: bool) -> None:
+        ckpt.save_weights(self.model, self.run_dir / ckpt.LAST)
+        if improved:
+            ckpt.save_weights(self.model, self.run_dir / ckpt.BEST)
+        ckpt.save_history(self.history, self.run_dir)
+        state = {
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "best": self.best,
+            "history": self.history,
+            "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "train_config": asdict(self.config),
+        }
+        ckpt.save_state(state, self.run_dir / ckpt.STATE)
+        if self.history:
+            try:
+                from .plots import plot_history
+
+                plot_history(self.history, self.run_dir / "curves.png", title=self.run_dir.name)
+            except ImportError:  # matplotlib is optional for training
+                pass
+
+    def _epochs_since_best(self) -> int:
+        values = [row[self.config.monitor] for row in self.history if self.config.monitor in row]
+        if not values:
+            return 0
+        sign = -1.0 if self.config.monitor.endswith("loss") else 1.0
+        best_index = max(range(len(values)), key=lambda i: sign * values[i])
+        return len(values) - 1 - best_index
+
+    def resume(self) -> bool:
+        """Load the run's last checkpoint if there is one; True if training continues from it."""
+        path = self.run_dir / ckpt.STATE
+        if not path.is_file():
+            return False
+        state = ckpt.load_state(path)
+        ckpt.load_weights(self.model, self.run_dir / ckpt.LAST)
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        self.epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
+        self.best = state["best"]
+        self.history = list(state["history"])
+        return True
+
+    # -- loops ---------------------------------------------------------------------------------
+
+    def evaluate(self, batches: Iterable[Any]) -> dict[str, float]:
+        meter = Meter()
+        self.model.eval()
+        with torch.no_grad():
+            for batch in batches:
+                loss, metrics, count = self.step(self.model, batch.to(self.device))
+                meter.update(loss.item(), metrics, count)
+        return meter.means()
+
+    def fit(
+        self,
+        train_batches: Batches,
+        steps_per_epoch: int,
+        val_batches: Callable[[], Iterable[Any]] | None = None,
+    ) -> list[dict[str, float]]:
+        """Train from ``self.epoch`` to ``config.epochs``; returns the history (one dict per epoch)."""
+        config = self.config
+        total_steps = config.epochs * steps_per_epoch
+        stale = self._epochs_since_best()
+        while self.epoch < config.epochs:
+            epoch = self.epoch + 1
+            self._emit("on_epoch_begin", epoch, config.epochs, steps_per_epoch)
+            start = time.perf_counter()
+            meter = Meter()
+            self.model.train()
+            for index, batch in enumerate(train_batches(epoch)):
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self._lr_at(self.global_step, total_steps)
+                loss, metrics, count = self.step(self.model, batch.to(self.device))
+                if not torch.isfinite(loss):
+                    raise TrainingError(
+                        f"the loss became {loss.item()} at epoch {epoch}, step {index + 1}; stopped. "
+                        f"The last good checkpoint (epoch {self.epoch}) is kept in {self.run_dir}. "
+                        "Try a lower learning rate or gradient clipping (--clip-norm 1.0)."
+                    )
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.clip_norm:
+                    nn.utils.clip_grad_norm_(self.model.parameters(), config.clip_norm)
+                self.optimizer.step()
+                self.global_step += 1
+                meter.update(loss.item(), metrics, count)
+                self._emit("on_step", index + 1, meter.means())
+            logs = meter.means()
+            if val_batches is not None:
+                logs.update({f"val_{k}": v for k, v in self.evaluate(val_batches()).items()})
+            self.epoch = epoch
+            row = {"epoch": epoch, **logs, "lr": self.optimizer.param_groups[0]["lr"]}
+            row["seconds"] = time.perf_counter() - start
+            self.history.append(row)
+            value = logs.get(config.monitor, logs["loss"])
+            improved = self._improved(value)
+            if improved:
+                self.best = value
+                stale = 0
+            else:
+                stale += 1
+            self._save(improved)
+            self._emit("on_epoch_end", epoch, logs)
+            if config.patience is not None and stale >= config.patience:
+                self._emit(
+                    "on_message", f"early stopping: {config.monitor} has not improved for {stale} epochs"
+                )
+                break
+        return self.history
