@@ -55,6 +55,12 @@ class SequenceClassifier(nn.Module):
         self.config = config
         D = 2 if config.bidirectional else 1
         self.embedding = nn.Embedding(config.vocab_size, config.embed_dim, padding_idx=config.padding_idx)
+        # Keras's initialisations throughout (the lecture's model was trained with them). Embedding:
+        # uniform(-0.05, 0.05), not torch's N(0, 1): with Adam at 1e-4 (the lecture's recipe) the
+        # small scale lets the embeddings move relative to their size and learn.
+        nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
+        with torch.no_grad():
+            self.embedding.weight[config.padding_idx].zero_()
         layer_class = _LAYERS[config.cell]
         sizes = [config.embed_dim] + [D * h for h in config.hidden_sizes]
         self.recurrent = nn.ModuleList(
@@ -70,6 +76,10 @@ class SequenceClassifier(nn.Module):
             head.append(nn.Dropout(config.dropout))
         head.append(nn.Linear(width, config.num_outputs))
         self.head = nn.Sequential(*head)
+        for module in self.head:
+            if isinstance(module, nn.Linear):  # Keras's Dense: Glorot-uniform kernel, zero bias
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
 
     def forward(self, tokens: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``tokens`` (B, T) int ids, right-padded; ``lengths`` (B,). Returns logits (B, C)."""

@@ -1,0 +1,116 @@
+"""Training and prediction throughput of the lecture's IMDB model, rnnkit against Keras.
+
+Real IMDB reviews, the ``seed`` preset's tokenizer (subword, 8,185) and model
+(Embedding(8185, 64) -> BiLSTM(64) -> Dense(64, relu) -> Dense(1)), a whole training step with Adam.
+Throughput counts real (non-padding) tokens per second. In one run, on the same reviews:
+
+- ``rnnkit bucketed``: length-bucketed batches with exact masking (rnnkit's pipeline);
+- ``rnnkit shuffled``: random batches padded to their longest review, still exactly masked;
+- ``keras shuffled`` (the lecture's pipeline: random padded batches, no masking) and
+  ``keras bucketed+mask`` (``Embedding(mask_zero=True)`` on the bucketed batches), when the optional
+  extra is installed: ``pip install -e '.[peers]'``.
+
+Prediction over ``--predict`` test reviews: rnnkit's bucketed predictor against ``model.predict``.
+
+    python benchmarks/imdb_throughput.py --data ../shared/data --steps 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from rnnkit.data import SequenceDataset, bucket_indices, imdb
+from rnnkit.data.tokenizer import Tokenizer
+from rnnkit.tasks import sentiment
+
+
+def rnnkit_train_rate(dataset: SequenceDataset, batches: list[np.ndarray]) -> float:
+    config = sentiment.resolved(sentiment.preset("seed"))
+    model = sentiment.build_model(config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    model.train()
+    tokens, start = 0, None
+    for i, indices in enumerate(batches):
+        if i == 2:  # two warm-up steps
+            start, tokens = time.perf_counter(), 0
+        batch = dataset.collate(indices)
+        loss, _, _ = sentiment.step(model, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        tokens += int(batch.lengths.sum())
+    return tokens / (time.perf_counter() - start)
+
+
+def keras_train_rate(dataset: SequenceDataset, batches: list[np.ndarray], mask: bool) -> float:
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.layers.Embedding(8185, 64, mask_zero=mask),
+            keras.layers.Bidirectional(keras.layers.LSTM(64)),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(
+        loss=keras.losses.BinaryCrossentropy(from_logits=True), optimizer=keras.optimizers.Adam(1e-4)
+    )
+    tokens, start = 0, None
+    for i, indices in enumerate(batches):
+        if i == 2:
+            start, tokens = time.perf_counter(), 0
+        batch = dataset.collate(indices)
+        model.train_on_batch(batch.tokens.numpy(), batch.labels.numpy())
+        tokens += int(batch.lengths.sum())
+    return tokens / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", help="IMDB tarball or folder")
+    parser.add_argument("--steps", type=int, default=40, help="training steps per pipeline")
+    parser.add_argument("--predict", type=int, default=5000, help="test reviews to predict")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    corpus = imdb.load(args.data)
+    tokenizer = Tokenizer.train(corpus.train.texts, "subword", 8185)
+    train = sentiment.encode(tokenizer, corpus.train.texts, corpus.train.labels, 2000)
+    shuffled = bucket_indices(train.lengths, 64, shuffle=True, seed=args.seed, pool=1)[: args.steps]
+    bucketed = bucket_indices(train.lengths, 64, shuffle=True, seed=args.seed, pool=50)[: args.steps]
+    rates = {
+        "rnnkit bucketed": rnnkit_train_rate(train, bucketed),
+        "rnnkit shuffled": rnnkit_train_rate(train, shuffled),
+    }
+    try:
+        import keras  # noqa: F401
+
+        rates["keras shuffled"] = keras_train_rate(train, shuffled, mask=False)
+        rates["keras bucketed+mask"] = keras_train_rate(train, bucketed, mask=True)
+    except ImportError:
+        print("(keras not installed: pip install -e '.[peers]' to measure the lecture's pipeline)")
+    print(f"training step with Adam, seed model, batch 64, {args.steps} steps per pipeline:")
+    for name, rate in rates.items():
+        print(f"  {name:22s} {rate:>9,.0f} real tokens/s")
+    for peer in ("keras shuffled", "keras bucketed+mask"):
+        if peer in rates:
+            print(f"  rnnkit bucketed / {peer} = {rates['rnnkit bucketed'] / rates[peer]:.2f}x")
+
+    texts = corpus.test.texts[: args.predict]
+    model = sentiment.build_model(sentiment.resolved(sentiment.preset("seed")))
+    predictor = sentiment.Predictor(model, tokenizer, 2000)
+    start = time.perf_counter()
+    predictor(texts)
+    seconds = time.perf_counter() - start
+    print(f"predict {len(texts):,} reviews (tokenizing included): rnnkit {seconds:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""The shared trainer on a toy regression: early stopping, schedule, progress output, history."""
+
+import io
+import itertools
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from rnnkit.train import ProgressBar, TrainConfig, Trainer
+
+
+class ToyBatch:
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def to(self, device):
+        return ToyBatch(self.x.to(device), self.y.to(device))
+
+
+def toy_step(model, batch):
+    loss = nn.functional.mse_loss(model(batch.x).squeeze(1), batch.y)
+    return loss, {}, len(batch.y)
+
+
+def toy_batches(n=4, seed=0, sign=1.0):
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        x = torch.randn(16, 3, generator=gen)
+        out.append(ToyBatch(x, sign * (x @ torch.tensor([1.0, -2.0, 0.5]))))
+    return out
+
+
+def test_loss_falls_and_history_is_written(tmp_path):
+    stream = io.StringIO()
+    trainer = Trainer(
+        nn.Linear(3, 1),
+        toy_step,
+        TrainConfig(epochs=3, lr=0.1, monitor="val_loss"),
+        tmp_path,
+        [ProgressBar(stream)],
+    )
+    history = trainer.fit(lambda epoch: toy_batches(), 4, lambda: toy_batches(seed=1))
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    assert json.loads((tmp_path / "history.json").read_text())[-1]["epoch"] == 3
+    assert (tmp_path / "history.csv").read_text().splitlines()[0].startswith("epoch,loss,val_loss")
+    text = stream.getvalue()
+    assert "Epoch 1/3" in text and "4/4 [==============================]" in text and "val_loss:" in text
+
+
+def test_early_stopping(tmp_path):
+    stream = io.StringIO()
+    config = TrainConfig(epochs=20, lr=0.05, patience=2, monitor="val_loss")
+    trainer = Trainer(nn.Linear(3, 1), toy_step, config, tmp_path, [ProgressBar(stream)])
+    # validation targets of the opposite sign: the better the fit, the worse the validation
+    history = trainer.fit(lambda epoch: toy_batches(), 4, lambda: toy_batches(seed=1, sign=-1.0))
+    assert len(history) == 3  # best at epoch 1, then 2 epochs without improvement
+    assert "early stopping" in stream.getvalue()
+
+
+def test_cosine_schedule_with_warmup(tmp_path):
+    trainer = Trainer(nn.Linear(3, 1), toy_step, TrainConfig(lr=1.0, schedule="cosine", warmup=0.1), tmp_path)
+    lrs = [trainer._lr_at(step, 100) for step in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert lrs[10] == pytest.approx(1.0) and lrs[-1] < 0.01
+    assert all(a >= b for a, b in itertools.pairwise(lrs[10:]))
+
+
+def test_bad_train_config():
+    with pytest.raises(ValueError, match="schedule must be 'constant' or 'cosine', got 'step'"):
+        TrainConfig(schedule="step")
+    with pytest.raises(ValueError, match="epochs must be >= 1, got 0"):
+        TrainConfig(epochs=0)
