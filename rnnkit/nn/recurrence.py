@@ -106,20 +106,20 @@ def run_fused(
     """
     if padding is not None and isinstance(cells[0], LSTMCell):
         x = _carry_feature(x, padding)
-    results = [
-        _fused_direction(cell, x, state, padding, reverse=d == 1)
-        for d, (cell, state) in enumerate(zip(cells, states))
-    ]
-    outputs = [out for out, _ in results]
-    return (outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)), [f for _, f in results]
+    return _directions(_fused_direction, cells, x, states, padding)
 
 
 def run_reference(
     cells: list[_Cell], x: Tensor, states: list[State], padding: Padding | None
 ) -> tuple[Tensor, list[State]]:
     """The same as :func:`run_fused`, as plain Python loops over the cells' time steps."""
+    return _directions(_reference_direction, cells, x, states, padding)
+
+
+def _directions(run_direction, cells, x, states, padding) -> tuple[Tensor, list[State]]:
+    """Run ``cells[d]`` in direction d (0 forward, 1 backward); concatenate their outputs."""
     results = [
-        _reference_direction(cell, x, state, padding, reverse=d == 1)
+        run_direction(cell, x, state, padding, reverse=d == 1)
         for d, (cell, state) in enumerate(zip(cells, states))
     ]
     outputs = [out for out, _ in results]
