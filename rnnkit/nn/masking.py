@@ -29,7 +29,6 @@ class Padding:
     lengths: Tensor  # (B,) int64
     valid: Tensor  # (B, T) bool
     last: Tensor  # (B,) int64
-    reverse_index: Tensor  # (B, T) int64
     flat_reverse_index: Tensor  # (B*T,) int64: reverse_index as rows of the (B*T, F) view
 
     @classmethod
@@ -39,7 +38,7 @@ class Padding:
         reverse_index = torch.where(valid, lengths[:, None] - 1 - steps[None, :], steps[None, :])
         B = lengths.shape[0]
         flat = (reverse_index + max_len * torch.arange(B, device=lengths.device)[:, None]).reshape(-1)
-        return cls(lengths, valid, lengths - 1, reverse_index, flat)
+        return cls(lengths, valid, lengths - 1, flat)
 
     def reverse(self, x: Tensor) -> Tensor:
         """Reverse each sequence of ``x`` (B, T, F) within its length; padded steps stay put."""

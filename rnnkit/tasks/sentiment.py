@@ -29,8 +29,9 @@ from ..data import SequenceDataset, imdb
 from ..data.batching import Batch
 from ..data.tokenizer import Tokenizer
 from ..models import ClassifierConfig, SequenceClassifier
-from ..train import TrainConfig, Trainer, seed_everything
+from ..train import TrainConfig, Trainer, resolve_device, seed_everything
 from ..train import checkpoint as ckpt
+from ..train.trainer import evaluate as evaluate_model
 
 TOKENIZER_FILE = "tokenizer.json"
 RESULTS_FILE = "results.json"
@@ -244,8 +245,8 @@ def evaluate(run_dir: str | Path, data: str | None) -> dict[str, float]:
     model, tokenizer, config = load_run(run_dir)
     corpus = imdb.load(data)
     dataset = encode(tokenizer, corpus.test.texts, corpus.test.labels, config.max_tokens)
-    trainer = Trainer(model, step, config.train, run_dir)
-    return trainer.evaluate(dataset.batches(256))
+    device = resolve_device(config.train.device)
+    return evaluate_model(model.to(device), step, dataset.batches(256), device)
 
 
 class Predictor:

@@ -74,6 +74,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def evaluate(
+    model: nn.Module, step: StepFn, batches: Iterable[Any], device: torch.device
+) -> dict[str, float]:
+    """Mean loss and metrics of ``model`` over ``batches``, in eval mode, without gradients."""
+    meter = Meter()
+    model.eval()
+    with torch.no_grad():
+        for batch in batches:
+            loss, metrics, count = step(model, batch.to(device))
+            meter.update(loss.item(), metrics, count)
+    return meter.means()
+
+
 class Meter:
     """Running means: the loss weighted by batch size, and metric sums over counts."""
 
@@ -194,13 +207,7 @@ class Trainer:
     # -- loops ---------------------------------------------------------------------------------
 
     def evaluate(self, batches: Iterable[Any]) -> dict[str, float]:
-        meter = Meter()
-        self.model.eval()
-        with torch.no_grad():
-            for batch in batches:
-                loss, metrics, count = self.step(self.model, batch.to(self.device))
-                meter.update(loss.item(), metrics, count)
-        return meter.means()
+        return evaluate(self.model, self.step, batches, self.device)
 
     def fit(
         self,
