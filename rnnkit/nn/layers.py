@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from .cells import GRUCell, LSTMCell, RNNCell, _Cell
 from .masking import Padding, check_lengths
-from .recurrence import run_fused, run_reference, supports_fused
+from .recurrence import fused_step, run_fused, run_reference, supports_fused
 
 IMPLS = ("auto", "fused", "reference")
 
@@ -129,6 +129,36 @@ class _Recurrent(nn.Module):
         if self.is_lstm:
             return output, (h_n, torch.stack([s[1] for s in final]))
         return output, h_n
+
+    def step(
+        self, x_t: Tensor, state: Tensor | tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
+        """One time step of a unidirectional layer: ``x_t`` (B, E) -> the top layer's ``h_t`` (B, H)
+        and the new state, shaped as :meth:`forward`'s. ``layer.step`` over t = 1..T gives the same
+        numbers as ``layer(x)``; it exists for generation, where x_{t+1} depends on the output at t."""
+        if self.bidirectional:
+            raise ValueError("step() needs a unidirectional layer: the backward direction reads the future")
+        if not isinstance(x_t, Tensor) or x_t.dim() != 2:
+            shape = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
+            raise ValueError(f"{type(self).__name__}.step expects x_t of shape (B, E), got {shape}")
+        states = self._split_state(state, x_t[:, None])
+        one_step = fused_step if self.resolved_impl() == "fused" else None
+        new_states = []
+        h_t = x_t
+        for layer, cell in enumerate(self.cells):
+            if layer > 0 and self.dropout > 0.0:
+                h_t = F.dropout(h_t, self.dropout, self.training)
+            if one_step is not None:
+                new = one_step(cell, h_t, states[layer])
+            else:
+                _, new = cell(h_t, states[layer] if self.is_lstm else states[layer][0])
+                new = new if self.is_lstm else (new,)
+            new_states.append(new)
+            h_t = new[0]
+        h_n = torch.stack([s[0] for s in new_states])  # (L, B, H)
+        if self.is_lstm:
+            return h_t, (h_n, torch.stack([s[1] for s in new_states]))
+        return h_t, h_n
 
     def to_torch(self) -> nn.RNNBase:
         """The equivalent ``torch.nn.RNN``/``LSTM``/``GRU`` with copied weights."""

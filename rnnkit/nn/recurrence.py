@@ -97,6 +97,18 @@ def _fused_direction(
     return out, tuple(final)
 
 
+def fused_step(cell: _Cell, x_t: Tensor, state: State) -> State:
+    """One time step of ``cell`` through torch's single-step kernel (``torch.lstm_cell`` and kin):
+    the cell's equations in one native call, for generation one character at a time."""
+    weights = _kernel_weights(cell)
+    if isinstance(cell, LSTMCell):
+        return tuple(torch.lstm_cell(x_t, state, *weights))
+    if isinstance(cell, GRUCell):
+        return (torch.gru_cell(x_t, state[0], *weights),)
+    kernel = torch.rnn_tanh_cell if cell.nonlinearity == "tanh" else torch.rnn_relu_cell
+    return (kernel(x_t, state[0], *weights),)
+
+
 def run_fused(
     cells: list[_Cell], x: Tensor, states: list[State], padding: Padding | None
 ) -> tuple[Tensor, list[State]]:

@@ -12,7 +12,9 @@ def plot_history(history: list[dict[str, float]], path: str | Path, title: str =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = [k for k in history[0] if k not in ("epoch", "seconds", "lr") and not k.startswith("val_")]
+    metrics = [
+        k for k in history[0] if k not in ("epoch", "seconds", "elapsed", "lr") and not k.startswith("val_")
+    ]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
     epochs = [row["epoch"] for row in history]
     for ax, name in zip(axes[0], metrics):

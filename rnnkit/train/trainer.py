@@ -5,6 +5,10 @@ metrics; the trainer does the rest: Adam(W), learning-rate schedule, gradient cl
 validation, history (JSON, CSV, PNG curves), a checkpoint each epoch keeping the best by validation,
 resuming an interrupted run where its last epoch ended (same batch order, same RNG), early stopping,
 and stopping with a clear message on a NaN or infinite loss (the last good checkpoint is kept).
+
+With ``time_limit`` (minutes) the run is a wall-clock budget, as in nanoGPT-style comparisons: the
+epoch in which the budget runs out ends early (then validates and saves), and the cosine schedule
+decays over the budget instead of over the epochs.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class TrainConfig:
     monitor: str = "val_accuracy"  # "..loss" is minimised, anything else maximised
     seed: int = 0
     device: str = "auto"
+    time_limit: float | None = None  # minutes of training (validation included); the cosine follows it
 
     def __post_init__(self) -> None:
         if self.schedule not in ("constant", "cosine"):
@@ -46,6 +51,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.time_limit is not None and self.time_limit <= 0:
+            raise ValueError(f"time_limit must be > 0 minutes (or None), got {self.time_limit}")
 
 
 class Batches(Protocol):
@@ -129,17 +136,23 @@ class Trainer:
         self.best: float | None = None
         self.epoch = 0  # epochs completed
         self.global_step = 0
+        self.elapsed = 0.0  # seconds of training so far, over every session of this run
 
     # -- schedule ------------------------------------------------------------------------------
 
-    def _lr_at(self, step: int, total: int) -> float:
+    def _lr_at(self, step: int, total: int, elapsed: float = 0.0) -> float:
         warm = int(self.config.warmup * total)
         if step < warm:
             return self.config.lr * (step + 1) / warm
         if self.config.schedule == "cosine":
             progress = (step - warm) / max(total - warm, 1)
+            if self.config.time_limit is not None:
+                progress = max(progress, elapsed / (60 * self.config.time_limit))
             return self.config.lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
         return self.config.lr
+
+    def _out_of_time(self, elapsed: float) -> bool:
+        return self.config.time_limit is not None and elapsed >= 60 * self.config.time_limit
 
     def _emit(self, event: str, *args: Any) -> None:
         for callback in self.callbacks:
@@ -167,6 +180,7 @@ class Trainer:
             "epoch": self.epoch,
             "global_step": self.global_step,
             "best": self.best,
+            "elapsed": self.elapsed,
             "history": self.history,
             "optimizer": self.optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(),
@@ -201,6 +215,7 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
         self.best = state["best"]
+        self.elapsed = float(state.get("elapsed", 0.0))
         self.history = list(state["history"])
         return True
 
@@ -219,15 +234,19 @@ class Trainer:
         config = self.config
         total_steps = config.epochs * steps_per_epoch
         stale = self._epochs_since_best()
-        while self.epoch < config.epochs:
+        while self.epoch < config.epochs and not self._out_of_time(self.elapsed):
             epoch = self.epoch + 1
             self._emit("on_epoch_begin", epoch, config.epochs, steps_per_epoch)
             start = time.perf_counter()
             meter = Meter()
             self.model.train()
             for index, batch in enumerate(train_batches(epoch)):
+                elapsed = self.elapsed + time.perf_counter() - start
+                if index and self._out_of_time(elapsed):  # every epoch takes at least one step
+                    self._emit("on_message", f"time limit of {config.time_limit} min reached at step {index}")
+                    break
                 for group in self.optimizer.param_groups:
-                    group["lr"] = self._lr_at(self.global_step, total_steps)
+                    group["lr"] = self._lr_at(self.global_step, total_steps, elapsed)
                 loss, metrics, count = self.step(self.model, batch.to(self.device))
                 if not torch.isfinite(loss):
                     raise TrainingError(
@@ -249,6 +268,8 @@ class Trainer:
             self.epoch = epoch
             row = {"epoch": epoch, **logs, "lr": self.optimizer.param_groups[0]["lr"]}
             row["seconds"] = time.perf_counter() - start
+            self.elapsed += row["seconds"]
+            row["elapsed"] = self.elapsed
             self.history.append(row)
             value = logs.get(config.monitor, logs["loss"])
             improved = self._improved(value)

@@ -1,0 +1,262 @@
+"""``rnnkit lm``: character-level language models: train, sample, look inside, make music."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from ..config import apply_overrides
+from ..data import abc
+from ..data.text import read_text
+from ..tasks import charlm
+from ..train import ProgressBar
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("lm", help="character-level language models (Shakespeare, any text, music)")
+    sub = parser.add_subparsers(dest="lm_command", required=True)
+
+    hello = sub.add_parser("hello", help='the lecture\'s "hell" -> "o" with rnnkit layers and autograd')
+    hello.add_argument("--word", default="hello")
+    hello.add_argument("--cell", default="rnn", choices=("rnn", "lstm", "gru"))
+    hello.add_argument("--hidden", type=int, default=8)
+    hello.add_argument("--steps", type=int, default=200)
+    hello.add_argument("--seed", type=int, default=0)
+    hello.set_defaults(func=cmd_hello)
+
+    train = sub.add_parser("train", help="train on a UTF-8 text file (resumes an interrupted --out)")
+    train.add_argument("--text", required=True, help="UTF-8 text file; the last 10%% is the validation text")
+    _add_training_options(train, default_preset="shakespeare-15min")
+    train.set_defaults(func=cmd_train)
+
+    sample = sub.add_parser("sample", help="generate text from a trained run (streams to stdout)")
+    sample.add_argument("run", help="run directory (the --out of train)")
+    sample.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
+    sample.add_argument("--length", type=int, default=500, help="characters to generate")
+    sample.add_argument("--temperature", type=float, default=0.8)
+    sample.add_argument("--top-k", type=int, help="sample only among the K most likely characters")
+    sample.add_argument("--seed", type=int, help="fix the draw (the same seed gives the same text)")
+    sample.set_defaults(func=cmd_sample)
+
+    view = sub.add_parser("activations", help="colour each character by a hidden unit (HTML + PNG)")
+    view.add_argument("run")
+    _add_text_source(view)
+    view.add_argument("--unit", type=int, help="the unit to show (default: the one tracking --feature best)")
+    view.add_argument("--feature", default="inside_quotes", choices=list(_features()))
+    view.add_argument("--what", default="h", choices=("h", "c"), help="h_t, or the LSTM cell state tanh(c_t)")
+    view.add_argument("--layer", type=int, default=-1)
+    view.add_argument("--out", default=None, help="folder for the HTML and PNG (default: RUN/activations)")
+    view.set_defaults(func=cmd_activations)
+
+    units = sub.add_parser("units", help="rank hidden units by how well they track simple features")
+    units.add_argument("run")
+    _add_text_source(units)
+    units.add_argument("--what", default="h", choices=("h", "c"))
+    units.add_argument("--layer", type=int, default=-1)
+    units.add_argument("--top", type=int, default=3)
+    units.set_defaults(func=cmd_units)
+
+    music = sub.add_parser("music", help="train on ABC folk tunes and write new ones")
+    music.add_argument("--abc", required=True, help="an .abc file or a folder of them (Nottingham)")
+    music.add_argument("--tunes", type=int, default=5, help="tunes to generate")
+    music.add_argument("--temperature", type=float, default=0.8)
+    music.add_argument("--seed", type=int, default=0, help="seed of the generation")
+    _add_training_options(music, default_preset="music", default_out="runs/music")
+    music.set_defaults(func=cmd_music)
+
+
+def _features() -> list[str]:
+    from ..viz import FEATURES
+
+    return list(FEATURES)
+
+
+def _add_text_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--text", help="UTF-8 file to read (default: a passage of the training text)")
+    parser.add_argument("--string", help="the text itself, instead of --text")
+    parser.add_argument("--chars", type=int, default=2000, help="use the first N characters")
+
+
+def _add_training_options(parser: argparse.ArgumentParser, default_preset: str, default_out=None) -> None:
+    parser.add_argument("--preset", default=default_preset, choices=list(charlm.PRESETS))
+    parser.add_argument("--cell", choices=("rnn", "lstm", "gru"))
+    parser.add_argument("--hidden", type=int, help="hidden units per layer")
+    parser.add_argument("--layers", type=int, help="recurrent layers")
+    parser.add_argument("--embed", type=int, help="embedding size; 0 for one-hot inputs")
+    parser.add_argument("--seq-len", type=int, help="BPTT chunk length T")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--epochs", type=int, help="passes over the training text (upper bound)")
+    parser.add_argument("--minutes", type=float, help="training time budget (the cosine decays over it)")
+    parser.add_argument("--device", help="auto (default), cpu or cuda")
+    parser.add_argument("--out", default=default_out, help="run directory (default: runs/PRESET)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any field")
+    parser.add_argument("--restart", action="store_true", help="start over even if --out holds a run")
+
+
+def _config(args: argparse.Namespace) -> charlm.LMConfig:
+    overrides = list(args.set)
+    for flag, key in (
+        ("cell", "model.cell"),
+        ("hidden", "model.hidden_size"),
+        ("layers", "model.num_layers"),
+        ("embed", "model.embed_dim"),
+        ("seq_len", "seq_len"),
+        ("batch_size", "train.batch_size"),
+        ("lr", "train.lr"),
+        ("epochs", "train.epochs"),
+        ("minutes", "train.time_limit"),
+        ("device", "train.device"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    return apply_overrides(charlm.preset(args.preset), overrides)
+
+
+def _train(args: argparse.Namespace, text_path: str) -> tuple[Path, dict]:
+    run_dir = Path(args.out or f"runs/{args.preset}")
+    if args.restart and run_dir.exists():
+        for name in ("train_state.pt", "last.safetensors", "best.safetensors", "config.json"):
+            (run_dir / name).unlink(missing_ok=True)
+    config = _config(args)
+    print(f"training {args.preset!r} into {run_dir} (threads: {torch.get_num_threads()})", file=sys.stderr)
+    try:
+        results = charlm.train(config, text_path, run_dir, callbacks=[ProgressBar()])
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: the last finished epoch is saved in {run_dir}; run again to resume",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
+    print(
+        f"best validation loss {results['best_val_loss']:.4f} nats/char "
+        f"({results['best_val_bits_per_char']:.3f} bits/char) "
+        f"at {results['best_elapsed_seconds'] / 60:.1f} min; "
+        f"{results['parameters']:,} parameters; run: {run_dir}"
+    )
+    return run_dir, results
+
+
+def cmd_hello(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    result = charlm.train_hello(args.word, args.cell, args.hidden, args.steps, args.seed)
+    seconds = time.perf_counter() - start
+    print(
+        f'rnnkit.{args.cell.upper()} with one-hot inputs, trained on "{args.word}" '
+        f"({args.steps} Adam steps, {seconds:.2f} s)"
+    )
+    print(result.table())
+    print(f'after "{result.inputs}" the model predicts "{result.predicted[-1]}"')
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _train(args, args.text)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    model, vocab, _ = charlm.load_run(args.run)
+    if args.length < 1:
+        raise ValueError(f"--length must be >= 1, got {args.length}")
+    stream = charlm.sample(model, vocab, args.prime, args.length, args.temperature, args.top_k, args.seed)
+    # One character at a time is latency-bound: one thread beats two, which wait on each other.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        start = time.perf_counter()
+        sys.stdout.write(args.prime)
+        for char in stream:
+            sys.stdout.write(char)
+            sys.stdout.flush()
+        seconds = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+    sys.stdout.write("\n")
+    print(
+        f"[{args.length} characters in {seconds:.2f} s: {args.length / seconds:,.0f} chars/s]",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _read_source(args: argparse.Namespace, run: str) -> str:
+    if args.string is not None:
+        text = args.string
+    elif args.text is not None:
+        text = read_text(args.text)
+    else:
+        raise ValueError("give the text to read with --text FILE or --string TEXT")
+    if not text:
+        raise ValueError("the text is empty")
+    return text[: args.chars]
+
+
+def cmd_activations(args: argparse.Namespace) -> int:
+    from ..viz import FEATURES, activation_html, activation_png, hidden_states, rank_units
+
+    model, vocab, _ = charlm.load_run(args.run)
+    text = _read_source(args, args.run)
+    states = hidden_states(model, vocab, text, args.layer, args.what)  # (N, H)
+    unit = args.unit
+    if unit is None:
+        unit, corr = rank_units(states, FEATURES[args.feature](text), top=1)[0]
+        print(f"unit {unit} tracks {args.feature} best (correlation {corr:+.2f})")
+    elif not 0 <= unit < states.shape[1]:
+        raise ValueError(f"--unit must be in [0, {states.shape[1] - 1}], got {unit}")
+    out = Path(args.out or Path(args.run) / "activations")
+    out.mkdir(parents=True, exist_ok=True)
+    title = f"{args.what} unit {unit} of layer {args.layer}"
+    html_path = out / f"unit{unit}.html"
+    html_path.write_text(activation_html(text, states[:, unit], title), encoding="utf-8")
+    png_path = activation_png(text[:1200], states[:1200, unit], out / f"unit{unit}.png", title)
+    print(f"wrote {html_path} and {png_path}")
+    return 0
+
+
+def cmd_units(args: argparse.Namespace) -> int:
+    from ..viz import FEATURES, hidden_states, rank_units
+
+    model, vocab, _ = charlm.load_run(args.run)
+    text = _read_source(args, args.run)
+    states = hidden_states(model, vocab, text, args.layer, args.what)
+    print(
+        f"{len(text)} characters, {states.shape[1]} units of {args.what}; "
+        "Pearson correlation with each feature"
+    )
+    for name, feature in FEATURES.items():
+        values = feature(text)
+        if values.std() == 0:
+            print(f"  {name:18s} (constant over this text; skipped)")
+            continue
+        ranked = "  ".join(f"unit {u:4d}: {c:+.2f}" for u, c in rank_units(states, values, args.top))
+        print(f"  {name:18s} {ranked}")
+    return 0
+
+
+def cmd_music(args: argparse.Namespace) -> int:
+    collection = abc.read_collection(args.abc)
+    run_dir = Path(args.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    corpus = run_dir / "corpus.abc"
+    corpus.write_text(collection, encoding="utf-8")
+    run_dir, _ = _train(args, str(corpus))
+    model, vocab, _ = charlm.load_run(run_dir)
+    tunes = charlm.sample_tunes(model, vocab, args.tunes, args.temperature, seed=args.seed)
+    valid = 0
+    for tune in tunes:
+        problems = abc.check_tune(tune)
+        valid += not problems
+        title = next((line for line in tune.splitlines() if line.startswith("T:")), "(no title)")
+        print(f"{'valid  ' if not problems else 'INVALID'}  {title}  {'; '.join(problems)}")
+    path = run_dir / "tunes.abc"
+    path.write_text("\n\n".join(tunes) + "\n", encoding="utf-8")
+    print(
+        f"{valid} of {len(tunes)} generated tunes have a valid header (X:, T:, M:, K:) and body; wrote {path}"
+    )
+    return 0

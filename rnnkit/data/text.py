@@ -1,0 +1,126 @@
+"""Character-level text: reading a UTF-8 file, the character vocabulary, and the batches of
+truncated backpropagation through time (TBPTT).
+
+TBPTT batches, as in char-rnn: the text (N characters) is cut into B equal streams, one per batch
+row, and each stream into consecutive chunks of T characters. Batch ``k`` holds chunk ``k`` of every
+stream, so row ``b`` of batch ``k + 1`` continues row ``b`` of batch ``k`` and the model may carry its
+hidden state from one batch to the next (detached: gradients flow back at most T steps)::
+
+    stream 0: |chunk 0|chunk 1|chunk 2| ...        x = stream[k*T     : (k+1)*T]
+    stream 1: |chunk 0|chunk 1|chunk 2| ...        y = stream[k*T + 1 : (k+1)*T + 1]
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .locate import DataError
+
+
+def read_text(path: str | Path, min_chars: int = 2) -> str:
+    """The UTF-8 text of ``path``; a one-line :class:`DataError` if it is missing, not UTF-8 or too short."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no text file at {path}")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise DataError(
+            f"{path} is not UTF-8 text ({error.reason} at byte {error.start}, line {line}); "
+            "convert it first, e.g. iconv -f LATIN1 -t UTF-8"
+        ) from None
+    if len(text) < min_chars:
+        raise DataError(f"{path} has {len(text)} characters; at least {min_chars} are needed")
+    return text
+
+
+class CharVocab:
+    """The distinct characters of a text, sorted; ids are positions in that order."""
+
+    def __init__(self, chars: list[str]) -> None:
+        if len(set(chars)) != len(chars) or any(len(c) != 1 for c in chars):
+            raise ValueError("a CharVocab needs distinct single characters")
+        self.chars = list(chars)
+        self.index = {c: i for i, c in enumerate(self.chars)}
+
+    @classmethod
+    def from_text(cls, text: str) -> CharVocab:
+        return cls(sorted(set(text)))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def unknown(self, text: str) -> list[str]:
+        """The characters of ``text`` that are not in the vocabulary, in order of appearance."""
+        return list(dict.fromkeys(c for c in text if c not in self.index))
+
+    def encode(self, text: str) -> np.ndarray:
+        missing = self.unknown(text)
+        if missing:
+            shown = ", ".join(repr(c) for c in missing[:10])
+            raise ValueError(
+                f"{len(missing)} character(s) not in the model's vocabulary of {len(self)}: {shown}; "
+                "use only characters of the training text"
+            )
+        return np.fromiter((self.index[c] for c in text), dtype=np.int64, count=len(text))
+
+    def decode(self, ids: list[int] | np.ndarray | Tensor) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({"chars": self.chars}, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> CharVocab:
+        return cls(json.loads(Path(path).read_text(encoding="utf-8"))["chars"])
+
+
+@dataclass
+class TextBatch:
+    x: Tensor  # (B, T) ids
+    y: Tensor  # (B, T) the next character of each position
+    first: bool  # the first chunk of a pass: no state to carry in
+
+    def to(self, device: torch.device) -> TextBatch:
+        return TextBatch(self.x.to(device), self.y.to(device), self.first)
+
+
+class TextStreams:
+    """Consecutive TBPTT chunks of ``ids`` in ``batch_size`` parallel streams (see the module doc)."""
+
+    def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int) -> None:
+        per_stream = (len(ids) - 1) // batch_size
+        if per_stream < 2 * seq_len - 1:
+            raise DataError(
+                f"{len(ids)} characters cannot fill {batch_size} streams of at least "
+                f"{2 * seq_len - 1} (2 seq_len - 1) characters; "
+                "use a longer text, a smaller batch size or a shorter seq_len"
+            )
+        self.ids = torch.from_numpy(np.asarray(ids, dtype=np.int64))
+        self.batch_size, self.seq_len, self.per_stream = batch_size, seq_len, per_stream
+
+    def __len__(self) -> int:
+        """Chunks per pass, the same for every offset in [0, seq_len)."""
+        return (self.per_stream - self.seq_len + 1) // self.seq_len
+
+    def batches(self, offset: int = 0):
+        """The chunks of one pass; ``offset`` (taken modulo seq_len) shifts where the chunks are cut."""
+        B, T, n = self.batch_size, self.seq_len, self.per_stream
+        offset %= T
+        streams = self.ids[: B * n + 1]
+        x_all = streams[:-1].view(B, n)  # (B, n): row b is stream b
+        y_all = streams[1:].view(B, n)
+        for k in range(len(self)):
+            start = offset + k * T
+            yield TextBatch(x_all[:, start : start + T], y_all[:, start : start + T], first=k == 0)
+
+    def tokens(self) -> int:
+        return len(self) * self.batch_size * self.seq_len

@@ -1,0 +1,362 @@
+"""Character-level language modelling: train on any UTF-8 text, sample from it, look inside it.
+
+Training is truncated BPTT with the hidden state carried across consecutive chunks (stateful, detached
+between chunks; see :mod:`rnnkit.data.text`), on the first ``1 - val_share`` of the file; validation
+is the rest, read the same stateful way. Losses are in nats per character (as nanoGPT reports them);
+bits per character = nats / ln 2.
+
+Presets:
+
+- ``shakespeare-15min``: the recipe for Tiny Shakespeare within 15 minutes of a 2-core CPU: one LSTM
+  layer of 512, embeddings of 64, chunks of 128, batch 64, Adam 3e-3 with warm-up and a cosine decay
+  over the time budget, clipping 1. (docs/RESULTS.md has the measured curve against nanoGPT.)
+- ``shakespeare-best``: a larger model for the 60-minute budget.
+- ``music``: ABC folk tunes (smaller, shorter).
+
+A run directory holds ``config.json``, ``vocab.json``, the weights, the history and the curves;
+:func:`load_run` rebuilds the model from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import from_dict, to_dict
+from ..data.text import CharVocab, TextBatch, TextStreams, read_text
+from ..models.charlm import CharLM, CharLMConfig, State, detach
+from ..train import TrainConfig, Trainer, seed_everything
+from ..train import checkpoint as ckpt
+
+VOCAB_FILE = "vocab.json"
+RESULTS_FILE = "results.json"
+LN2 = math.log(2)
+
+
+@dataclass
+class LMConfig:
+    seq_len: int = 128  # T: characters per chunk, the BPTT truncation
+    val_share: float = 0.1  # the last share of the file is the validation text
+    val_batch_size: int = 32  # validation streams
+    model: CharLMConfig = field(default_factory=CharLMConfig)
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            epochs=30,
+            batch_size=64,
+            lr=3e-3,
+            schedule="cosine",
+            warmup=0.02,
+            clip_norm=1.0,
+            monitor="val_loss",
+        )
+    )
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.val_share < 1.0:
+            raise ValueError(f"val_share must be in (0, 1), got {self.val_share}")
+        if self.seq_len < 1:
+            raise ValueError(f"seq_len must be >= 1, got {self.seq_len}")
+
+
+PRESETS: dict[str, LMConfig] = {
+    # 15 minutes on 2 cores: one wide layer is the most loss per second (see docs/RESULTS.md).
+    "shakespeare-15min": LMConfig(
+        train=TrainConfig(
+            epochs=100,
+            batch_size=64,
+            lr=3e-3,
+            schedule="cosine",
+            warmup=0.01,
+            clip_norm=1.0,
+            monitor="val_loss",
+            time_limit=14.5,
+        ),
+        model=CharLMConfig(hidden_size=512, num_layers=1, embed_dim=64, dropout=0.1),
+    ),
+    "shakespeare-best": LMConfig(
+        train=TrainConfig(
+            epochs=200,
+            batch_size=64,
+            lr=2e-3,
+            schedule="cosine",
+            warmup=0.01,
+            clip_norm=1.0,
+            monitor="val_loss",
+            time_limit=58.0,
+        ),
+        model=CharLMConfig(hidden_size=768, num_layers=1, embed_dim=64, dropout=0.25),
+    ),
+    "music": LMConfig(
+        seq_len=128,
+        train=TrainConfig(
+            epochs=100,
+            batch_size=32,
+            lr=3e-3,
+            schedule="cosine",
+            warmup=0.02,
+            clip_norm=1.0,
+            monitor="val_loss",
+            time_limit=4.0,
+        ),
+        model=CharLMConfig(hidden_size=256, num_layers=1, embed_dim=32, dropout=0.1),
+    ),
+}
+
+
+def preset(name: str) -> LMConfig:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+# -- data ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class CharData:
+    vocab: CharVocab
+    train: TextStreams
+    validation: TextStreams
+
+
+def prepare(text: str, config: LMConfig, vocab: CharVocab | None = None) -> CharData:
+    """Vocabulary over the whole text (as nanoGPT's), train on the head, validate on the tail."""
+    vocab = vocab or CharVocab.from_text(text)
+    ids = vocab.encode(text)
+    split = int(len(ids) * (1 - config.val_share))
+    return CharData(
+        vocab,
+        TextStreams(ids[:split], config.train.batch_size, config.seq_len),
+        TextStreams(ids[split:], config.val_batch_size, min(config.seq_len * 4, 512)),
+    )
+
+
+# -- the training step ---------------------------------------------------------------------------
+
+
+class StatefulStep:
+    """Next-character cross-entropy, carrying the hidden state from chunk to chunk (detached).
+
+    The state restarts at the first chunk of each pass; training and validation keep separate states.
+    """
+
+    def __init__(self) -> None:
+        self.states: dict[bool, State | None] = {True: None, False: None}
+
+    def __call__(self, model: nn.Module, batch: TextBatch) -> tuple[Tensor, dict[str, float], int]:
+        mode = model.training
+        state = None if batch.first else self.states[mode]
+        logits, state = model(batch.x, state)  # (B, T, V)
+        self.states[mode] = detach(state)
+        loss = F.cross_entropy(logits.flatten(0, 1), batch.y.flatten())
+        count = batch.y.numel()
+        return loss, {"bits_per_char": loss.item() / LN2 * count}, count
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+
+def train(
+    config: LMConfig, text_path: str | Path, run_dir: str | Path, callbacks=(), resume: bool = True
+) -> dict:
+    """Train (or resume) the run in ``run_dir`` on the text file; returns the results."""
+    run_dir = Path(run_dir)
+    text = read_text(text_path, min_chars=2)
+    vocab = None
+    if resume and (run_dir / ckpt.STATE).is_file():
+        config = _resumable(load_config(run_dir), config, run_dir)
+        vocab = load_vocab(run_dir)
+    seed_everything(config.train.seed)
+    data = prepare(text, config, vocab)
+    if vocab is None:
+        config = dataclasses.replace(
+            config, model=dataclasses.replace(config.model, vocab_size=len(data.vocab))
+        )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        data.vocab.save(run_dir / VOCAB_FILE)
+        ckpt.save_json(to_dict(config), run_dir / ckpt.CONFIG)
+    model = CharLM(config.model)
+    trainer = Trainer(model, StatefulStep(), config.train, run_dir, callbacks)
+    if resume and trainer.resume():
+        trainer.message(f"resuming {run_dir} after epoch {trainer.epoch}")
+    seq_len, seed = config.seq_len, config.train.seed
+    start = time.perf_counter()
+    trainer.fit(
+        # each pass cuts its chunks at another offset, so chunk boundaries move between passes
+        lambda epoch: data.train.batches(
+            offset=int(np.random.default_rng(seed * 1000 + epoch).integers(seq_len))
+        ),
+        len(data.train),
+        lambda: data.validation.batches(),
+    )
+    session = time.perf_counter() - start
+    best = min(trainer.history, key=lambda row: row["val_loss"])
+    results = {
+        "best_val_loss": best["val_loss"],
+        "best_val_bits_per_char": best["val_loss"] / LN2,
+        "best_epoch": best["epoch"],
+        "best_elapsed_seconds": best["elapsed"],
+        "epochs": trainer.epoch,
+        "train_seconds_total": trainer.elapsed,
+        "train_seconds_this_session": session,
+        "train_chars_per_epoch": data.train.tokens(),
+        "vocab_size": len(data.vocab),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "threads": torch.get_num_threads(),
+    }
+    ckpt.save_json(results, run_dir / RESULTS_FILE)
+    return results
+
+
+def _resumable(saved: LMConfig, asked: LMConfig, run_dir: Path) -> LMConfig:
+    """The saved config, with more epochs or time if asked; any other difference is an error."""
+    same = dataclasses.replace(
+        asked,
+        model=dataclasses.replace(asked.model, vocab_size=saved.model.vocab_size),
+        train=dataclasses.replace(asked.train, epochs=saved.train.epochs, time_limit=saved.train.time_limit),
+    )
+    if to_dict(same) != to_dict(saved):
+        raise ValueError(
+            f"{run_dir} holds a run with other settings; resume it with the same options "
+            "(only --epochs and --minutes may grow), or pass a new --out"
+        )
+    return dataclasses.replace(
+        saved,
+        train=dataclasses.replace(saved.train, epochs=asked.train.epochs, time_limit=asked.train.time_limit),
+    )
+
+
+def load_config(run_dir: str | Path) -> LMConfig:
+    raw = ckpt.load_json(Path(run_dir) / ckpt.CONFIG)
+    try:
+        return from_dict(LMConfig, raw)
+    except (TypeError, ValueError) as error:
+        raise ckpt.CheckpointError(
+            f"{run_dir}/{ckpt.CONFIG} is not a language-model config ({error})"
+        ) from None
+
+
+def load_vocab(run_dir: str | Path) -> CharVocab:
+    path = Path(run_dir) / VOCAB_FILE
+    if not path.is_file():
+        raise ckpt.CheckpointError(f"no {VOCAB_FILE} in {run_dir}")
+    try:
+        return CharVocab.load(path)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+        raise ckpt.CheckpointError(f"{path} is damaged ({error})") from None
+
+
+def load_run(run_dir: str | Path, weights: str = ckpt.BEST) -> tuple[CharLM, CharVocab, LMConfig]:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ckpt.CheckpointError(f"no run directory at {run_dir}")
+    config = load_config(run_dir)
+    vocab = load_vocab(run_dir)
+    model = CharLM(config.model)
+    ckpt.load_weights(model, run_dir / weights)
+    return model.eval(), vocab, config
+
+
+# -- sampling ------------------------------------------------------------------------------------
+
+
+def sample(
+    model: CharLM,
+    vocab: CharVocab,
+    prime: str,
+    length: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int | None = None,
+) -> Iterator[str]:
+    """Yield ``length`` characters generated after ``prime``, one at a time (batch 1).
+
+    Each step draws from softmax(logits / temperature), restricted to the ``top_k`` most likely
+    characters if given, and feeds the draw back in. With a ``seed`` the text is reproducible.
+    """
+    if not prime:
+        raise ValueError("prime must hold at least one character (e.g. a newline)")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    ids = torch.from_numpy(vocab.encode(prime))[None]  # (1, P); raises on unknown characters
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    model.eval()
+    with torch.no_grad():
+        logits, state = model(ids)
+        last = logits[0, -1]  # (V,)
+        for _ in range(length):
+            scaled = last / temperature
+            if top_k is not None and top_k < scaled.numel():
+                threshold = torch.topk(scaled, top_k).values[-1]
+                scaled = scaled.masked_fill(scaled < threshold, float("-inf"))
+            index = torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=generator)  # (1,)
+            yield vocab.chars[int(index)]
+            logits, state = model.step(index, state)  # (1, V)
+            last = logits[0]
+
+
+def sample_tunes(
+    model: CharLM, vocab: CharVocab, count: int, temperature: float = 0.8, seed: int | None = None
+) -> list[str]:
+    """``count`` ABC tunes generated from "X:", each cut where the model starts the next one."""
+    from ..data.abc import split_tunes
+
+    text, starts = "X:", 1
+    for char in sample(model, vocab, "X:", 2000 * count, temperature, seed=seed):
+        text += char
+        if text.endswith("\nX:"):
+            starts += 1
+            if starts > count:
+                break
+    return split_tunes(text)[:count]
+
+
+def text_loss(model: CharLM, vocab: CharVocab, text: str) -> float:
+    """Mean next-character loss (nats) of ``model`` on ``text``, read as one stream from a zero state."""
+    ids = torch.from_numpy(vocab.encode(text))[None]  # (1, N)
+    with torch.no_grad():
+        logits, _ = model.eval()(ids[:, :-1])
+        return F.cross_entropy(logits[0], ids[0, 1:]).item()
+
+
+# -- the lecture's example -----------------------------------------------------------------------
+
+
+def train_hello(
+    word: str = "hello", cell: str = "rnn", hidden_size: int = 8, steps: int = 200, seed: int = 0
+):
+    """The lecture's "hell" -> "o" with rnnkit's layers and autograd: vocabulary {h, e, l, o}, one-hot
+    inputs (``embed_dim=0``), trained with Adam on predicting "ello" from "hell". Returns the same
+    :class:`~rnnkit.scratch.hello.HelloResult` as the NumPy version, so both print the slide's table."""
+    from ..scratch.hello import VOCAB, HelloResult
+
+    if set(word) - set(VOCAB) or len(word) < 2:
+        raise ValueError(f"word must have 2+ letters, all from h, e, l, o; got {word!r}")
+    torch.manual_seed(seed)
+    vocab = CharVocab(list(VOCAB))
+    model = CharLM(CharLMConfig(vocab_size=4, embed_dim=0, cell=cell, hidden_size=hidden_size))
+    ids = torch.from_numpy(vocab.encode(word))[None]  # (1, T+1)
+    x, y = ids[:, :-1], ids[:, 1:]
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    losses = []
+    for _ in range(steps):
+        logits, _ = model(x)  # (1, T, 4)
+        loss = F.cross_entropy(logits[0], y[0], reduction="sum")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    with torch.no_grad():
+        probs = torch.softmax(model(x)[0][0], dim=-1).numpy()  # (T, 4)
+    return HelloResult(losses=losses, probs=probs, inputs=word[:-1], targets=word[1:])
