@@ -13,6 +13,7 @@ decays over the budget instead of over the epochs.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -53,6 +54,9 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.time_limit is not None and self.time_limit <= 0:
             raise ValueError(f"time_limit must be > 0 minutes (or None), got {self.time_limit}")
+
+
+PLOT_EVERY = 30.0  # seconds between redraws of curves.png during a run; it is always drawn at the end
 
 
 class Batches(Protocol):
@@ -137,6 +141,7 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.global_step = 0
         self.elapsed = 0.0  # seconds of training so far, over every session of this run
+        self._last_plot = -math.inf
 
     # -- schedule ------------------------------------------------------------------------------
 
@@ -187,13 +192,18 @@ class Trainer:
             "train_config": asdict(self.config),
         }
         ckpt.save_state(state, self.run_dir / ckpt.STATE)
-        if self.history:
-            try:
-                from .plots import plot_history
+        if time.perf_counter() - self._last_plot >= PLOT_EVERY:
+            self._plot()
 
-                plot_history(self.history, self.run_dir / "curves.png", title=self.run_dir.name)
-            except ImportError:  # matplotlib is optional for training
-                pass
+    def _plot(self) -> None:
+        """Redraw curves.png (about a second under load, so at most every PLOT_EVERY seconds)."""
+        self._last_plot = time.perf_counter()
+        if not self.history:
+            return
+        from .plots import plot_history
+
+        with contextlib.suppress(ImportError):  # matplotlib is optional for training
+            plot_history(self.history, self.run_dir / "curves.png", title=self.run_dir.name)
 
     def _epochs_since_best(self) -> int:
         values = [row[self.config.monitor] for row in self.history if self.config.monitor in row]
@@ -285,4 +295,5 @@ class Trainer:
                     "on_message", f"early stopping: {config.monitor} has not improved for {stale} epochs"
                 )
                 break
+        self._plot()
         return self.history
