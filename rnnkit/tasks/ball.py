@@ -1,0 +1,459 @@
+"""The bouncing ball (the lecture's first slide): given a ball's past positions, where does it go next?
+
+Simulation. Point balls fly in a box [0, W] x [0, H] under gravity g (pointing down, -y) and bounce
+off the four walls. Between contacts the motion is the closed form
+
+    x(t) = x_0 + v_x t,        y(t) = y_0 + v_y t - g t^2 / 2,
+
+and a contact reverses the velocity component normal to the wall, scaled by the restitution e:
+v_n <- -e v_n (e = 1 keeps the energy, e < 1 loses a share 1 - e^2 of the normal kinetic energy).
+Contacts are found exactly (the roots of those equations), however many fall in one step of dt, so
+the sampled positions are exact to rounding. A ball whose floor rebound is slower than REST_SPEED
+comes to rest on the floor (it slides on, without friction). Observations add N(0, noise^2) to each
+coordinate; all is vectorised over balls and deterministic given a seed.
+
+Model (many-to-one). From the last k positions p_{t-k+1..t}, each of the k - 1 steps carries the
+position and the displacement d_i = p_i - p_{i-1}, normalised (4 features); an rnnkit LSTM/GRU/RNN
+reads them and a linear head on its last hidden state h_t predicts the next position:
+
+    target "displacement" (default):  p_{t+1} = p_t + s_d * Linear(h_t),    s_d = max_speed * dt
+    target "position":                p_{t+1} = c + s_p * Linear(h_t),      c, s_p = box centre, half-size
+
+The loss is the mean squared error in units of s_d for both; the displacement target is the default
+because it measured 2.4x lower one-step error at equal training (docs/ball.md). Training inputs get
+fresh N(0, jitter^2) noise each epoch, so that the model tolerates the small errors of its own
+predictions: a rollout feeds them back as inputs. The constant-velocity baseline is
+p_{t+1} = p_t + (p_t - p_{t-1}). Scores are against the true (noise-free) positions.
+
+Shapes: N balls, T samples per ball, M windows, B batch, k window length, H hidden units.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..config import from_dict, to_dict
+from ..nn import GRU, LSTM, RNN
+from ..train import TrainConfig, Trainer, seed_everything
+from ..train import checkpoint as ckpt
+
+RESULTS_FILE = "results.json"
+FIGURE_FILE = "ball.png"
+REST_SPEED = 0.05  # m/s: a slower floor rebound (a hop under 0.13 mm at g = 9.81) settles the ball
+MAX_CONTACTS = 1000  # per step; with REST_SPEED > 0 a step holds at most a few dozen contacts
+LAYERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+TARGETS = ("displacement", "position")
+
+
+@dataclass
+class SimConfig:
+    width: float = 10.0  # W, metres
+    height: float = 10.0  # H
+    gravity: float = 9.81  # g, m/s^2, towards -y
+    restitution: float = 0.9  # e: the normal speed kept by a bounce
+    dt: float = 0.05  # seconds between samples
+    steps: int = 100  # T samples per ball (5 s)
+    max_speed: float = 8.0  # initial speeds are uniform in [1, max_speed] m/s
+    noise: float = 0.0  # standard deviation of the observation noise, metres
+
+    def __post_init__(self) -> None:
+        for name in ("width", "height", "dt", "max_speed"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"sim.{name} must be > 0, got {getattr(self, name)}")
+        if self.steps < 2:
+            raise ValueError(f"sim.steps must be >= 2 samples per ball, got {self.steps}")
+        if not 0 < self.restitution <= 1:
+            raise ValueError(
+                f"restitution must be in (0, 1] (1 keeps the energy), got {self.restitution}; try 0.9"
+            )
+        if self.gravity < 0:
+            raise ValueError(f"gravity must be >= 0 (it points down), got {self.gravity}")
+        if self.noise < 0:
+            raise ValueError(f"noise must be >= 0 (a standard deviation in metres), got {self.noise}")
+
+
+@dataclass
+class BallConfig:
+    sim: SimConfig = field(default_factory=SimConfig)
+    window: int = 10  # k positions in, the next one out
+    cell: str = "lstm"  # "lstm" | "gru" | "rnn"
+    hidden_size: int = 32
+    num_layers: int = 1
+    target: str = "displacement"  # "displacement" | "position" (see the module docstring)
+    train_balls: int = 2000
+    val_balls: int = 200
+    test_balls: int = 500
+    horizon: int = 30  # rollout steps (1.5 s at dt = 0.05)
+    jitter: float = 0.01  # N(0, jitter^2) metres on the training inputs, each epoch: steadier rollouts
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            epochs=16, batch_size=512, lr=3e-3, schedule="cosine", monitor="val_loss", clip_norm=1.0
+        )
+    )
+
+    def __post_init__(self) -> None:
+        if self.cell not in LAYERS:
+            raise ValueError(f"cell must be one of {', '.join(LAYERS)}, got {self.cell!r}")
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
+        if self.window < 2:
+            raise ValueError(f"window must be >= 2 positions (one displacement), got {self.window}")
+        if self.jitter < 0:
+            raise ValueError(f"jitter must be >= 0 (a standard deviation in metres), got {self.jitter}")
+        for name in ("hidden_size", "num_layers", "train_balls", "val_balls", "test_balls", "horizon"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def check(self) -> None:
+        """Checks across fields, once all overrides are in (so their order does not matter)."""
+        if self.sim.steps < self.window + self.horizon:
+            raise ValueError(
+                f"sim.steps ({self.sim.steps}) must be >= window + horizon ({self.window} + "
+                f"{self.horizon}); raise sim.steps or lower --window/--horizon"
+            )
+
+
+# -- simulation ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Trajectories:
+    positions: np.ndarray  # (N, T, 2) true positions
+    velocities: np.ndarray  # (N, T, 2)
+    bounces: np.ndarray  # (N, T) bool: a contact happened in (t - 1, t]
+    observed: np.ndarray  # (N, T, 2) positions + noise
+
+
+def _contact_times(p: np.ndarray, v: np.ndarray, g: np.ndarray, sim: SimConfig) -> np.ndarray:
+    """(N, 4) times until the left wall, right wall, floor, ceiling (inf: never, on this arc).
+
+    Roots in the cancellation-free form: the floor, y + v_y t - g t^2/2 = 0, is reached at
+    2y / (sqrt(v_y^2 + 2gy) - v_y) when falling, and at (v_y + sqrt(v_y^2 + 2gy)) / g when rising.
+    """
+    x, y, vx, vy = p[:, 0], p[:, 1], v[:, 0], v[:, 1]
+    inf = np.full_like(x, np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        left = np.where(vx < 0, -x / vx, inf)
+        right = np.where(vx > 0, (sim.width - x) / vx, inf)
+        root = np.sqrt(np.maximum(vy**2 + 2 * g * y, 0.0))
+        floor = np.where(vy < 0, 2 * y / (root - vy), np.where(g > 0, (vy + root) / g, inf))
+        disc = vy**2 - 2 * g * (sim.height - y)
+        ceiling = np.where(
+            (vy > 0) & (disc >= 0), 2 * (sim.height - y) / (vy + np.sqrt(np.maximum(disc, 0.0))), inf
+        )
+    return np.stack([left, right, floor, ceiling], axis=1)
+
+
+def _step(p: np.ndarray, v: np.ndarray, resting: np.ndarray, sim: SimConfig) -> np.ndarray:
+    """Advance every ball (p, v: (N, 2)) by dt in place, contact by contact; returns who bounced."""
+    walls = np.array([0.0, sim.width, 0.0, sim.height])
+    remaining = np.full(len(p), sim.dt)
+    bounced = np.zeros(len(p), dtype=bool)
+    for _ in range(MAX_CONTACTS):
+        g = np.where(resting, 0.0, sim.gravity)  # (N,): the floor holds a resting ball up
+        times = _contact_times(p, v, g, sim)  # (N, 4)
+        wall = times.argmin(axis=1)  # (N,) the first wall each ball meets
+        first = times[np.arange(len(p)), wall]  # (N,)
+        hit = first <= remaining
+        t = np.minimum(first, remaining)
+        p[:, 0] += v[:, 0] * t
+        p[:, 1] += v[:, 1] * t - 0.5 * g * t**2
+        v[:, 1] -= g * t
+        remaining -= t
+        if not hit.any():
+            np.clip(p, 0.0, [sim.width, sim.height], out=p)  # rounding only
+            return bounced
+        rows, axis = np.nonzero(hit)[0], wall[hit] // 2  # 0: x (left, right), 1: y (floor, ceiling)
+        p[rows, axis] = walls[wall[hit]]
+        v[rows, axis] *= -sim.restitution
+        bounced |= hit
+        settle = hit & (wall == 2) & (v[:, 1] < REST_SPEED) & (g > 0)
+        v[settle, 1] = 0.0
+        resting |= settle
+    raise AssertionError(f"more than {MAX_CONTACTS} contacts in one step of {sim.dt} s")
+
+
+def integrate(p0: np.ndarray, v0: np.ndarray, sim: SimConfig) -> Trajectories:
+    """Sample ``sim.steps`` positions from initial positions and velocities (N, 2); no noise."""
+    p, v = np.array(p0, dtype=np.float64), np.array(v0, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != 2 or v.shape != p.shape:
+        raise ValueError(f"p0 and v0 must both be (N, 2), got {p.shape} and {v.shape}")
+    inside = (p >= 0).all() and (p[:, 0] <= sim.width).all() and (p[:, 1] <= sim.height).all()
+    if not inside:
+        raise ValueError(
+            f"p0 must lie in the box [0, {sim.width}] x [0, {sim.height}]; move the starts inside"
+        )
+    N = len(p)
+    resting = np.zeros(N, dtype=bool)
+    positions, velocities = np.empty((N, sim.steps, 2)), np.empty((N, sim.steps, 2))
+    bounces = np.zeros((N, sim.steps), dtype=bool)
+    positions[:, 0], velocities[:, 0] = p, v
+    for t in range(1, sim.steps):
+        bounces[:, t] = _step(p, v, resting, sim)
+        positions[:, t], velocities[:, t] = p, v
+    return Trajectories(positions, velocities, bounces, positions.copy())
+
+
+def simulate(num_balls: int, sim: SimConfig, seed: int) -> Trajectories:
+    """``num_balls`` random balls from x ~ U(0.05, 0.95) W, y ~ U(0.3, 0.95) H, speed U(1, max_speed)."""
+    rng = np.random.default_rng(seed)
+    W, H = sim.width, sim.height
+    p = np.stack([rng.uniform(0.05, 0.95, num_balls) * W, rng.uniform(0.3, 0.95, num_balls) * H], 1)
+    speed = rng.uniform(1.0, sim.max_speed, num_balls)
+    angle = rng.uniform(0, 2 * math.pi, num_balls)
+    v = np.stack([speed * np.cos(angle), speed * np.sin(angle)], axis=1)  # (N, 2)
+    traj = integrate(p, v, sim)
+    if sim.noise:
+        traj.observed = traj.positions + rng.normal(0.0, sim.noise, traj.positions.shape)
+    return traj
+
+
+def constant_velocity(windows: np.ndarray | Tensor) -> np.ndarray | Tensor:
+    """The baseline: p_{t+1} = p_t + (p_t - p_{t-1}), from windows (..., k, 2)."""
+    return 2 * windows[..., -1, :] - windows[..., -2, :]
+
+
+# -- data ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Windows:
+    inputs: Tensor  # (M, k, 2) observed positions
+    targets: Tensor  # (M, 2) the true next position
+    bounce: Tensor  # (M,) bool: a contact between the last input and the target
+
+    def to(self, device: torch.device | str) -> Windows:
+        return Windows(self.inputs.to(device), self.targets.to(device), self.bounce.to(device))
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0, jitter: float = 0.0):
+        """Batches in order, or shuffled by ``seed``; ``jitter`` adds N(0, jitter^2) to the inputs."""
+        order = np.random.default_rng(seed).permutation(len(self)) if shuffle else np.arange(len(self))
+        generator = torch.Generator().manual_seed(seed)
+        for start in range(0, len(self), batch_size):
+            index = torch.from_numpy(order[start : start + batch_size])
+            inputs = self.inputs[index]  # (B, k, 2)
+            if jitter:
+                inputs = inputs + jitter * torch.randn(inputs.shape, generator=generator)
+            yield Windows(inputs, self.targets[index], self.bounce[index])
+
+
+def make_windows(traj: Trajectories, k: int) -> Windows:
+    """Every window of k observed positions and the true position after it, ball by ball."""
+    T = traj.observed.shape[1]
+    inputs = np.lib.stride_tricks.sliding_window_view(traj.observed[:, : T - 1], k, axis=1)  # (N, T-k, 2, k)
+    inputs = inputs.transpose(0, 1, 3, 2).reshape(-1, k, 2)  # (M, k, 2), M = N (T - k)
+    targets = traj.positions[:, k:].reshape(-1, 2)  # (M, 2)
+    bounce = traj.bounces[:, k:].reshape(-1)  # (M,)
+    return Windows(
+        torch.tensor(inputs, dtype=torch.float32),
+        torch.tensor(targets, dtype=torch.float32),
+        torch.from_numpy(bounce.copy()),
+    )
+
+
+# -- model ---------------------------------------------------------------------------------------
+
+
+class BallModel(nn.Module):
+    """Past positions (B, k, 2) -> next position (B, 2), in metres; normalisation is inside."""
+
+    def __init__(self, config: BallConfig) -> None:
+        super().__init__()
+        sim = config.sim
+        self.target = config.target
+        self.recurrent = LAYERS[config.cell](4, config.hidden_size, num_layers=config.num_layers)
+        self.head = nn.Linear(config.hidden_size, 2)
+        half = torch.tensor([sim.width / 2, sim.height / 2])
+        self.register_buffer("centre", half, persistent=False)  # c
+        self.register_buffer("half_size", half.clone(), persistent=False)  # s_p
+        self.disp_scale = sim.max_speed * sim.dt  # s_d
+
+    def forward(self, positions: Tensor) -> Tensor:
+        d = positions[:, 1:] - positions[:, :-1]  # (B, k-1, 2) displacements d_i
+        x = torch.cat([(positions[:, 1:] - self.centre) / self.half_size, d / self.disp_scale], dim=2)
+        output, _ = self.recurrent(x)  # (B, k-1, H)
+        out = self.head(output[:, -1])  # (B, 2)
+        if self.target == "displacement":
+            return positions[:, -1] + self.disp_scale * out
+        return self.centre + self.half_size * out
+
+
+def step(model: BallModel, batch: Windows) -> tuple[Tensor, dict[str, float], int]:
+    prediction = model(batch.inputs)  # (B, 2)
+    error = prediction - batch.targets
+    loss = (error / model.disp_scale).pow(2).mean()
+    return loss, {"mae": error.abs().mean(dim=1).sum().item()}, len(batch)
+
+
+@torch.no_grad()
+def predict(model: BallModel, inputs: Tensor, batch_size: int = 4096) -> Tensor:
+    model.eval()
+    device = next(model.parameters()).device
+    parts = [model(inputs[i : i + batch_size].to(device)).cpu() for i in range(0, len(inputs), batch_size)]
+    return torch.cat(parts)
+
+
+@torch.no_grad()
+def rollout(model: BallModel, past: Tensor, horizon: int) -> Tensor:
+    """Predict ``horizon`` positions after ``past`` (B, k, 2), each fed back as the newest input."""
+    model.eval()
+    window = past.to(next(model.parameters()).device)
+    future = []
+    for _ in range(horizon):
+        nxt = model(window)  # (B, 2)
+        future.append(nxt)
+        window = torch.cat([window[:, 1:], nxt[:, None]], dim=1)  # (B, k, 2)
+    return torch.stack(future, dim=1).cpu()  # (B, horizon, 2)
+
+
+# -- a run ---------------------------------------------------------------------------------------
+
+
+def _mae(prediction: Tensor, target: Tensor, mask: Tensor | None = None) -> float:
+    error = (prediction - target).abs().mean(dim=1).double()  # (M,) metres, mean over x and y
+    return float(error[mask].mean()) if mask is not None else float(error.mean())
+
+
+def one_step_scores(model: BallModel, windows: Windows) -> dict[str, float]:
+    """MAE (metres, mean over x and y) of the model and the baseline, overall and at bounces."""
+    model_pred, base_pred = predict(model, windows.inputs), constant_velocity(windows.inputs)
+    at = windows.bounce
+    return {
+        "model_mae": _mae(model_pred, windows.targets),
+        "baseline_mae": _mae(base_pred, windows.targets),
+        "model_mae_bounce": _mae(model_pred, windows.targets, at),
+        "baseline_mae_bounce": _mae(base_pred, windows.targets, at),
+        "steps": len(windows),
+        "bounce_steps": int(at.sum()),
+    }
+
+
+def rollout_scores(model: BallModel, traj: Trajectories, k: int, horizon: int) -> dict:
+    """Mean distance (metres) from the true path, h = 1..horizon steps after the first k samples."""
+    past = torch.tensor(traj.observed[:, :k], dtype=torch.float32)
+    truth = torch.tensor(traj.positions[:, k : k + horizon], dtype=torch.float32)  # (N, horizon, 2)
+    model_path = rollout(model, past, horizon)
+    steps = torch.arange(1, horizon + 1, dtype=torch.float32)[None, :, None]  # (1, horizon, 1)
+    base_path = past[:, -1:] + steps * (past[:, -1:] - past[:, -2:-1])  # (N, horizon, 2)
+    model_by_step = (model_path - truth).norm(dim=2).double().mean(dim=0)  # (horizon,)
+    base_by_step = (base_path - truth).norm(dim=2).double().mean(dim=0)
+    return {
+        "horizon": horizon,
+        "model_mean": float(model_by_step.mean()),
+        "baseline_mean": float(base_by_step.mean()),
+        "model_final": float(model_by_step[-1]),
+        "baseline_final": float(base_by_step[-1]),
+        "model_by_step": [round(float(e), 5) for e in model_by_step],
+        "baseline_by_step": [round(float(e), 5) for e in base_by_step],
+    }
+
+
+def datasets(config: BallConfig) -> dict[str, Trajectories]:
+    """Train, validation and test balls from separate random streams (disjoint by construction)."""
+    sizes = {"train": config.train_balls, "validation": config.val_balls, "test": config.test_balls}
+    seed = config.train.seed
+    return {name: simulate(n, config.sim, seed=seed * 10 + i) for i, (name, n) in enumerate(sizes.items())}
+
+
+def train(config: BallConfig, run_dir: str | Path, callbacks=()) -> dict:
+    """Simulate, train from scratch in ``run_dir``, score the best weights, draw the rollouts."""
+    config.check()
+    run_dir = Path(run_dir)
+    seed_everything(config.train.seed)
+    start = time.perf_counter()
+    trajectories = datasets(config)
+    windows = {name: make_windows(traj, config.window) for name, traj in trajectories.items()}
+    simulate_seconds = time.perf_counter() - start
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / ckpt.STATE).unlink(missing_ok=True)  # always a fresh run
+    ckpt.save_json(to_dict(config), run_dir / ckpt.CONFIG)
+    model = BallModel(config)
+    trainer = Trainer(model, step, config.train, run_dir, callbacks)
+    batch_size, seed = config.train.batch_size, config.train.seed
+    start = time.perf_counter()
+    trainer.fit(
+        lambda epoch: windows["train"].batches(
+            batch_size, shuffle=True, seed=seed * 1000 + epoch, jitter=config.jitter
+        ),
+        math.ceil(len(windows["train"]) / batch_size),
+        lambda: windows["validation"].batches(4096),
+    )
+    train_seconds = time.perf_counter() - start
+    ckpt.load_weights(model, run_dir / ckpt.BEST)
+    model.cpu()
+    test = trajectories["test"]
+    results = {
+        "one_step": one_step_scores(model, windows["test"]),
+        "rollout": rollout_scores(model, test, config.window, config.horizon),
+        "train_seconds": train_seconds,
+        "simulate_seconds": simulate_seconds,
+        "epochs": trainer.epoch,
+        "best_val_loss": trainer.best,
+        "train_windows": len(windows["train"]),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "threads": torch.get_num_threads(),
+    }
+    ckpt.save_json(results, run_dir / RESULTS_FILE)
+    plot_rollouts(model, test, config, run_dir / FIGURE_FILE)
+    return results
+
+
+def load_run(run_dir: str | Path) -> tuple[BallModel, BallConfig]:
+    """The best weights of a run directory, on the CPU, in eval mode."""
+    run_dir = Path(run_dir)
+    try:
+        config = from_dict(BallConfig, ckpt.load_json(run_dir / ckpt.CONFIG))
+    except (TypeError, ValueError) as error:
+        raise ckpt.CheckpointError(f"{run_dir}/{ckpt.CONFIG} is not a ball config ({error})") from None
+    model = BallModel(config)
+    ckpt.load_weights(model, run_dir / ckpt.BEST)
+    return model.eval(), config
+
+
+def plot_rollouts(
+    model: BallModel, traj: Trajectories, config: BallConfig, path: str | Path, balls: int = 4
+) -> Path:
+    """Past, true future, rollout and constant-velocity line for the first test balls that bounce."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k, horizon, sim = config.window, config.horizon, config.sim
+    bouncing = np.nonzero(traj.bounces[:, k : k + horizon].any(axis=1))[0]
+    chosen = np.concatenate([bouncing, np.setdiff1d(np.arange(len(traj.positions)), bouncing)])[:balls]
+    past = torch.tensor(traj.observed[chosen, :k], dtype=torch.float32)
+    predicted = rollout(model, past, horizon).numpy()
+    fig, axes = plt.subplots(1, len(chosen), figsize=(3.2 * len(chosen), 3.4), squeeze=False)
+    for ax, ball, path_pred in zip(axes[0], chosen, predicted):
+        seen, future = traj.observed[ball, :k], traj.positions[ball, k - 1 : k + horizon]
+        line = seen[-1] + np.arange(horizon + 1)[:, None] * (seen[-1] - seen[-2])
+        ax.add_patch(plt.Rectangle((0, 0), sim.width, sim.height, fill=False, lw=2))
+        ax.plot(*seen.T, "o", color="black", ms=3, label=f"past {k}")
+        ax.plot(*future.T, "-", color="tab:green", lw=2, label="true future")
+        ax.plot(*np.vstack([seen[-1], path_pred]).T, ".-", color="tab:red", ms=3, label=config.cell)
+        ax.plot(*line.T, "--", color="tab:gray", label="constant velocity")
+        margin = 0.05 * max(sim.width, sim.height)
+        ax.set_xlim(-margin, sim.width + margin)
+        ax.set_ylim(-margin, sim.height + margin)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"test ball {ball}", fontsize=9)
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8)
+    fig.suptitle(f"{horizon}-step rollouts ({horizon * sim.dt:.1f} s), fed back on their own predictions")
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    path = Path(path)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
