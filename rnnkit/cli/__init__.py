@@ -7,7 +7,7 @@ import sys
 
 from ..data import DataError
 from ..train import CheckpointError, TrainingError
-from . import ball, core, forecast, lm, sentiment
+from . import ball, core, forecast, lab, lm, sentiment
 
 
 def cmd_tour(args: argparse.Namespace) -> int:
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     masking.set_defaults(func=core.cmd_masking)
 
     sentiment.add_parser(commands)
+    lab.add_parser(commands)
     ball.add_parser(commands)
     forecast.add_parser(commands)
     lm.add_parser(commands)
