@@ -72,9 +72,20 @@ def test_streams_continue_row_by_row_and_targets_are_shifted():
                 assert batch.x[b].tolist() == list(range(start, start + 10))
 
 
+def test_full_pass_scores_every_position_once():
+    ids = np.arange(1003)
+    streams = TextStreams(ids, batch_size=4, seq_len=10)  # 250 per stream: 25 chunks
+    seen = torch.cat([batch.y.flatten() for batch in streams.full_pass()])
+    assert sorted(seen.tolist()) == list(range(1, 1001))  # all but the tail that does not split in 4
+    short = TextStreams(np.arange(30), batch_size=2, seq_len=10)  # 14 per stream: chunks of 10 and 4
+    assert [b.x.shape[1] for b in short.full_pass()] == [10, 4]
+
+
 def test_streams_refuse_a_text_too_short():
     with pytest.raises(DataError, match="cannot fill 4 streams"):
-        TextStreams(np.arange(50), batch_size=4, seq_len=10)
+        TextStreams(np.arange(4), batch_size=4, seq_len=10)
+    with pytest.raises(DataError, match="no whole chunk of seq_len=10"):
+        next(TextStreams(np.arange(50), batch_size=4, seq_len=10).batches())
 
 
 def test_read_text_errors(tmp_path):
@@ -154,6 +165,11 @@ def test_training_learns_and_resumes(text_file, tmp_path):
     assert resumed["epochs"] == 3 and len(json.loads((run / "history.json").read_text())) == 3
     with pytest.raises(ValueError, match="other settings"):
         charlm.train(tiny_config(epochs=4, lr=5e-3), text_file, run)
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 3  # the resolved config
+    other = tmp_path / "other.txt"
+    other.write_text(text_file.read_text().replace("cat", "act"))
+    with pytest.raises(ValueError, match="trained on another text"):
+        charlm.train(tiny_config(epochs=4), other, run)
 
 
 def test_time_limit_ends_the_run_early(text_file, tmp_path):
@@ -177,6 +193,9 @@ def test_sampling_is_reproducible_and_greedy_with_top_k_1(text_file, tmp_path):
             ids.append(int(logits[0, -1].argmax()))
             expected += vocab.chars[ids[-1]]
     assert greedy == expected
+    full = charlm.evaluate(tmp_path / "run", text_file)  # the best weights, every validation character
+    best = json.loads((tmp_path / "run" / "results.json").read_text())["best_val_loss"]
+    assert full["loss"] == pytest.approx(best, rel=1e-5)  # training validated on the same full pass
     with pytest.raises(ValueError, match="not in the model's vocabulary"):
         next(charlm.sample(model, vocab, "ROMEO:", 5))
     with pytest.raises(ValueError, match="temperature must be > 0"):

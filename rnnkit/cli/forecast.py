@@ -70,9 +70,9 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     if args.season is not None and args.season < 1:
         raise ValueError(f"--season must be >= 1, got {args.season}; use 1 for no seasonality")
     config = _config(args)
-    run_dir = Path(args.out or f"runs/forecast/{Path(args.csv).stem}-{args.cell}")
+    run_dir = Path(args.out or f"runs/forecast/{Path(args.csv).stem}-{config.cell}")
     torch.set_num_threads(args.threads)
-    print(f"forecasting {args.column!r} of {args.csv} with {args.cell} into {run_dir}", file=sys.stderr)
+    print(f"forecasting {args.column!r} of {args.csv} with {config.cell} into {run_dir}", file=sys.stderr)
     results = forecast.train(config, args.csv, args.column, run_dir, callbacks=[ProgressBar()])
     print(forecast.format_table(results))
     print(

@@ -88,7 +88,7 @@ def _config(args: argparse.Namespace) -> adding.AddingConfig:
         T=args.T,
         budget=args.budget,
         steps=args.steps,
-        eval_every=min(args.eval_every, args.steps),
+        eval_every=args.eval_every,
         stop_mse=args.stop_mse,
         batch_size=args.batch_size,
         lr=args.lr,

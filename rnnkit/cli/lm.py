@@ -14,6 +14,7 @@ from ..data import abc
 from ..data.text import read_text
 from ..tasks import charlm
 from ..train import ProgressBar
+from ..train import checkpoint as ckpt
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -32,6 +33,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--text", required=True, help="UTF-8 text file; the last 10%% is the validation text")
     _add_training_options(train, default_preset="shakespeare-15min")
     train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="validation loss of a run's best weights on a text's last 10%%"
+    )
+    evaluate.add_argument("run", help="run directory (the --out of train)")
+    evaluate.add_argument("--text", required=True, help="the text the run was trained on")
+    evaluate.set_defaults(func=cmd_evaluate)
 
     sample = sub.add_parser("sample", help="generate text from a trained run (streams to stdout)")
     sample.add_argument("run", help="run directory (the --out of train)")
@@ -76,8 +84,9 @@ def _features() -> list[str]:
 
 
 def _add_text_source(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--text", help="UTF-8 file to read (default: a passage of the training text)")
-    parser.add_argument("--string", help="the text itself, instead of --text")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="UTF-8 file to read (e.g. the training text)")
+    source.add_argument("--string", help="the text itself")
     parser.add_argument("--chars", type=int, default=2000, help="use the first N characters")
 
 
@@ -120,9 +129,8 @@ def _config(args: argparse.Namespace) -> charlm.LMConfig:
 
 def _train(args: argparse.Namespace, text_path: str) -> tuple[Path, dict]:
     run_dir = Path(args.out or f"runs/{args.preset}")
-    if args.restart and run_dir.exists():
-        for name in ("train_state.pt", "last.safetensors", "best.safetensors", "config.json"):
-            (run_dir / name).unlink(missing_ok=True)
+    if args.restart:
+        ckpt.clear_run(run_dir, extra=(charlm.RESULTS_FILE, charlm.VOCAB_FILE, charlm.SOURCE_FILE))
     config = _config(args)
     print(f"training {args.preset!r} into {run_dir} (threads: {torch.get_num_threads()})", file=sys.stderr)
     try:
@@ -160,6 +168,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    metrics = charlm.evaluate(args.run, args.text)
+    print(f"validation loss {metrics['loss']:.4f} nats/char ({metrics['bits_per_char']:.3f} bits/char)")
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     model, vocab, _ = charlm.load_run(args.run)
     if args.length < 1:
@@ -185,13 +199,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_source(args: argparse.Namespace, run: str) -> str:
-    if args.string is not None:
-        text = args.string
-    elif args.text is not None:
-        text = read_text(args.text)
-    else:
-        raise ValueError("give the text to read with --text FILE or --string TEXT")
+def _read_source(args: argparse.Namespace) -> str:
+    text = args.string if args.string is not None else read_text(args.text)
     if not text:
         raise ValueError("the text is empty")
     return text[: args.chars]
@@ -201,7 +210,7 @@ def cmd_activations(args: argparse.Namespace) -> int:
     from ..viz import FEATURES, activation_html, activation_png, hidden_states, rank_units
 
     model, vocab, _ = charlm.load_run(args.run)
-    text = _read_source(args, args.run)
+    text = _read_source(args)
     states = hidden_states(model, vocab, text, args.layer, args.what)  # (N, H)
     unit = args.unit
     if unit is None:
@@ -211,7 +220,7 @@ def cmd_activations(args: argparse.Namespace) -> int:
         raise ValueError(f"--unit must be in [0, {states.shape[1] - 1}], got {unit}")
     out = Path(args.out or Path(args.run) / "activations")
     out.mkdir(parents=True, exist_ok=True)
-    title = f"{args.what} unit {unit} of layer {args.layer}"
+    title = f"{args.what} unit {unit} of layer {args.layer % model.config.num_layers}"
     html_path = out / f"unit{unit}.html"
     html_path.write_text(activation_html(text, states[:, unit], title), encoding="utf-8")
     png_path = activation_png(text[:1200], states[:1200, unit], out / f"unit{unit}.png", title)
@@ -223,7 +232,7 @@ def cmd_units(args: argparse.Namespace) -> int:
     from ..viz import FEATURES, hidden_states, rank_units
 
     model, vocab, _ = charlm.load_run(args.run)
-    text = _read_source(args, args.run)
+    text = _read_source(args)
     states = hidden_states(model, vocab, text, args.layer, args.what)
     print(
         f"{len(text)} characters, {states.shape[1]} units of {args.what}; "

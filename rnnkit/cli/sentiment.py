@@ -13,6 +13,7 @@ from ..config import apply_overrides
 from ..summary import summary
 from ..tasks import sentiment
 from ..train import ProgressBar
+from ..train import checkpoint as ckpt
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -81,9 +82,8 @@ def _config(args: argparse.Namespace) -> sentiment.SentimentConfig:
 
 def _train(args: argparse.Namespace, config: sentiment.SentimentConfig) -> tuple[Path, dict]:
     run_dir = Path(args.out or f"runs/{args.preset}")
-    if args.restart and run_dir.exists():
-        for name in ("train_state.pt", "last.safetensors", "best.safetensors", "config.json"):
-            (run_dir / name).unlink(missing_ok=True)
+    if args.restart:
+        ckpt.clear_run(run_dir, extra=(sentiment.RESULTS_FILE, sentiment.TOKENIZER_FILE))
     print(
         f"training preset {args.preset!r} into {run_dir} (threads: {torch.get_num_threads()})",
         file=sys.stderr,

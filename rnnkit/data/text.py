@@ -94,33 +94,53 @@ class TextBatch:
 
 
 class TextStreams:
-    """Consecutive TBPTT chunks of ``ids`` in ``batch_size`` parallel streams (see the module doc)."""
+    """``ids`` as ``batch_size`` parallel streams read in chunks of ``seq_len`` (see the module doc).
 
-    def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int) -> None:
-        per_stream = (len(ids) - 1) // batch_size
-        if per_stream < 2 * seq_len - 1:
-            raise DataError(
-                f"{len(ids)} characters cannot fill {batch_size} streams of at least "
-                f"{2 * seq_len - 1} (2 seq_len - 1) characters; "
-                "use a longer text, a smaller batch size or a shorter seq_len"
-            )
+    ``batches(offset)`` is the training pass: whole chunks, cut at a shifting offset, the same count
+    for every offset. ``full_pass()`` is the evaluation pass: from the start, every character scored,
+    the last chunk shorter. ``fix`` names the settings to change if the text is too short.
+    """
+
+    def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int, fix: str = "") -> None:
         self.ids = torch.from_numpy(np.asarray(ids, dtype=np.int64))
-        self.batch_size, self.seq_len, self.per_stream = batch_size, seq_len, per_stream
+        self.batch_size, self.seq_len = batch_size, seq_len
+        self.per_stream = (len(ids) - 1) // batch_size
+        if self.per_stream < 1:
+            raise DataError(
+                f"{len(ids)} characters cannot fill {batch_size} streams; "
+                + (fix or "use a longer text or a smaller batch size")
+            )
 
     def __len__(self) -> int:
-        """Chunks per pass, the same for every offset in [0, seq_len)."""
+        """Chunks per training pass, the same for every offset in [0, seq_len)."""
         return (self.per_stream - self.seq_len + 1) // self.seq_len
 
-    def batches(self, offset: int = 0):
-        """The chunks of one pass; ``offset`` (taken modulo seq_len) shifts where the chunks are cut."""
-        B, T, n = self.batch_size, self.seq_len, self.per_stream
-        offset %= T
+    def _streams(self) -> tuple[Tensor, Tensor]:
+        B, n = self.batch_size, self.per_stream
         streams = self.ids[: B * n + 1]
-        x_all = streams[:-1].view(B, n)  # (B, n): row b is stream b
-        y_all = streams[1:].view(B, n)
+        return streams[:-1].view(B, n), streams[1:].view(B, n)  # x, y: (B, n), row b is stream b
+
+    def batches(self, offset: int = 0):
+        """The chunks of one training pass; ``offset`` (modulo seq_len) shifts where they are cut."""
+        if len(self) < 1:
+            raise DataError(
+                f"streams of {self.per_stream} characters hold no whole chunk of seq_len={self.seq_len} "
+                f"at every offset (that needs {2 * self.seq_len - 1}); "
+                "use a longer text, a smaller batch size or a shorter seq_len"
+            )
+        T, (x_all, y_all) = self.seq_len, self._streams()
+        offset %= T
         for k in range(len(self)):
             start = offset + k * T
             yield TextBatch(x_all[:, start : start + T], y_all[:, start : start + T], first=k == 0)
 
+    def full_pass(self):
+        """Every position of every stream, in order, in chunks of at most seq_len (evaluation)."""
+        x_all, y_all = self._streams()
+        for k, start in enumerate(range(0, self.per_stream, self.seq_len)):
+            end = start + self.seq_len
+            yield TextBatch(x_all[:, start:end], y_all[:, start:end], first=k == 0)
+
     def tokens(self) -> int:
+        """Characters scored in one training pass."""
         return len(self) * self.batch_size * self.seq_len

@@ -141,6 +141,7 @@ class _Recurrent(nn.Module):
         if not isinstance(x_t, Tensor) or x_t.dim() != 2:
             shape = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
             raise ValueError(f"{type(self).__name__}.step expects x_t of shape (B, E), got {shape}")
+        self._check_input(x_t[:, None] if self.batch_first else x_t[None])
         states = self._split_state(state, x_t[:, None])
         one_step = fused_step if self.resolved_impl() == "fused" else None
         new_states = []

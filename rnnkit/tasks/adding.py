@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -148,7 +149,9 @@ class AddingConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.eval_every < 1 or self.steps % self.eval_every:
+        if self.eval_every < 1:
+            raise ValueError(f"eval_every must be >= 1 step, got {self.eval_every}")
+        if self.steps < 1 or self.steps % self.eval_every:
             raise ValueError(
                 f"steps must be a positive multiple of eval_every={self.eval_every}, got {self.steps}; "
                 f"e.g. --steps {max(1, round(self.steps / self.eval_every)) * self.eval_every}"
@@ -161,9 +164,18 @@ def mse_step(model: nn.Module, batch: AddingBatch) -> tuple[Tensor, dict[str, fl
     return loss, {}, len(batch.y)
 
 
+TRAIN_STREAM, TEST_STREAM = 0, 1
+
+
+def _stream_seed(seed: int, *stream: int) -> int:
+    """A torch seed for one random stream, e.g. (seed, TRAIN_STREAM, epoch): distinct streams
+    are distinct SeedSequence entropies, so training batches can never repeat the test set."""
+    return int(np.random.SeedSequence([seed, *stream]).generate_state(1)[0])
+
+
 def make_test_set(config: AddingConfig) -> AddingBatch:
     """The fixed test set: its own generator, apart from the training batches."""
-    generator = torch.Generator().manual_seed(10_000 + config.seed)
+    generator = torch.Generator().manual_seed(_stream_seed(config.seed, TEST_STREAM))
     return adding_batch(config.test_size, config.T, generator)
 
 
@@ -191,6 +203,7 @@ def train_cell(config: AddingConfig, cell: str, run_dir: str | Path, callbacks=(
         lr=config.lr,
         clip_norm=config.clip_norm,
         monitor="val_loss",
+        target=config.stop_mse or None,  # stop once the test MSE is below stop_mse
         seed=config.seed,
         device="cpu",
     )
@@ -198,16 +211,14 @@ def train_cell(config: AddingConfig, cell: str, run_dir: str | Path, callbacks=(
     test = [make_test_set(config)]
     curve = [(0, trainer.evaluate(test)["loss"])]
     start = time.perf_counter()
-    for epoch in range(1, epochs + 1):  # one trainer epoch at a time, to stop at stop_mse
-        trainer.config.epochs = epoch
-        history = trainer.fit(
-            lambda e: online_batches(config.eval_every, config.batch_size, config.T, config.seed * 1000 + e),
-            config.eval_every,
-            lambda: test,
-        )
-        curve.append((epoch * config.eval_every, history[-1]["val_loss"]))
-        if curve[-1][1] < config.stop_mse:
-            break
+    history = trainer.fit(
+        lambda e: online_batches(
+            config.eval_every, config.batch_size, config.T, _stream_seed(config.seed, TRAIN_STREAM, e)
+        ),
+        config.eval_every,
+        lambda: test,
+    )
+    curve += [(row["epoch"] * config.eval_every, row["val_loss"]) for row in history]
     seconds = time.perf_counter() - start
     reached = next((step for step, mse in curve if mse < 0.01), None)
     params = sum(p.numel() for p in model.parameters())
@@ -240,8 +251,8 @@ def state_gradients(model: AddingModel, batch: AddingBatch) -> dict[str, Tensor]
     For the LSTM, ``dL/dh_t`` holds ``c_t`` fixed (``c_t`` is not downstream of ``h_t``), and
     ``dL/dc_t`` flows back along ``c_{t-1} = ...`` through ``f_t``.
 
-    Computed on a float64 copy of the model: at T = 200 the gradients fall below 1e-38, where
-    float32 flushes them to 0.
+    Computed on a float64 copy of the model: at T = 200 the gradients fall below float32's range
+    (normal numbers end near 1e-38, subnormals near 1e-45) and would underflow to 0.
     """
     model = copy.deepcopy(model).double()
     cell = model.rnn.cells[0]
@@ -311,6 +322,13 @@ class ExplodingConfig:
     steps: int = 300
     batch_size: int = 32
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("T", "hidden_size", "steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.clip_norm <= 0:
+            raise ValueError(f"lr and clip_norm must be > 0, got {self.lr} and {self.clip_norm}")
 
 
 def exploding_model(config: ExplodingConfig) -> AddingModel:

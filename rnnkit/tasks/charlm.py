@@ -20,6 +20,7 @@ A run directory holds ``config.json``, ``vocab.json``, the weights, the history 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import time
 from collections.abc import Iterator
@@ -32,12 +33,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import from_dict, to_dict
+from ..data import DataError
 from ..data.text import CharVocab, TextBatch, TextStreams, read_text
 from ..models.charlm import CharLM, CharLMConfig, State, detach
 from ..train import TrainConfig, Trainer, seed_everything
 from ..train import checkpoint as ckpt
+from ..train.trainer import evaluate as evaluate_model
 
 VOCAB_FILE = "vocab.json"
+SOURCE_FILE = "text.json"  # which text the run trains on: path, length, SHA-256
 RESULTS_FILE = "results.json"
 LN2 = math.log(2)
 
@@ -133,11 +137,21 @@ def prepare(text: str, config: LMConfig, vocab: CharVocab | None = None) -> Char
     vocab = vocab or CharVocab.from_text(text)
     ids = vocab.encode(text)
     split = int(len(ids) * (1 - config.val_share))
-    return CharData(
-        vocab,
-        TextStreams(ids[:split], config.train.batch_size, config.seq_len),
-        TextStreams(ids[split:], config.val_batch_size, min(config.seq_len * 4, 512)),
+    train = TextStreams(ids[:split], config.train.batch_size, config.seq_len)
+    if len(train) < 1:
+        raise DataError(
+            f"the training text ({split} characters) cannot fill {config.train.batch_size} streams with at "
+            f"least one chunk of seq_len={config.seq_len} each (that needs "
+            f"{config.train.batch_size * (2 * config.seq_len - 1) + 1} characters); use a longer text, "
+            "a smaller --batch-size or a shorter --seq-len"
+        )
+    validation = TextStreams(
+        ids[split:],
+        config.val_batch_size,
+        512,
+        fix="use a longer text, a smaller --set val_batch_size=N or a larger --set val_share=F",
     )
+    return CharData(vocab, train, validation)
 
 
 # -- the training step ---------------------------------------------------------------------------
@@ -155,6 +169,13 @@ class StatefulStep:
     def __call__(self, model: nn.Module, batch: TextBatch) -> tuple[Tensor, dict[str, float], int]:
         mode = model.training
         state = None if batch.first else self.states[mode]
+        if state is not None:
+            carried = (state[0] if isinstance(state, tuple) else state).shape[1]
+            if carried != batch.x.shape[0]:
+                raise ValueError(
+                    f"the carried state holds {carried} streams but the batch has {batch.x.shape[0]}; "
+                    "a pass must keep its batch size (start a new pass with first=True)"
+                )
         logits, state = model(batch.x, state)  # (B, T, V)
         self.states[mode] = detach(state)
         loss = F.cross_entropy(logits.flatten(0, 1), batch.y.flatten())
@@ -171,9 +192,21 @@ def train(
     """Train (or resume) the run in ``run_dir`` on the text file; returns the results."""
     run_dir = Path(run_dir)
     text = read_text(text_path, min_chars=2)
+    source = {
+        "path": str(text_path),
+        "characters": len(text),
+        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+    }
     vocab = None
     if resume and (run_dir / ckpt.STATE).is_file():
+        saved = ckpt.load_json(run_dir / SOURCE_FILE)
+        if saved.get("sha256") != source["sha256"]:
+            raise ValueError(
+                f"{run_dir} was trained on another text ({saved.get('path')}, {saved.get('characters')} "
+                "characters); resume it with that file, or pass a new --out"
+            )
         config = _resumable(load_config(run_dir), config, run_dir)
+        ckpt.save_json(to_dict(config), run_dir / ckpt.CONFIG)  # the resolved config, grown budget included
         vocab = load_vocab(run_dir)
     seed_everything(config.train.seed)
     data = prepare(text, config, vocab)
@@ -184,6 +217,7 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         data.vocab.save(run_dir / VOCAB_FILE)
         ckpt.save_json(to_dict(config), run_dir / ckpt.CONFIG)
+        ckpt.save_json(source, run_dir / SOURCE_FILE)
     model = CharLM(config.model)
     trainer = Trainer(model, StatefulStep(), config.train, run_dir, callbacks)
     if resume and trainer.resume():
@@ -196,7 +230,7 @@ def train(
             offset=int(np.random.default_rng(seed * 1000 + epoch).integers(seq_len))
         ),
         len(data.train),
-        lambda: data.validation.batches(),
+        data.validation.full_pass,
     )
     session = time.perf_counter() - start
     best = min(trainer.history, key=lambda row: row["val_loss"])
@@ -218,7 +252,10 @@ def train(
 
 
 def _resumable(saved: LMConfig, asked: LMConfig, run_dir: Path) -> LMConfig:
-    """The saved config, with more epochs or time if asked; any other difference is an error."""
+    """The saved config with the asked epochs and time budget; any other difference is an error.
+
+    A new ``time_limit`` re-stretches the cosine schedule over the new budget (the learning rate
+    rises again if the budget grows)."""
     same = dataclasses.replace(
         asked,
         model=dataclasses.replace(asked.model, vocab_size=saved.model.vocab_size),
@@ -227,7 +264,7 @@ def _resumable(saved: LMConfig, asked: LMConfig, run_dir: Path) -> LMConfig:
     if to_dict(same) != to_dict(saved):
         raise ValueError(
             f"{run_dir} holds a run with other settings; resume it with the same options "
-            "(only --epochs and --minutes may grow), or pass a new --out"
+            "(only --epochs and --minutes may change), or pass a new --out"
         )
     return dataclasses.replace(
         saved,
@@ -266,6 +303,15 @@ def load_run(run_dir: str | Path, weights: str = ckpt.BEST) -> tuple[CharLM, Cha
     return model.eval(), vocab, config
 
 
+def evaluate(run_dir: str | Path, text_path: str | Path) -> dict[str, float]:
+    """Loss (nats/char) and bits/char of the run's best weights on the validation part of the text
+    (its last ``val_share``), every character scored, the state carried from chunk to chunk."""
+    model, vocab, config = load_run(run_dir)
+    data = prepare(read_text(text_path), config, vocab)
+    metrics = evaluate_model(model, StatefulStep(), data.validation.full_pass(), torch.device("cpu"))
+    return {"loss": metrics["loss"], "bits_per_char": metrics["bits_per_char"]}
+
+
 # -- sampling ------------------------------------------------------------------------------------
 
 
@@ -295,13 +341,15 @@ def sample(
     with torch.no_grad():
         logits, state = model(ids)
         last = logits[0, -1]  # (V,)
-        for _ in range(length):
+        for position in range(length):
             scaled = last / temperature
             if top_k is not None and top_k < scaled.numel():
                 threshold = torch.topk(scaled, top_k).values[-1]
                 scaled = scaled.masked_fill(scaled < threshold, float("-inf"))
             index = torch.multinomial(torch.softmax(scaled, dim=-1), 1, generator=generator)  # (1,)
             yield vocab.chars[int(index)]
+            if position + 1 == length:
+                break
             logits, state = model.step(index, state)  # (1, V)
             last = logits[0]
 

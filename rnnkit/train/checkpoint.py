@@ -38,6 +38,12 @@ def atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp.name, path)
 
 
+def clear_run(run_dir: Path, extra: tuple[str, ...] = ()) -> None:
+    """Remove what a run directory holds (for ``--restart``), keeping anything else in it."""
+    for name in (CONFIG, LAST, BEST, STATE, "history.json", "history.csv", "curves.png", *extra):
+        (Path(run_dir) / name).unlink(missing_ok=True)
+
+
 def save_weights(model: torch.nn.Module, path: Path) -> None:
     tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
     atomic_write(path, save(tensors))

@@ -36,12 +36,13 @@ class TrainConfig:
     lr: float = 1e-4
     weight_decay: float = 0.0
     schedule: str = "constant"  # "constant" | "cosine" (after linear warm-up)
-    warmup: float = 0.0  # share of all steps spent warming up linearly
+    warmup: float = 0.0  # share of epochs * steps_per_epoch (the step cap, time_limit or not) warming up
     clip_norm: float | None = None
     patience: int | None = None  # early stopping: epochs without improvement of `monitor`
     monitor: str = "val_accuracy"  # "..loss" is minimised, anything else maximised
     seed: int = 0
     device: str = "auto"
+    target: float | None = None  # stop once `monitor` reaches it (below it for a loss, above otherwise)
     time_limit: float | None = None  # minutes of training (validation included); the cosine follows it
 
     def __post_init__(self) -> None:
@@ -176,6 +177,9 @@ class Trainer:
             return True
         return value < self.best if self.config.monitor.endswith("loss") else value > self.best
 
+    def _reached(self, value: float, target: float) -> bool:
+        return value < target if self.config.monitor.endswith("loss") else value >= target
+
     def _save(self, improved: bool) -> None:
         ckpt.save_weights(self.model, self.run_dir / ckpt.LAST)
         if improved:
@@ -290,6 +294,9 @@ class Trainer:
                 stale += 1
             self._save(improved)
             self._emit("on_epoch_end", epoch, logs)
+            if config.target is not None and self._reached(value, config.target):
+                self._emit("on_message", f"{config.monitor} reached the target {config.target}: stopping")
+                break
             if config.patience is not None and stale >= config.patience:
                 self._emit(
                     "on_message", f"early stopping: {config.monitor} has not improved for {stale} epochs"
