@@ -9,6 +9,7 @@ import torch
 
 from rnnkit.cli import main
 from rnnkit.config import apply_overrides
+from rnnkit.data import ball as balls
 from rnnkit.tasks import ball
 
 TINY = [
@@ -24,13 +25,13 @@ TINY = [
 ]
 
 
-def energy(traj: ball.Trajectories, g: float) -> np.ndarray:
+def energy(traj: balls.Trajectories, g: float) -> np.ndarray:
     return g * traj.positions[..., 1] + 0.5 * (traj.velocities**2).sum(-1)  # (N, T) per unit mass
 
 
 def test_balls_stay_inside_the_box_and_bounces_lose_energy():
-    sim = ball.SimConfig(steps=200)
-    traj = ball.simulate(300, sim, seed=1)
+    sim = balls.SimConfig(steps=200)
+    traj = balls.simulate(300, sim, seed=1)
     x, y = traj.positions[..., 0], traj.positions[..., 1]
     assert x.min() >= 0 and x.max() <= sim.width and y.min() >= 0 and y.max() <= sim.height
     assert x.min() < 0.05 and x.max() > sim.width - 0.05 and y.min() < 0.05  # walls reached
@@ -42,14 +43,14 @@ def test_balls_stay_inside_the_box_and_bounces_lose_energy():
 
 
 def test_restitution_one_conserves_energy_and_without_gravity_the_speed():
-    sim = ball.SimConfig(restitution=1.0, steps=200)
-    traj = ball.simulate(100, sim, seed=2)
+    sim = balls.SimConfig(restitution=1.0, steps=200)
+    traj = balls.simulate(100, sim, seed=2)
     E = energy(traj, sim.gravity)
     assert traj.bounces.sum() > 200
     np.testing.assert_allclose(E, E[:, :1].repeat(sim.steps, 1), rtol=1e-12)
 
-    sim = ball.SimConfig(restitution=1.0, gravity=0.0, steps=200)
-    traj = ball.simulate(100, sim, seed=3)
+    sim = balls.SimConfig(restitution=1.0, gravity=0.0, steps=200)
+    traj = balls.simulate(100, sim, seed=3)
     speed = np.linalg.norm(traj.velocities, axis=2)  # (N, T)
     np.testing.assert_allclose(speed, speed[:, :1].repeat(sim.steps, 1), rtol=1e-12)
     step = np.linalg.norm(np.diff(traj.positions, axis=1), axis=2)  # (N, T-1)
@@ -59,9 +60,9 @@ def test_restitution_one_conserves_energy_and_without_gravity_the_speed():
 
 def test_gravity_gives_the_closed_form_parabola_between_bounces():
     """A ball thrown up at (2, 3) with (1.5, 4) m/s, then dropped: exact before and after the bounce."""
-    sim = ball.SimConfig(restitution=0.8, dt=0.01, steps=200)
+    sim = balls.SimConfig(restitution=0.8, dt=0.01, steps=200)
     g, e = sim.gravity, sim.restitution
-    traj = ball.integrate(np.array([[2.0, 3.0]]), np.array([[1.5, 4.0]]), sim)
+    traj = balls.integrate(np.array([[2.0, 3.0]]), np.array([[1.5, 4.0]]), sim)
     t = np.arange(sim.steps) * sim.dt
     t_bounce = (4.0 + math.sqrt(4.0**2 + 2 * g * 3.0)) / g  # root of 3 + 4t - g t^2 / 2 = 0
     v_bounce = e * math.sqrt(4.0**2 + 2 * g * 3.0)  # the rebound speed
@@ -77,16 +78,16 @@ def test_gravity_gives_the_closed_form_parabola_between_bounces():
 
 
 def test_a_dropped_ball_comes_to_rest_on_the_floor():
-    sim = ball.SimConfig(restitution=0.5, steps=200)
-    traj = ball.integrate(np.array([[5.0, 5.0]]), np.array([[0.0, 0.0]]), sim)
+    sim = balls.SimConfig(restitution=0.5, steps=200)
+    traj = balls.integrate(np.array([[5.0, 5.0]]), np.array([[0.0, 0.0]]), sim)
     assert traj.positions[0, -50:, 1].max() == 0.0 and (traj.velocities[0, -50:] == 0).all()
     assert traj.positions[0, :, 1].min() >= 0.0
 
 
 def test_constant_velocity_is_exact_in_free_flight_without_gravity_and_off_by_g_dt2_with_it():
     for gravity in (0.0, 9.81):
-        sim = ball.SimConfig(gravity=gravity, restitution=1.0)
-        traj = ball.simulate(50, sim, seed=4)
+        sim = balls.SimConfig(gravity=gravity, restitution=1.0)
+        traj = balls.simulate(50, sim, seed=4)
         p = traj.positions
         windows = np.stack([p[:, :-2], p[:, 1:-1]], axis=2)  # (N, T-2, 2, 2): p_{t-1}, p_t
         error = ball.constant_velocity(windows) - p[:, 2:]  # (N, T-2, 2)
@@ -97,8 +98,8 @@ def test_constant_velocity_is_exact_in_free_flight_without_gravity_and_off_by_g_
 
 
 def test_windows_line_up_with_the_trajectories():
-    sim = ball.SimConfig(steps=30, noise=0.1)
-    traj = ball.simulate(3, sim, seed=5)
+    sim = balls.SimConfig(steps=30, noise=0.1)
+    traj = balls.simulate(3, sim, seed=5)
     assert (traj.observed - traj.positions).std() == pytest.approx(0.1, rel=0.2)
     windows = ball.make_windows(traj, k=4)
     assert windows.inputs.shape == (3 * 26, 4, 2)
@@ -110,7 +111,7 @@ def test_windows_line_up_with_the_trajectories():
 
 
 def test_jitter_moves_only_the_training_inputs_and_is_seeded():
-    traj = ball.simulate(4, ball.SimConfig(steps=40), seed=6)
+    traj = balls.simulate(4, balls.SimConfig(steps=40), seed=6)
     windows = ball.make_windows(traj, k=5)
     plain = next(windows.batches(1000))
     noisy, again = (next(windows.batches(1000, seed=7, jitter=0.1)) for _ in range(2))
@@ -152,7 +153,7 @@ def test_the_run_reloads_to_the_same_scores(trained):
 def test_rollout_feeds_its_predictions_back(trained):
     run_dir, config, _ = trained
     model, _ = ball.load_run(run_dir)
-    observed = ball.simulate(5, config.sim, seed=9).observed
+    observed = balls.simulate(5, config.sim, seed=9).observed
     past = torch.tensor(observed[:, : config.window], dtype=torch.float32)  # (5, k, 2)
     path = ball.rollout(model, past, 3)  # (5, 3, 2)
     with torch.no_grad():

@@ -9,6 +9,7 @@ import torch
 
 from rnnkit.cli import main
 from rnnkit.config import apply_overrides
+from rnnkit.data import series
 from rnnkit.tasks import forecast
 from rnnkit.train import checkpoint as ckpt
 
@@ -79,11 +80,11 @@ def test_baselines_and_errors_on_a_hand_checked_series():
 
 
 def test_season_is_inferred_from_monthly_and_daily_dates_only():
-    assert forecast.infer_season(["1949-01", "1949-02"]) == 12
-    assert forecast.infer_season(["1981-01-01", "1981-01-02"]) == 365
-    assert forecast.infer_season(["1981-01-01", "1981-01-08"]) is None  # weekly
-    assert forecast.infer_season(["1700", "1701"]) is None
-    assert forecast.infer_season(None) is None
+    assert series.infer_season(["1949-01", "1949-02"]) == 12
+    assert series.infer_season(["1981-01-01", "1981-01-02"]) == 365
+    assert series.infer_season(["1981-01-01", "1981-01-08"]) is None  # weekly
+    assert series.infer_season(["1700", "1701"]) is None
+    assert series.infer_season(None) is None
 
 
 # -- learning ------------------------------------------------------------------------------------
@@ -130,18 +131,18 @@ def test_bad_cells_name_the_line(tmp_path, lines, message):
     path = tmp_path / "bad.csv"
     path.write_text("\n".join(lines) + "\n\n")
     with pytest.raises(ValueError, match=message):
-        forecast.read_series(path, "Value")
+        series.read_series(path, "Value")
 
 
 def test_missing_column_lists_the_columns(tmp_path):
     path = write_csv(tmp_path / "x.csv", [1, 2, 3])
     with pytest.raises(ValueError, match=r"no column 'Passengers'; its columns are 'Month', 'Value'"):
-        forecast.read_series(path, "Passengers")
+        series.read_series(path, "Passengers")
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(ValueError, match="no CSV file at .*nope.csv"):
-        forecast.read_series(tmp_path / "nope.csv", "Value")
+        series.read_series(tmp_path / "nope.csv", "Value")
 
 
 def test_too_few_rows_says_how_many_are_needed(tmp_path):
