@@ -50,6 +50,33 @@ def test_loss_falls_and_history_is_written(tmp_path):
     assert "Epoch 1/3" in text and "4/4 [==============================]" in text and "val_loss:" in text
 
 
+def test_target_stops_at_the_first_epoch_that_reaches_it(tmp_path):
+    config = TrainConfig(epochs=30, lr=0.1, monitor="val_loss")
+    torch.manual_seed(0)
+    full = Trainer(nn.Linear(3, 1), toy_step, config, tmp_path / "full").fit(
+        lambda epoch: toy_batches(), 4, lambda: toy_batches(seed=1)
+    )
+    target = full[5]["val_loss"] * 1.0001  # first reached at epoch 6 (the loss falls monotonically)
+    torch.manual_seed(0)
+    stream = io.StringIO()
+    config = TrainConfig(epochs=30, lr=0.1, monitor="val_loss", target=target)
+    trainer = Trainer(nn.Linear(3, 1), toy_step, config, tmp_path / "target", [ProgressBar(stream)])
+    history = trainer.fit(lambda epoch: toy_batches(), 4, lambda: toy_batches(seed=1))
+    first = next(i for i, row in enumerate(full) if row["val_loss"] < target)
+    assert len(history) == first + 1 and history[-1]["val_loss"] < target
+    assert "reached the target" in stream.getvalue()
+
+
+def test_time_budget_sets_the_cosine_and_survives_resume(tmp_path):
+    config = TrainConfig(epochs=5, lr=1.0, schedule="cosine", time_limit=10.0)
+    trainer = Trainer(nn.Linear(3, 1), toy_step, config, tmp_path)
+    assert trainer._lr_at(0, 100, elapsed=300.0) == pytest.approx(0.5)  # half the budget: cos(pi/2)
+    assert trainer._lr_at(90, 100, elapsed=60.0) < 0.1  # the step count can also end it first
+    trainer.fit(lambda epoch: toy_batches(), 4)
+    resumed = Trainer(nn.Linear(3, 1), toy_step, config, tmp_path)
+    assert resumed.resume() and resumed.elapsed == pytest.approx(trainer.elapsed) and trainer.elapsed > 0
+
+
 def test_early_stopping(tmp_path):
     stream = io.StringIO()
     config = TrainConfig(epochs=20, lr=0.05, patience=2, monitor="val_loss")
