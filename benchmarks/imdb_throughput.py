@@ -6,6 +6,8 @@ Throughput counts real (non-padding) tokens per second. In one run, on the same 
 
 - ``rnnkit bucketed``: length-bucketed batches with exact masking (rnnkit's pipeline);
 - ``rnnkit shuffled``: random batches padded to their longest review, still exactly masked;
+- ``rnnkit bucketed, in turn``: rnnkit's pipeline with the two LSTM directions run one after the
+  other instead of concurrently (``rnnkit.nn.concurrent``), to show what the overlap gives;
 - ``keras shuffled`` (the lecture's pipeline: random padded batches, no masking) and
   ``keras bucketed+mask`` (``Embedding(mask_zero=True)`` on the bucketed batches), when the optional
   extra is installed: ``pip install -e '.[peers]'``.
@@ -25,6 +27,7 @@ import torch
 
 from rnnkit.data import SequenceDataset, bucket_indices, imdb
 from rnnkit.data.tokenizer import Tokenizer
+from rnnkit.nn import concurrent
 from rnnkit.tasks import sentiment
 
 
@@ -94,6 +97,9 @@ def main() -> None:
         "rnnkit bucketed": rnnkit_train_rate(train, bucketed),
         "rnnkit shuffled": rnnkit_train_rate(train, shuffled),
     }
+    concurrent.set_enabled(False)
+    rates["rnnkit bucketed, in turn"] = rnnkit_train_rate(train, bucketed)
+    concurrent.set_enabled(True)
     try:
         import keras  # noqa: F401
 
@@ -104,17 +110,23 @@ def main() -> None:
     print(f"training step with Adam, seed model, batch 64, {args.steps} steps per pipeline:")
     for name, rate in rates.items():
         print(f"  {name:22s} {rate:>9,.0f} real tokens/s")
-    for peer in ("keras shuffled", "keras bucketed+mask"):
+    for peer in ("rnnkit bucketed, in turn", "keras shuffled", "keras bucketed+mask"):
         if peer in rates:
             print(f"  rnnkit bucketed / {peer} = {rates['rnnkit bucketed'] / rates[peer]:.2f}x")
 
     texts = corpus.test.texts[: args.predict]
     model = sentiment.build_model(sentiment.resolved(sentiment.preset("seed")))
     predictor = sentiment.Predictor(model, tokenizer, 2000)
+    concurrent.set_enabled(False)
+    start = time.perf_counter()
+    predictor(texts)
+    in_turn = time.perf_counter() - start
+    concurrent.set_enabled(True)
     start = time.perf_counter()
     predictor(texts)
     ours = time.perf_counter() - start
     print(f"predict {len(texts):,} test reviews, tokenizing included: rnnkit {ours:.1f} s", end="")
+    print(f" (directions in turn {in_turn:.1f} s)", end="")
     if "keras shuffled" in rates:
         peer = keras_model(mask=False)
         start = time.perf_counter()

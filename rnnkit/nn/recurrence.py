@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from . import concurrent
 from .cells import GRUCell, LSTMCell, RNNCell, _Cell
 from .masking import Padding
 
@@ -40,14 +41,23 @@ def supports_fused(cell: _Cell) -> bool:
     return type(cell) in (RNNCell, LSTMCell, GRUCell)
 
 
-def _kernel_weights(cell: _Cell) -> list[Tensor]:
-    """The weights in torch's layout [w_ih, w_hh, b_ih, b_hh]; our single bias goes in b_ih."""
+def _cell_params(cell: _Cell) -> tuple[Tensor, ...]:
+    """``(W_hx, W_hh, b)``, and the GRU's ``b_hn``: the tensors a direction's kernel reads."""
+    params = (cell.weight_ih, cell.weight_hh, cell.bias)
+    return (*params, cell.bias_hn) if isinstance(cell, GRUCell) else params
+
+
+def _kernel_weights(cell: _Cell, params: tuple[Tensor, ...] | None = None) -> list[Tensor]:
+    """The weights in torch's layout [w_ih, w_hh, b_ih, b_hh]; our single bias goes in b_ih.
+
+    ``params`` (as :func:`_cell_params` orders them) stand in for the cell's own parameters."""
+    weight_ih, weight_hh, bias, *bias_hn = params if params is not None else _cell_params(cell)
     if isinstance(cell, GRUCell):
         H = cell.hidden_size
-        b_hh = torch.cat([cell.bias.new_zeros(2 * H), cell.bias_hn])  # r, z: 0; n: b_hn
+        b_hh = torch.cat([bias.new_zeros(2 * H), bias_hn[0]])  # r, z: 0; n: b_hn
     else:
-        b_hh = torch.zeros_like(cell.bias)
-    return [cell.weight_ih, cell.weight_hh, cell.bias, b_hh]
+        b_hh = torch.zeros_like(bias)
+    return [weight_ih, weight_hh, bias, b_hh]
 
 
 def _carry_column(cell: LSTMCell, like: Tensor) -> Tensor:
@@ -71,11 +81,16 @@ def _carry_feature(x: Tensor, padding: Padding) -> Tensor:
 
 
 def _fused_direction(
-    cell: _Cell, x: Tensor, state: State, padding: Padding | None, reverse: bool
+    cell: _Cell,
+    x: Tensor,
+    state: State,
+    padding: Padding | None,
+    reverse: bool,
+    params: tuple[Tensor, ...] | None = None,
 ) -> tuple[Tensor, State]:
     if reverse:
         x = padding.reverse(x) if padding is not None else x.flip(1)
-    weights = _kernel_weights(cell)
+    weights = _kernel_weights(cell, params)
     h0 = state[0].unsqueeze(0)  # (1, B, H)
     if isinstance(cell, LSTMCell):
         if padding is not None:  # x carries the padding indicator: widen W_hx to (4H, E+1)
@@ -118,7 +133,27 @@ def run_fused(
     """
     if padding is not None and isinstance(cells[0], LSTMCell):
         x = _carry_feature(x, padding)
+    if len(cells) == 2 and concurrent.applies_to(x):
+        return _concurrent_directions(cells, x, states, padding)
     return _directions(_fused_direction, cells, x, states, padding)
+
+
+def _concurrent_directions(cells, x, states, padding) -> tuple[Tensor, list[State]]:
+    """:func:`_directions` for a bidirectional pair, the two directions on two threads at once."""
+
+    def direction(d: int):
+        cell, n_state = cells[d], len(states[d])
+
+        def run(x: Tensor, *tensors: Tensor) -> tuple[Tensor, ...]:
+            state, params = tensors[:n_state], tensors[n_state:]
+            out, final = _fused_direction(cell, x, state, padding, d == 1, params)
+            return (out, *final)
+
+        return run
+
+    inputs = tuple((x, *states[d], *_cell_params(cells[d])) for d in range(2))
+    (out_f, *final_f), (out_b, *final_b) = concurrent.run_pair((direction(0), direction(1)), inputs)
+    return torch.cat([out_f, out_b], dim=2), [tuple(final_f), tuple(final_b)]
 
 
 def run_reference(

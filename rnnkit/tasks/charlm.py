@@ -97,7 +97,7 @@ PRESETS: dict[str, LMConfig] = {
             monitor="val_loss",
             time_limit=58.0,
         ),
-        model=CharLMConfig(hidden_size=768, num_layers=1, embed_dim=64, dropout=0.25),
+        model=CharLMConfig(hidden_size=768, num_layers=1, embed_dim=64, dropout=0.4),
     ),
     "music": LMConfig(
         seq_len=128,

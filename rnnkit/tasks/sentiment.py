@@ -272,7 +272,7 @@ class Predictor:
         dataset = encode(self.tokenizer, texts, [0] * len(texts), self.max_tokens)
         probs = np.zeros(len(texts), dtype=np.float64)
         device = next(self.model.parameters()).device
-        with torch.no_grad():
+        with torch.inference_mode():
             for batch in dataset.batches(self.batch_size):
                 batch = batch.to(device)
                 logits = self.model(batch.tokens, batch.lengths).squeeze(1)
