@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..data import DataError
+from ..runtime import tune_allocator
 from ..train import CheckpointError, TrainingError
 from . import ball, core, forecast, lab, lm, sentiment
 
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    tune_allocator()
     if getattr(args, "word", None) is not None and set(args.word) - set("helo"):
         print(f"error: --word must use only the letters h, e, l, o, got {args.word!r}", file=sys.stderr)
         return 2

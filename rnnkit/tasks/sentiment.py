@@ -29,6 +29,7 @@ from ..data import SequenceDataset, imdb
 from ..data.batching import Batch
 from ..data.tokenizer import Tokenizer
 from ..models import ClassifierConfig, SequenceClassifier
+from ..runtime import tune_allocator
 from ..train import TrainConfig, Trainer, resolve_device, seed_everything
 from ..train import checkpoint as ckpt
 from ..train.trainer import evaluate as evaluate_model
@@ -255,6 +256,7 @@ class Predictor:
     def __init__(
         self, model: SequenceClassifier, tokenizer: Tokenizer, max_tokens: int, batch_size: int = 256
     ):
+        tune_allocator()
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens

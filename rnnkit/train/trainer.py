@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..runtime import tune_allocator
 from . import checkpoint as ckpt
 
 
@@ -125,6 +126,7 @@ class Trainer:
         run_dir: str | Path,
         callbacks: Iterable[Any] = (),
     ) -> None:
+        tune_allocator()
         self.model = model
         self.step = step
         self.config = config
