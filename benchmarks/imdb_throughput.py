@@ -39,10 +39,18 @@ from rnnkit.nn import concurrent
 from rnnkit.tasks import sentiment
 
 
-def _passes(batches: list[np.ndarray]) -> list[np.ndarray]:
-    """The batches twice: an untimed pass, then the timed one. A long run meets each batch shape
-    many times; the first meeting costs extra in both libraries (kernel set-up, memory growth)."""
-    return batches + batches
+def _train_rate(dataset: SequenceDataset, batches: list[np.ndarray], train_step) -> float:
+    """Real tokens/s of ``train_step(batch)`` over the batches' second pass. The first pass is
+    untimed: a long run meets each batch shape many times, and the first meeting costs extra in
+    both libraries (kernel set-up, memory growth)."""
+    tokens, start = 0, None
+    for i, indices in enumerate(batches + batches):
+        if i == len(batches):  # the timed pass
+            start, tokens = time.perf_counter(), 0
+        batch = dataset.collate(indices)
+        train_step(batch)
+        tokens += int(batch.lengths.sum())
+    return tokens / (time.perf_counter() - start)
 
 
 def rnnkit_train_rate(dataset: SequenceDataset, batches: list[np.ndarray]) -> float:
@@ -50,17 +58,14 @@ def rnnkit_train_rate(dataset: SequenceDataset, batches: list[np.ndarray]) -> fl
     model = sentiment.build_model(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     model.train()
-    tokens, start = 0, None
-    for i, indices in enumerate(_passes(batches)):
-        if i == len(batches):  # the timed pass
-            start, tokens = time.perf_counter(), 0
-        batch = dataset.collate(indices)
+
+    def train_step(batch) -> None:
         loss, _, _ = sentiment.step(model, batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        tokens += int(batch.lengths.sum())
-    return tokens / (time.perf_counter() - start)
+
+    return _train_rate(dataset, batches, train_step)
 
 
 def keras_model(mask: bool):
@@ -82,14 +87,9 @@ def keras_model(mask: bool):
 
 def keras_train_rate(dataset: SequenceDataset, batches: list[np.ndarray], mask: bool) -> float:
     model = keras_model(mask)
-    tokens, start = 0, None
-    for i, indices in enumerate(_passes(batches)):
-        if i == len(batches):
-            start, tokens = time.perf_counter(), 0
-        batch = dataset.collate(indices)
-        model.train_on_batch(batch.tokens.numpy(), batch.labels.numpy())
-        tokens += int(batch.lengths.sum())
-    return tokens / (time.perf_counter() - start)
+    return _train_rate(
+        dataset, batches, lambda batch: model.train_on_batch(batch.tokens.numpy(), batch.labels.numpy())
+    )
 
 
 def main() -> None:

@@ -4,7 +4,8 @@
   ``RNN``/``LSTM``/``GRU`` layers (time loop, stacking, bidirectional, exact masking, fused kernels).
 - :mod:`rnnkit.scratch`: backpropagation through time by hand in NumPy.
 - :func:`rnnkit.summary`: a Keras-style parameter table.
-- :func:`rnnkit.tune_allocator`: keep large freed buffers mapped (glibc), ~1.9x faster CPU training.
+- :func:`rnnkit.tune_allocator`: keep large freed buffers mapped (glibc): the lecture's training
+  step ran 1.56x faster on the project's CPU.
 """
 
 from .nn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, from_torch, lengths_to_mask, to_torch
