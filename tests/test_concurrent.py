@@ -59,6 +59,27 @@ def test_concurrent_equals_sequential_in_float32(two_threads, cls, use_state):
     assert len(two_threads) == 1
 
 
+@pytest.mark.parametrize("grad", [False, True])
+def test_concurrent_last_output_only(two_threads, grad):
+    """return_sequences=False through the concurrent pair: the same last output, state and
+    gradients as with the directions in turn."""
+    layer = rnnkit.LSTM(5, 4, num_layers=2, bidirectional=True).double()
+    lengths = torch.tensor([6, 2, 4])
+    results = []
+    for enabled in (False, True):
+        concurrent.set_enabled(enabled)
+        layer.zero_grad(set_to_none=True)
+        x = torch.randn(3, 6, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+        with torch.set_grad_enabled(grad):
+            last, (h_n, c_n) = layer(x.requires_grad_(grad), lengths, return_sequences=False)
+        if grad:
+            ((last**2).sum() + c_n.sum()).backward()
+        results.append([last, h_n, c_n] + ([x.grad] + [p.grad for p in layer.parameters()] if grad else []))
+    for sequential, threaded in zip(*results):
+        torch.testing.assert_close(threaded, sequential, atol=1e-12, rtol=0)
+    assert len(two_threads) == 2  # two layers, the second (top) one without its sequence
+
+
 @pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
 def test_concurrent_without_gradients(two_threads, mode):
     layer = rnnkit.LSTM(5, 4, num_layers=2, bidirectional=True).double()

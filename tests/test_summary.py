@@ -11,7 +11,8 @@ def test_lecture_model_has_the_lectures_numbers():
     assert (table.total, table.trainable, table.non_trainable) == (598_209, 598_209, 0)
     text = str(table)
     assert "598,209" in text and "66,048" in text
-    assert table.rows[1].kind == "LSTM" and table.rows[1].output_shape == ("B", 10, 128)
+    # the lecture's Keras table: Bidirectional (None, 128), the last output only (no sequences)
+    assert table.rows[1].kind == "LSTM" and table.rows[1].output_shape == ("B", 128)
 
 
 def test_stacked_variant_and_frozen_embedding():
@@ -24,6 +25,7 @@ def test_stacked_variant_and_frozen_embedding():
     assert [row.params for row in table.rows] == [523_840, lstm64, lstm32, 64 * 64 + 64, 0, 0, 65]
     assert table.total == 523_840 + lstm64 + lstm32 + 4_160 + 65
     assert table.non_trainable == 523_840
+    assert [row.output_shape for row in table.rows[1:3]] == [("B", 10, 128), ("B", 64)]
     assert model.training  # summary restores the mode it found
 
 

@@ -84,17 +84,16 @@ class SequenceClassifier(nn.Module):
     def forward(self, tokens: Tensor, lengths: Tensor | None = None) -> Tensor:
         """``tokens`` (B, T) int ids, right-padded; ``lengths`` (B,). Returns logits (B, C)."""
         x = self.embedding(tokens)  # (B, T, E)
-        for layer in self.recurrent:
-            x, state = layer(x, lengths)  # x: (B, T, D*H)
-        features = self._pool(x, state, lengths)  # (B, D*H)
-        return self.head(features)
+        last = len(self.recurrent) - 1
+        for i, layer in enumerate(self.recurrent):
+            # pooling "last" reads only the top layer's final states: Keras's return_sequences=False
+            sequences = i < last or self.config.pooling != "last"
+            x, _ = layer(x, lengths, return_sequences=sequences)  # (B, T, D*H), or (B, D*H)
+        return self.head(x if self.config.pooling == "last" else self._pool(x, lengths))
 
-    def _pool(self, x: Tensor, state: Tensor | tuple[Tensor, Tensor], lengths: Tensor | None) -> Tensor:
+    def _pool(self, x: Tensor, lengths: Tensor | None) -> Tensor:
+        """Max or mean over each sequence's real steps: (B, T, F) -> (B, F)."""
         pooling = self.config.pooling
-        if pooling == "last":
-            h_n = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
-            D = 2 if self.config.bidirectional else 1
-            return torch.cat(list(h_n[-D:]), dim=1)  # top layer: (B, D*H)
         if lengths is None:
             return x.amax(dim=1) if pooling == "max" else x.mean(dim=1)
         valid = lengths_to_mask(lengths.to(x.device), x.shape[1])[:, :, None]  # (B, T, 1)

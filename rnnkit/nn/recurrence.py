@@ -87,7 +87,10 @@ def _fused_direction(
     padding: Padding | None,
     reverse: bool,
     params: tuple[Tensor, ...] | None = None,
-) -> tuple[Tensor, State]:
+    sequences: bool = True,
+) -> tuple[Tensor | None, State]:
+    """One direction through torch's kernel: its outputs (B, T, H) in the input's time order (None
+    when ``sequences`` is False: only the final state is wanted) and its final state."""
     if reverse:
         x = padding.reverse(x) if padding is not None else x.flip(1)
     weights = _kernel_weights(cell, params)
@@ -107,6 +110,8 @@ def _fused_direction(
         final = [h_n[0]]
     if padding is not None:
         final[0] = padding.gather_last(out)  # h at each sequence's last real step
+    if not sequences:
+        return None, tuple(final)
     if reverse:
         out = padding.reverse(out) if padding is not None else out.flip(1)
     return out, tuple(final)
@@ -125,20 +130,23 @@ def fused_step(cell: _Cell, x_t: Tensor, state: State) -> State:
 
 
 def run_fused(
-    cells: list[_Cell], x: Tensor, states: list[State], padding: Padding | None
-) -> tuple[Tensor, list[State]]:
+    cells: list[_Cell], x: Tensor, states: list[State], padding: Padding | None, sequences: bool = True
+) -> tuple[Tensor | None, list[State]]:
     """One layer, its directions through torch's kernels: ``cells[d]`` runs direction d (1 backward).
 
     Returns the outputs (B, T, D*H), *not* zeroed at padded steps, and each direction's final state.
+    ``sequences=False`` skips assembling the outputs (returns None for them): the backward
+    direction's un-reversal and the concatenation, for a top layer whose final states are all that
+    is read (a many-to-one model).
     """
     if padding is not None and isinstance(cells[0], LSTMCell):
         x = _carry_feature(x, padding)
     if len(cells) == 2 and concurrent.applies_to(x):
-        return _concurrent_directions(cells, x, states, padding)
-    return _directions(_fused_direction, cells, x, states, padding)
+        return _concurrent_directions(cells, x, states, padding, sequences)
+    return _directions(_fused_direction, cells, x, states, padding, sequences)
 
 
-def _concurrent_directions(cells, x, states, padding) -> tuple[Tensor, list[State]]:
+def _concurrent_directions(cells, x, states, padding, sequences) -> tuple[Tensor | None, list[State]]:
     """:func:`_directions` for a bidirectional pair, the two directions on two threads at once."""
 
     def direction(d: int):
@@ -146,36 +154,42 @@ def _concurrent_directions(cells, x, states, padding) -> tuple[Tensor, list[Stat
 
         def run(x: Tensor, *tensors: Tensor) -> tuple[Tensor, ...]:
             state, params = tensors[:n_state], tensors[n_state:]
-            out, final = _fused_direction(cell, x, state, padding, d == 1, params)
-            return (out, *final)
+            out, final = _fused_direction(cell, x, state, padding, d == 1, params, sequences)
+            return (out, *final) if sequences else final
 
         return run
 
     inputs = tuple((x, *states[d], *_cell_params(cells[d])) for d in range(2))
-    (out_f, *final_f), (out_b, *final_b) = concurrent.run_pair((direction(0), direction(1)), inputs)
+    forward, backward = concurrent.run_pair((direction(0), direction(1)), inputs)
+    if not sequences:
+        return None, [tuple(forward), tuple(backward)]
+    (out_f, *final_f), (out_b, *final_b) = forward, backward
     return torch.cat([out_f, out_b], dim=2), [tuple(final_f), tuple(final_b)]
 
 
 def run_reference(
-    cells: list[_Cell], x: Tensor, states: list[State], padding: Padding | None
-) -> tuple[Tensor, list[State]]:
+    cells: list[_Cell], x: Tensor, states: list[State], padding: Padding | None, sequences: bool = True
+) -> tuple[Tensor | None, list[State]]:
     """The same as :func:`run_fused`, as plain Python loops over the cells' time steps."""
-    return _directions(_reference_direction, cells, x, states, padding)
+    return _directions(_reference_direction, cells, x, states, padding, sequences)
 
 
-def _directions(run_direction, cells, x, states, padding) -> tuple[Tensor, list[State]]:
+def _directions(run_direction, cells, x, states, padding, sequences) -> tuple[Tensor | None, list[State]]:
     """Run ``cells[d]`` in direction d (0 forward, 1 backward); concatenate their outputs."""
     results = [
-        run_direction(cell, x, state, padding, reverse=d == 1)
+        run_direction(cell, x, state, padding, reverse=d == 1, sequences=sequences)
         for d, (cell, state) in enumerate(zip(cells, states))
     ]
+    finals = [f for _, f in results]
+    if not sequences:
+        return None, finals
     outputs = [out for out, _ in results]
-    return (outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)), [f for _, f in results]
+    return (outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)), finals
 
 
 def _reference_direction(
-    cell: _Cell, x: Tensor, state: State, padding: Padding | None, reverse: bool
-) -> tuple[Tensor, State]:
+    cell: _Cell, x: Tensor, state: State, padding: Padding | None, reverse: bool, sequences: bool = True
+) -> tuple[Tensor | None, State]:
     """One direction, one step at a time.
 
     At a padded step the state is carried unchanged (``torch.where``), so a sequence's final state
@@ -192,4 +206,4 @@ def _reference_direction(
             new_state = tuple(torch.where(real, new, old) for new, old in zip(new_state, state))
         state = new_state
         outputs[t] = h_t
-    return torch.stack(outputs, dim=1), state  # (B, T, H)
+    return (torch.stack(outputs, dim=1) if sequences else None), state  # (B, T, H)
