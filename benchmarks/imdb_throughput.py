@@ -15,7 +15,9 @@ Throughput counts real (non-padding) tokens per second. In one run, on the same 
 Each pipeline runs its batches once untimed, then once timed (the steady state of a long run, where
 every batch shape has been met before; the first pass over new shapes costs rnnkit about 30% more).
 
-Prediction over ``--predict`` test reviews: rnnkit's bucketed predictor against ``model.predict``.
+Prediction over ``--predict`` test reviews (all 25,000 by default), tokenizing included on both
+sides: rnnkit's ``Predictor`` (sorted by length, batches within a token budget) against the
+lecture's ``model.predict`` on batches of 64 in order. ``--steps 0`` measures prediction alone.
 
 The process's allocator is tuned first (``rnnkit.runtime.tune_allocator``, as the ``rnnkit`` command
 and the trainer do), so Keras runs with the same setting; ``RNNKIT_TUNE_ALLOCATOR=0`` runs all
@@ -27,6 +29,7 @@ pipelines with glibc's defaults.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 
 import numpy as np
@@ -97,17 +100,27 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", help="IMDB tarball or folder")
-    parser.add_argument("--steps", type=int, default=40, help="training steps per pipeline")
-    parser.add_argument("--predict", type=int, default=5000, help="test reviews to predict")
+    parser.add_argument("--steps", type=int, default=40, help="training steps per pipeline (0: skip)")
+    parser.add_argument("--predict", type=int, default=25000, help="test reviews to predict (0: skip)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     print(f"allocator tuned: {runtime.tune_allocator()}")
+    with_keras = importlib.util.find_spec("keras") is not None
+    if not with_keras:
+        print("(keras not installed: pip install -e '.[peers]' to measure the lecture's pipeline)")
 
     corpus = imdb.load(args.data)
     tokenizer = Tokenizer.train(corpus.train.texts, "subword", 8185)
-    train = sentiment.encode(tokenizer, corpus.train.texts, corpus.train.labels, 2000)
-    shuffled = bucket_indices(train.lengths, 64, shuffle=True, seed=args.seed, pool=1)[: args.steps]
-    bucketed = bucket_indices(train.lengths, 64, shuffle=True, seed=args.seed, pool=50)[: args.steps]
+    if args.steps:
+        train = sentiment.encode(tokenizer, corpus.train.texts, corpus.train.labels, 2000)
+        compare_training(train, args.steps, args.seed, with_keras)
+    if args.predict:
+        compare_prediction(tokenizer, corpus.test.texts[: args.predict], with_keras)
+
+
+def compare_training(train: SequenceDataset, steps: int, seed: int, with_keras: bool) -> None:
+    shuffled = bucket_indices(train.lengths, 64, shuffle=True, seed=seed, pool=1)[:steps]
+    bucketed = bucket_indices(train.lengths, 64, shuffle=True, seed=seed, pool=50)[:steps]
     rates = {
         "rnnkit bucketed": rnnkit_train_rate(train, bucketed),
         "rnnkit shuffled": rnnkit_train_rate(train, shuffled),
@@ -115,45 +128,51 @@ def main() -> None:
     concurrent.set_enabled(True)
     rates["rnnkit bucketed, concurrent"] = rnnkit_train_rate(train, bucketed)
     concurrent.set_enabled(False)
-    try:
-        import keras  # noqa: F401
-
+    if with_keras:
         rates["keras shuffled"] = keras_train_rate(train, shuffled, mask=False)
         rates["keras bucketed+mask"] = keras_train_rate(train, bucketed, mask=True)
-    except ImportError:
-        print("(keras not installed: pip install -e '.[peers]' to measure the lecture's pipeline)")
-    print(f"training step with Adam, seed model, batch 64, {args.steps} steps per pipeline:")
+    print(f"training step with Adam, seed model, batch 64, {steps} steps per pipeline:")
     for name, rate in rates.items():
         print(f"  {name:28s} {rate:>9,.0f} real tokens/s")
     for peer in ("rnnkit bucketed, concurrent", "keras shuffled", "keras bucketed+mask"):
         if peer in rates:
             print(f"  rnnkit bucketed / {peer} = {rates['rnnkit bucketed'] / rates[peer]:.2f}x")
 
-    texts = corpus.test.texts[: args.predict]
+
+def compare_prediction(tokenizer: Tokenizer, texts: list[str], with_keras: bool) -> None:
+    """Seconds to turn the texts into probabilities, tokenizing included on both sides (the same
+    tokenizer): rnnkit's Predictor, and the lecture's model.predict on batches of 64 in order."""
     model = sentiment.build_model(sentiment.resolved(sentiment.preset("seed")))
     predictor = sentiment.Predictor(model, tokenizer, 2000)
     predictor(texts[:64])  # warm-up, outside the clock (Keras gets one too)
-    concurrent.set_enabled(True)
-    start = time.perf_counter()
-    predictor(texts)
-    together = time.perf_counter() - start
-    concurrent.set_enabled(False)
     start = time.perf_counter()
     predictor(texts)
     ours = time.perf_counter() - start
-    print(f"predict {len(texts):,} test reviews, tokenizing included: rnnkit {ours:.1f} s", end="")
-    print(f" (directions concurrent {together:.1f} s)", end="")
-    if "keras shuffled" in rates:
-        peer = keras_model(mask=False)
-        warm = sentiment.encode(tokenizer, texts[:64], [0] * 64, 2000)
-        peer.predict_on_batch(warm.collate(np.arange(64)).tokens.numpy())  # traces the function
-        start = time.perf_counter()
-        test = sentiment.encode(tokenizer, texts, [0] * len(texts), 2000)
-        for indices in np.array_split(np.arange(len(texts)), -(-len(texts) // 64)):  # the tutorial's batches
-            peer.predict_on_batch(test.collate(indices).tokens.numpy())
-        theirs = time.perf_counter() - start
-        print(f", keras model.predict {theirs:.1f} s: {theirs / ours:.2f}x", end="")
+    start = time.perf_counter()
+    sentiment.encode(tokenizer, texts, [0] * len(texts), 2000)
+    encoding = time.perf_counter() - start
+    theirs = keras_predict_seconds(tokenizer, texts) if with_keras else None
+    print(f"predict {len(texts):,} test reviews, tokenizing included (the same tokenizer on both sides):")
+    print(f"  rnnkit Predictor          {ours:6.1f} s")
+    if theirs is not None:
+        print(f"  keras model.predict       {theirs:6.1f} s   rnnkit is {theirs / ours:.2f}x as fast")
+    print(f"  tokenizing alone, about   {encoding:6.1f} s", end="")
+    if theirs is not None:
+        print(f"   the models alone: {(theirs - encoding) / (ours - encoding):.2f}x", end="")
     print()
+
+
+def keras_predict_seconds(tokenizer: Tokenizer, texts: list[str]) -> float:
+    """The lecture's model.predict: batches of 64 in the test set's order, each padded to its
+    longest review, no masking; tokenizing with rnnkit's tokenizer included."""
+    peer = keras_model(mask=False)
+    warm = sentiment.encode(tokenizer, texts[:64], [0] * 64, 2000)
+    peer.predict_on_batch(warm.collate(np.arange(64)).tokens.numpy())  # traces the function
+    start = time.perf_counter()
+    test = sentiment.encode(tokenizer, texts, [0] * len(texts), 2000)
+    for indices in np.array_split(np.arange(len(texts)), -(-len(texts) // 64)):
+        peer.predict_on_batch(test.collate(indices).tokens.numpy())
+    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

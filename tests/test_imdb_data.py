@@ -1,3 +1,4 @@
+import itertools
 import tarfile
 
 import numpy as np
@@ -94,3 +95,24 @@ def test_bucketing_covers_every_index_once_and_groups_lengths():
     assert all(np.array_equal(a, b) for a, b in zip(batches, again))
     other = bucket_indices(lengths, 32, shuffle=True, seed=4, pool=10)
     assert not all(np.array_equal(a, b) for a, b in zip(batches, other))
+
+
+def test_token_budget_caps_the_padded_size_of_sorted_batches():
+    rng = np.random.default_rng(1)
+    lengths = np.concatenate([rng.integers(1, 400, size=997), [2000, 5000, 3]])
+    batches = bucket_indices(lengths, 64, shuffle=False, token_budget=4096)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    assert np.all(np.diff(lengths[np.concatenate(batches)]) >= 0)  # sorted by length throughout
+    for batch in batches:
+        size = len(batch) * lengths[batch].max()
+        assert len(batch) <= 64 and (size <= 4096 or len(batch) == 1)
+    # greedy and full: each batch stops only where one more review would break a limit
+    for batch, following in itertools.pairwise(batches):
+        longer = np.append(batch, following[0])
+        assert len(longer) > 64 or len(longer) * lengths[longer].max() > 4096
+    assert [len(b) for b in batches[-2:]] == [1, 1]  # 2000 and 5000 tokens: alone, over budget
+    assert len(bucket_indices(lengths, 64, shuffle=False)) == 16  # no budget: by count alone
+    with pytest.raises(ValueError, match="token_budget"):
+        bucket_indices(lengths, 64, shuffle=True, token_budget=4096)
+    with pytest.raises(ValueError, match="token_budget"):
+        bucket_indices(lengths, 64, shuffle=False, token_budget=0)

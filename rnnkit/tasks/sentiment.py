@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,9 @@ from ..train.trainer import evaluate as evaluate_model
 TOKENIZER_FILE = "tokenizer.json"
 RESULTS_FILE = "results.json"
 MAX_CHARS = 100_000  # a review is cut to this many characters before tokenizing (memory bound)
+# Evaluation and prediction: sorted by length, at most 256 reviews and 65,536 tokens (padding
+# included) per batch, so the longest reviews come in small batches (rnnkit.data.batching).
+EVAL_BATCH, EVAL_TOKENS = 256, 65_536
 
 # The lecture's sample sentence (the tutorial's), then three of ours.
 SAMPLES = (
@@ -171,11 +175,11 @@ def train(
     trainer.fit(
         lambda epoch: prepared.train.batches(batch_size, shuffle=True, seed=seed * 1000 + epoch),
         prepared.train.num_batches(batch_size),
-        lambda: prepared.validation.batches(256),
+        lambda: inference_batches(prepared.validation),
     )
     train_seconds = time.perf_counter() - start
     ckpt.load_weights(model, run_dir / ckpt.BEST)
-    test = trainer.evaluate(prepared.test.batches(256))
+    test = trainer.evaluate(inference_batches(prepared.test))
     results = {
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
@@ -242,12 +246,16 @@ def load_run(
     return model, tokenizer, config
 
 
+def inference_batches(dataset: SequenceDataset, batch_size: int = EVAL_BATCH) -> Iterator[Batch]:
+    return dataset.batches(batch_size, token_budget=EVAL_TOKENS)
+
+
 def evaluate(run_dir: str | Path, data: str | None) -> dict[str, float]:
     model, tokenizer, config = load_run(run_dir)
     corpus = imdb.load(data)
     dataset = encode(tokenizer, corpus.test.texts, corpus.test.labels, config.max_tokens)
     device = resolve_device(config.train.device)
-    return evaluate_model(model.to(device), step, dataset.batches(256), device)
+    return evaluate_model(model.to(device), step, inference_batches(dataset), device)
 
 
 class Predictor:
@@ -275,7 +283,7 @@ class Predictor:
         probs = np.zeros(len(texts), dtype=np.float64)
         device = next(self.model.parameters()).device
         with torch.inference_mode():
-            for batch in dataset.batches(self.batch_size):
+            for batch in inference_batches(dataset, self.batch_size):
                 batch = batch.to(device)
                 logits = self.model(batch.tokens, batch.lengths).squeeze(1)
                 probs[batch.indices] = torch.sigmoid(logits).double().cpu().numpy()
