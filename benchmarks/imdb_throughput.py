@@ -15,9 +15,11 @@ Throughput counts real (non-padding) tokens per second. In one run, on the same 
 Each pipeline runs its batches once untimed, then once timed (the steady state of a long run, where
 every batch shape has been met before; the first pass over new shapes costs rnnkit about 30% more).
 
-Prediction over ``--predict`` test reviews (all 25,000 by default), tokenizing included on both
-sides: rnnkit's ``Predictor`` (sorted by length, batches within a token budget) against the
-lecture's ``model.predict`` on batches of 64 in order. ``--steps 0`` measures prediction alone.
+Prediction over ``--predict`` test reviews (all 25,000 by default): rnnkit's ``Predictor`` (sorted
+by length, batches within a token budget, the last output only) against the lecture's
+``model.predict`` on batches of 64 in order, from token ids and from text (tokenizing included, the
+same tokenizer on both sides), the pipelines alternating slice by slice (5 slices), before any
+training. ``--steps 0`` measures prediction alone.
 
 The process's allocator is tuned first (``rnnkit.runtime.tune_allocator``, as the ``rnnkit`` command
 and the trainer do), so Keras runs with the same setting; ``RNNKIT_TUNE_ALLOCATOR=0`` runs all
@@ -111,11 +113,13 @@ def main() -> None:
 
     corpus = imdb.load(args.data)
     tokenizer = Tokenizer.train(corpus.train.texts, "subword", 8185)
+    # Prediction first: rnnkit's runs before TensorFlow is even imported (its thread pools and
+    # heap would otherwise share the process with rnnkit's timing).
+    if args.predict:
+        compare_prediction(tokenizer, corpus.test.texts[: args.predict], with_keras)
     if args.steps:
         train = sentiment.encode(tokenizer, corpus.train.texts, corpus.train.labels, 2000)
         compare_training(train, args.steps, args.seed, with_keras)
-    if args.predict:
-        compare_prediction(tokenizer, corpus.test.texts[: args.predict], with_keras)
 
 
 def compare_training(train: SequenceDataset, steps: int, seed: int, with_keras: bool) -> None:
@@ -139,40 +143,52 @@ def compare_training(train: SequenceDataset, steps: int, seed: int, with_keras: 
             print(f"  rnnkit bucketed / {peer} = {rates['rnnkit bucketed'] / rates[peer]:.2f}x")
 
 
-def compare_prediction(tokenizer: Tokenizer, texts: list[str], with_keras: bool) -> None:
-    """Seconds to turn the texts into probabilities, tokenizing included on both sides (the same
-    tokenizer): rnnkit's Predictor, and the lecture's model.predict on batches of 64 in order."""
+def compare_prediction(tokenizer: Tokenizer, texts: list[str], with_keras: bool, rounds: int = 5) -> None:
+    """Seconds to predict the texts, rnnkit's Predictor against the lecture's model.predict, from
+    token ids (what model.predict takes) and from text (tokenizing included, the same tokenizer on
+    both sides). The texts are cut into ``rounds`` slices and the pipelines alternate slice by
+    slice, so that the machine's slow spells (minutes long on a shared host) fall on all of them."""
     model = sentiment.build_model(sentiment.resolved(sentiment.preset("seed")))
     predictor = sentiment.Predictor(model, tokenizer, 2000)
     predictor(texts[:64])  # warm-up, outside the clock (Keras gets one too)
-    start = time.perf_counter()
-    predictor(texts)
-    ours = time.perf_counter() - start
-    start = time.perf_counter()
-    sentiment.encode(tokenizer, texts, [0] * len(texts), 2000)
-    encoding = time.perf_counter() - start
-    theirs = keras_predict_seconds(tokenizer, texts) if with_keras else None
-    print(f"predict {len(texts):,} test reviews, tokenizing included (the same tokenizer on both sides):")
-    print(f"  rnnkit Predictor          {ours:6.1f} s")
-    if theirs is not None:
-        print(f"  keras model.predict       {theirs:6.1f} s   rnnkit is {theirs / ours:.2f}x as fast")
-    print(f"  tokenizing alone, about   {encoding:6.1f} s", end="")
-    if theirs is not None:
-        print(f"   the models alone: {(theirs - encoding) / (ours - encoding):.2f}x", end="")
-    print()
+    peer = KerasPredictor(tokenizer) if with_keras else None
+    seconds = dict.fromkeys(["rnnkit ids", "keras ids", "rnnkit text", "keras text", "tokenizing"], 0.0)
+    for part in np.array_split(np.arange(len(texts)), rounds):
+        part_texts = [texts[i] for i in part]
+        start = time.perf_counter()
+        ids = predictor.encode(part_texts)
+        seconds["tokenizing"] += time.perf_counter() - start
+        pipelines = {"rnnkit ids": (predictor.predict, ids), "rnnkit text": (predictor, part_texts)}
+        if peer:
+            pipelines.update({"keras ids": (peer.predict, ids), "keras text": (peer, part_texts)})
+        for name, (predict, data) in pipelines.items():
+            start = time.perf_counter()
+            predict(data)
+            seconds[name] += time.perf_counter() - start
+    print(f"predict {len(texts):,} test reviews, seconds:")
+    for source in ("ids", "text"):
+        label = "from token ids" if source == "ids" else "from text (the same tokenizer)"
+        ours, theirs = seconds[f"rnnkit {source}"], seconds[f"keras {source}"]
+        print(f"  {label:31s} rnnkit {ours:5.1f}", end="")
+        print(f", keras model.predict {theirs:5.1f}: {theirs / ours:.2f}x" if peer else "")
+    print(f"  tokenizing alone               {seconds['tokenizing']:5.1f}")
 
 
-def keras_predict_seconds(tokenizer: Tokenizer, texts: list[str]) -> float:
-    """The lecture's model.predict: batches of 64 in the test set's order, each padded to its
-    longest review, no masking; tokenizing with rnnkit's tokenizer included."""
-    peer = keras_model(mask=False)
-    warm = sentiment.encode(tokenizer, texts[:64], [0] * 64, 2000)
-    peer.predict_on_batch(warm.collate(np.arange(64)).tokens.numpy())  # traces the function
-    start = time.perf_counter()
-    test = sentiment.encode(tokenizer, texts, [0] * len(texts), 2000)
-    for indices in np.array_split(np.arange(len(texts)), -(-len(texts) // 64)):
-        peer.predict_on_batch(test.collate(indices).tokens.numpy())
-    return time.perf_counter() - start
+class KerasPredictor:
+    """The lecture's model.predict: batches of 64 in the given order, each padded to its longest
+    review, no masking. Warmed up (its function traced) when made."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.model = keras_model(mask=False)
+        self.tokenizer = tokenizer
+        self(["A warm-up review."] * 64)
+
+    def __call__(self, texts: list[str]) -> None:
+        self.predict(sentiment.encode(self.tokenizer, texts, [0] * len(texts), 2000))
+
+    def predict(self, dataset: SequenceDataset) -> None:
+        for indices in np.array_split(np.arange(len(dataset)), -(-len(dataset) // 64)):
+            self.model.predict_on_batch(dataset.collate(indices).tokens.numpy())
 
 
 if __name__ == "__main__":

@@ -74,6 +74,22 @@ def test_same_prediction_padded_or_not(trained):
     assert together == pytest.approx(one_by_one, abs=1e-12)
 
 
+def test_predictions_do_not_depend_on_how_batches_are_cut(trained, monkeypatch):
+    """Batches within a token budget (sorted, long reviews in small batches): the same numbers in
+    the texts' order however the set is cut, and from text or from its token ids alike."""
+    predictor = sentiment.Predictor.from_run(trained[0])
+    predictor.model.double()
+    texts = [("a fine film " * (1 + i % 7)) + ("dull " * (i % 3)) for i in range(23)]
+    whole = predictor(texts)
+    monkeypatch.setattr(sentiment, "EVAL_TOKENS", 40)  # a few reviews per batch, the longest alone
+    batches = list(sentiment.inference_batches(predictor.encode(texts)))
+    assert len(batches) > 5 and all(
+        len(b.indices) * b.tokens.shape[1] <= 40 or len(b.indices) == 1 for b in batches
+    )
+    assert predictor(texts) == pytest.approx(whole, abs=1e-12)
+    assert predictor.predict(predictor.encode(texts)) == pytest.approx(whole, abs=1e-12)
+
+
 def test_resume_continues_the_same_run(imdb_tarball, tmp_path):
     straight = tmp_path / "straight"
     sentiment.train(tiny_config(epochs=2), imdb_tarball, straight)

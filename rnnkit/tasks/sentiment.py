@@ -276,11 +276,18 @@ class Predictor:
         return cls(model, tokenizer, config.max_tokens)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
+        return self.predict(self.encode(texts))
+
+    def encode(self, texts: list[str]) -> SequenceDataset:
+        """The texts as token ids, truncated as the model was trained (``max_tokens``)."""
         for i, text in enumerate(texts):
             if not text.strip():
                 raise ValueError(f"text {i + 1} is empty or only whitespace; nothing to classify")
-        dataset = encode(self.tokenizer, texts, [0] * len(texts), self.max_tokens)
-        probs = np.zeros(len(texts), dtype=np.float64)
+        return encode(self.tokenizer, texts, [0] * len(texts), self.max_tokens)
+
+    def predict(self, dataset: SequenceDataset) -> np.ndarray:
+        """Probabilities for already tokenized texts, in the dataset's order."""
+        probs = np.zeros(len(dataset), dtype=np.float64)
         device = next(self.model.parameters()).device
         with torch.inference_mode():
             for batch in inference_batches(dataset, self.batch_size):
