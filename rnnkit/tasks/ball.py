@@ -151,8 +151,8 @@ class BallModel(nn.Module):
     def forward(self, positions: Tensor) -> Tensor:
         d = positions[:, 1:] - positions[:, :-1]  # (B, k-1, 2) displacements d_i
         x = torch.cat([(positions[:, 1:] - self.centre) / self.half_size, d / self.disp_scale], dim=2)
-        output, _ = self.recurrent(x)  # (B, k-1, H)
-        out = self.head(output[:, -1])  # (B, 2)
+        last, _ = self.recurrent(x, return_sequences=False)  # (B, H): h after the last step
+        out = self.head(last)  # (B, 2)
         if self.target == "displacement":
             return positions[:, -1] + self.disp_scale * out
         return self.centre + self.half_size * out

@@ -218,8 +218,8 @@ class Forecaster(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        output, _ = self.recurrent(x)  # (B, W, H)
-        return self.head(output[:, -1]).squeeze(1)  # (B, H) -> (B, 1) -> (B,)
+        last, _ = self.recurrent(x, return_sequences=False)  # (B, H): h after the last step
+        return self.head(last).squeeze(1)  # (B, H) -> (B, 1) -> (B,)
 
 
 def step(model: nn.Module, batch: WindowBatch) -> tuple[Tensor, dict[str, float], int]:
