@@ -18,8 +18,8 @@ every batch shape has been met before; the first pass over new shapes costs rnnk
 Prediction over ``--predict`` test reviews (all 25,000 by default): rnnkit's ``Predictor`` (sorted
 by length, batches within a token budget, the last output only) against the lecture's
 ``model.predict`` on batches of 64 in order, from token ids and from text (tokenizing included, the
-same tokenizer on both sides), the pipelines alternating slice by slice (5 slices), before any
-training. ``--steps 0`` measures prediction alone.
+same tokenizer on both sides), the pipelines alternating slice by slice (5 slices), after the
+training comparison. ``--steps 0`` measures prediction alone.
 
 The process's allocator is tuned first (``rnnkit.runtime.tune_allocator``, as the ``rnnkit`` command
 and the trainer do), so Keras runs with the same setting; ``RNNKIT_TUNE_ALLOCATOR=0`` runs all
@@ -113,13 +113,13 @@ def main() -> None:
 
     corpus = imdb.load(args.data)
     tokenizer = Tokenizer.train(corpus.train.texts, "subword", 8185)
-    # Prediction first: rnnkit's runs before TensorFlow is even imported (its thread pools and
-    # heap would otherwise share the process with rnnkit's timing).
-    if args.predict:
-        compare_prediction(tokenizer, corpus.test.texts[: args.predict], with_keras)
+    # Training first: rnnkit's training pipelines run before TensorFlow is imported. Prediction
+    # alternates the two libraries slice by slice, so there both share the process alike.
     if args.steps:
         train = sentiment.encode(tokenizer, corpus.train.texts, corpus.train.labels, 2000)
         compare_training(train, args.steps, args.seed, with_keras)
+    if args.predict:
+        compare_prediction(tokenizer, corpus.test.texts[: args.predict], with_keras)
 
 
 def compare_training(train: SequenceDataset, steps: int, seed: int, with_keras: bool) -> None:

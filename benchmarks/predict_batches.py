@@ -5,9 +5,10 @@ The lecture's model (Embedding(8185, 64) -> BiLSTM(64) -> Dense(64, relu) -> Den
 trained once here), in three ways:
 
 - ``256 per batch, sequences``: sorted by length, 256 reviews per batch, the top layer assembling
-  its output sequence and the classifier reading the final states (rnnkit before these changes);
+  its output sequence and the classifier reading the final states (rnnkit before these changes;
+  written out for the seed model's single BiLSTM layer);
 - ``256 per batch, last output``: the same batches, ``return_sequences=False``;
-- ``token budget, last output``: at most 256 reviews and ``--budget`` tokens per batch (padding
+- ``token budget N, last output``: at most 256 reviews and ``--budget`` tokens per batch (padding
   included), ``return_sequences=False``: what ``rnnkit sentiment predict`` and ``evaluate`` do.
 
 A prediction usually runs once in a process (the ``rnnkit`` command), so what counts is the first
@@ -99,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
                     [sys.executable, "-c", _CHILD, path, str(budget), "1" if last_only else "0"],
                     capture_output=True,
                     text=True,
-                    check=True,
                 )
+                if done.returncode:
+                    sys.exit(f"{name}: the trial failed:\n{done.stderr}")
                 result = json.loads(done.stdout.strip().splitlines()[-1])
                 results[name].append(result)
                 print(

@@ -102,38 +102,43 @@ def test_fused_equals_reference(kind, bidirectional):
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("impl", ["fused", "reference"])
+@pytest.mark.parametrize("layers_directions", [(1, 1), (2, 1), (1, 2), (2, 2)])
 @pytest.mark.parametrize("batch_first", [True, False])
-@pytest.mark.parametrize("lengths", [[8, 4, 1], [6, 6, 6], None])
-def test_return_sequences_false_is_the_last_output(kind, impl, batch_first, lengths):
+@pytest.mark.parametrize("lengths", [[8, 4, 1], [8, 8, 8], None])
+def test_return_sequences_false_is_the_last_output(kind, impl, layers_directions, batch_first, lengths):
     """Keras's return_sequences=False: the top layer's final h per direction, concatenated, equal
     to the output sequence read at each sequence's last (forward) and first (backward) real step,
-    with the same state and the same gradients as reading those from the full output."""
+    with the same state and the same gradients (weights and input) as reading those from it."""
     torch.manual_seed(1)
-    H = 5
-    layer = LAYERS[kind](3, H, num_layers=2, bidirectional=True, batch_first=batch_first, impl=impl).double()
+    H, (num_layers, D) = 5, layers_directions
+    layer = LAYERS[kind](
+        3, H, num_layers=num_layers, bidirectional=D == 2, batch_first=batch_first, impl=impl
+    ).double()
     x = torch.randn(3, 8, 3, dtype=torch.float64)
-    T = 6 if lengths == [6, 6, 6] else 8
-    x = x[:, :T]
     lens = None if lengths is None else torch.tensor(lengths)
-    last = torch.tensor(lengths or [T] * 3) - 1
-    weights = torch.randn(3, 2 * H, dtype=torch.float64)
+    last = torch.tensor(lengths or [8] * 3) - 1
+    weights = torch.randn(3, D * H, dtype=torch.float64)
 
-    def grads(loss):
+    def run(return_sequences):
+        leaf = x.clone().requires_grad_()
+        inputs = leaf if batch_first else leaf.transpose(0, 1)
+        out, state = layer(inputs, lens, return_sequences=return_sequences)
+        if return_sequences:
+            out = out if batch_first else out.transpose(0, 1)
+            read = [out[torch.arange(3), last, :H]] + ([out[:, 0, H:]] if D == 2 else [])
+            out = torch.cat(read, dim=1)
         layer.zero_grad()
-        loss.backward()
-        return [p.grad.clone() for p in layer.parameters()]
+        (weights * out).sum().backward()
+        grads = [leaf.grad] + [p.grad.clone() for p in layer.parameters()]
+        return out.detach(), state if kind == "lstm" else (state,), grads
 
-    inputs = x if batch_first else x.transpose(0, 1)
-    out, state = layer(inputs, lens)
-    out = out if batch_first else out.transpose(0, 1)
-    expected = torch.cat([out[torch.arange(3), last, :H], out[:, 0, H:]], dim=1)
-    expected_grads = grads((weights * expected).sum())
-    final, final_state = layer(inputs, lens, return_sequences=False)
-    assert final.shape == (3, 2 * H)
+    expected, expected_state, expected_grads = run(True)
+    final, final_state, final_grads = run(False)
+    assert final.shape == (3, D * H)
     assert_close(final, expected, "last output")
-    for a, b in zip(final_state if kind == "lstm" else (final_state,), state if kind == "lstm" else (state,)):
+    for a, b in zip(final_state, expected_state):
         assert_close(a, b, "state")
-    for a, b in zip(grads((weights * final).sum()), expected_grads):
+    for a, b in zip(final_grads, expected_grads):
         assert_close(a, b, "gradient")
 
 

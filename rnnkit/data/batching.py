@@ -7,9 +7,9 @@ changes every epoch, and exact masking makes the remaining padding harmless.
 
 For evaluation and prediction (``shuffle=False``) the whole set is sorted by length, and a
 ``token_budget`` caps each batch's padded size ``B * T`` as well as its count ``B``: long reviews
-come in smaller batches, so memory stays bounded and every batch's activations are about the same
-size. With a fixed count the batches of the longest IMDB reviews were ten times the size of the
-rest, and growing the heap for them cost most of a prediction's page faults (docs/core.md).
+come in smaller batches, so memory stays bounded: no batch's padded size exceeds the budget. With
+a fixed count the batches of the longest IMDB reviews were ten times the size of the rest, and
+growing the heap for them cost most of a prediction's page faults (docs/core.md).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ overlap from its graph executor's inter-op threads.
 torch's intra-op threads. With gradients, an autograd :class:`~torch.autograd.Function` records each
 direction's graph in its own thread and, in backward, differentiates the two graphs concurrently too
 (autograd runs a CPU backward on the thread that calls it). The numbers are the same as running the
-two functions in turn; ``tests/nn/test_concurrent.py`` checks outputs and every gradient.
+two functions in turn; ``tests/test_concurrent.py`` checks outputs and every gradient.
 
 Used by :func:`rnnkit.nn.recurrence.run_fused` on the CPU when torch has at least two threads and
 it is turned on: ``RNNKIT_CONCURRENT_DIRECTIONS=1`` in the environment, or :func:`set_enabled`. It is

@@ -1,6 +1,6 @@
 """Recurrent layers: stacked, optionally bidirectional, exact on padded batches, fused when possible.
 
-``output, state = layer(x, lengths=None, state=None, return_sequences=True)``
+``output, state = layer(x, lengths=None, state=None, *, return_sequences=True)``
 
 Shape glossary: B batch, T time (the padded length), E input features, H hidden units,
 D directions (2 if bidirectional else 1), L layers.
@@ -12,10 +12,10 @@ D directions (2 if bidirectional else 1), L layers.
 - ``output``: (B, T, D*H) (or (T, B, D*H)), the top layer's hidden states, zero at padded steps.
 - returned ``state``: like the input state, taken at each sequence's last real step for the forward
   direction and at its first step for the backward direction.
-- ``return_sequences=False`` (Keras's default; a many-to-one model): ``output`` is the top layer's
-  last output only, (B, D*H): its final ``h`` per direction, concatenated. The output sequence is
-  then never assembled, which saves the backward direction's un-reversal, a concatenation and the
-  zeroing of padded steps over (B, T, D*H) (docs/core.md).
+- ``return_sequences=False`` (Keras's default, not ours; for a many-to-one model): ``output`` is
+  the top layer's last output only, (B, D*H): its final ``h`` per direction, concatenated. The
+  output sequence is then never assembled, which saves the backward direction's un-reversal, a
+  concatenation and the zeroing of padded steps over (B, T, D*H) (docs/core.md).
 
 With ``lengths``, the outputs, final states and every gradient equal those of running each sequence
 alone without padding (exact masking), in both implementations:

@@ -205,5 +205,6 @@ def _reference_direction(
             real = padding.valid[:, t, None]  # (B, 1)
             new_state = tuple(torch.where(real, new, old) for new, old in zip(new_state, state))
         state = new_state
-        outputs[t] = h_t
+        if sequences:
+            outputs[t] = h_t
     return (torch.stack(outputs, dim=1) if sequences else None), state  # (B, T, H)

@@ -262,7 +262,11 @@ class Predictor:
     """Probabilities of the positive class for raw texts, batched and length-bucketed."""
 
     def __init__(
-        self, model: SequenceClassifier, tokenizer: Tokenizer, max_tokens: int, batch_size: int = 256
+        self,
+        model: SequenceClassifier,
+        tokenizer: Tokenizer,
+        max_tokens: int,
+        batch_size: int = EVAL_BATCH,
     ):
         tune_allocator()
         self.model = model.eval()
