@@ -87,7 +87,11 @@ def test_predictions_do_not_depend_on_how_batches_are_cut(trained, monkeypatch):
         len(b.indices) * b.tokens.shape[1] <= 40 or len(b.indices) == 1 for b in batches
     )
     assert predictor(texts) == pytest.approx(whole, abs=1e-12)
-    assert predictor.predict(predictor.encode(texts)) == pytest.approx(whole, abs=1e-12)
+    calls = []
+    from_ids = predictor.predict(predictor.encode(texts), lambda done, total: calls.append((done, total)))
+    assert from_ids == pytest.approx(whole, abs=1e-12)
+    assert len(calls) == len(batches) and calls[-1] == (23, 23)  # progress after every batch
+    assert [done for done, _ in calls] == sorted({done for done, _ in calls})
 
 
 def test_resume_continues_the_same_run(imdb_tarball, tmp_path):

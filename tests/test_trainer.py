@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit.train import ProgressBar, TrainConfig, Trainer
+from rnnkit.train import CountBar, ProgressBar, TrainConfig, Trainer
 
 
 class ToyBatch:
@@ -100,3 +100,26 @@ def test_bad_train_config():
         TrainConfig(schedule="step")
     with pytest.raises(ValueError, match="epochs must be >= 1, got 0"):
         TrainConfig(epochs=0)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_count_bar_draws_on_a_terminal_only():
+    terminal = _Terminal()
+    bar = CountBar("predicting", 2000, terminal, width=10)
+    bar.update(0)
+    bar.update(1000)  # within the refresh interval: not redrawn
+    bar.update(2000)  # the end is always drawn
+    bar.close()
+    lines = terminal.getvalue().split("\r")
+    assert lines[1].startswith("predicting 0/2,000 [>.........]")
+    assert lines[-1].startswith("predicting 2,000/2,000 [==========]") and lines[-1].endswith("\n")
+    assert len(lines) == 3
+    log = io.StringIO()
+    bar = CountBar("predicting", 10, log)
+    bar.update(10)
+    bar.close()
+    assert log.getvalue() == ""  # a log or a pipe gets nothing

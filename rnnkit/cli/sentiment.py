@@ -12,7 +12,7 @@ import torch
 from ..config import apply_overrides
 from ..summary import summary
 from ..tasks import sentiment
-from ..train import ProgressBar
+from ..train import CountBar, ProgressBar
 from ..train import checkpoint as ckpt
 
 
@@ -170,7 +170,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _print_predictions(predictor: sentiment.Predictor, texts: list[str]) -> None:
-    probs = predictor(texts)
+    if len(texts) < 1000:
+        probs = predictor(texts)
+    else:  # long work: say what is happening (on a terminal only; stdout stays the predictions)
+        bar = CountBar("predicting", len(texts))
+        bar.update(0)
+        probs = predictor.predict(predictor.encode(texts), bar.update)
+        bar.close()
     for text, p in zip(texts, probs):
         label = "positive" if p > 0.5 else "negative"
         shown = " ".join(text.split())

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -289,15 +289,22 @@ class Predictor:
                 raise ValueError(f"text {i + 1} is empty or only whitespace; nothing to classify")
         return encode(self.tokenizer, texts, [0] * len(texts), self.max_tokens)
 
-    def predict(self, dataset: SequenceDataset) -> np.ndarray:
-        """Probabilities for already tokenized texts, in the dataset's order."""
+    def predict(
+        self, dataset: SequenceDataset, progress: Callable[[int, int], None] | None = None
+    ) -> np.ndarray:
+        """Probabilities for already tokenized texts, in the dataset's order. ``progress(done,
+        total)`` is called after each batch (a progress bar's ``update``)."""
         probs = np.zeros(len(dataset), dtype=np.float64)
         device = next(self.model.parameters()).device
+        done = 0
         with torch.inference_mode():
             for batch in inference_batches(dataset, self.batch_size):
                 batch = batch.to(device)
                 logits = self.model(batch.tokens, batch.lengths).squeeze(1)
                 probs[batch.indices] = torch.sigmoid(logits).double().cpu().numpy()
+                done += len(batch.indices)
+                if progress is not None:
+                    progress(done, len(dataset))
         return probs
 
 

@@ -67,3 +67,39 @@ class ProgressBar:
     def on_message(self, message: str) -> None:
         self.stream.write(message + "\n")
         self.stream.flush()
+
+
+class CountBar:
+    """A one-line count of items done, for long work outside training (prediction over a file):
+
+        predicting 12,800/25,000 [==============>...............] 6s
+
+    Drawn only on a terminal, at most ``refresh`` times a second, and finished with a newline;
+    elsewhere (a log, a pipe) it writes nothing, so output files stay clean."""
+
+    def __init__(
+        self, title: str, total: int, stream: IO[str] | None = None, width: int = 30, refresh: float = 4.0
+    ):
+        self.title, self.total, self.width = title, total, width
+        self.stream = stream if stream is not None else sys.stderr
+        self.is_tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.interval = 1.0 / refresh
+        self.start = time.perf_counter()
+        self.last_draw = 0.0
+
+    def update(self, done: int, total: int | None = None) -> None:
+        if total is not None:
+            self.total = total
+        now = time.perf_counter()
+        if self.is_tty and (done >= self.total or now - self.last_draw >= self.interval):
+            filled = int(self.width * done / max(self.total, 1))
+            bar = ("=" * filled + (">" if done < self.total else "")).ljust(self.width, ".")[: self.width]
+            elapsed = now - self.start
+            self.stream.write(f"\r{self.title} {done:,}/{self.total:,} [{bar}] {elapsed:.0f}s\x1b[K")
+            self.stream.flush()
+            self.last_draw = now
+
+    def close(self) -> None:
+        if self.is_tty:
+            self.stream.write("\n")
+            self.stream.flush()
