@@ -14,11 +14,10 @@ Prints real tokens/s, system CPU seconds and page faults per combination, and th
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
+
+from _fresh import run_json
 
 _CHILD = r"""
 import json, resource, sys, time
@@ -79,15 +78,8 @@ def name(tuned: bool, concurrent: bool) -> str:
 
 
 def run(tuned: bool, concurrent: bool) -> dict:
-    env = {**os.environ, "RNNKIT_TUNE_ALLOCATOR": "1" if tuned else "0"}
-    done = subprocess.run(
-        [sys.executable, "-c", _CHILD, "1" if concurrent else "0"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    env = {"RNNKIT_TUNE_ALLOCATOR": "1" if tuned else "0"}
+    return run_json(_CHILD, "1" if concurrent else "0", env=env)
 
 
 def main(argv: list[str] | None = None) -> int:

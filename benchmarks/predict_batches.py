@@ -22,14 +22,13 @@ runs in a fresh subprocess, first pass and second pass timed, the ways interleav
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from _fresh import run_json
 
 _CHILD = r"""
 import json, resource, sys, time
@@ -96,14 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, list[dict]] = {name: [] for name in ways(args.budget)}
         for round_ in range(args.rounds):
             for name, (budget, last_only) in ways(args.budget).items():
-                done = subprocess.run(
-                    [sys.executable, "-c", _CHILD, path, str(budget), "1" if last_only else "0"],
-                    capture_output=True,
-                    text=True,
-                )
-                if done.returncode:
-                    sys.exit(f"{name}: the trial failed:\n{done.stderr}")
-                result = json.loads(done.stdout.strip().splitlines()[-1])
+                result = run_json(_CHILD, path, str(budget), "1" if last_only else "0")
                 results[name].append(result)
                 print(
                     f"round {round_ + 1}: {name:34s} first pass {result['first']:5.2f} s "

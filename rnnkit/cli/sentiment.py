@@ -175,7 +175,7 @@ def _print_predictions(predictor: sentiment.Predictor, texts: list[str]) -> None
     else:  # long work: say what is happening (on a terminal only; stdout stays the predictions)
         bar = CountBar("predicting", len(texts))
         bar.update(0)
-        probs = predictor.predict(predictor.encode(texts), bar.update)
+        probs = predictor(texts, bar.update)
         bar.close()
     for text, p in zip(texts, probs):
         label = "positive" if p > 0.5 else "negative"

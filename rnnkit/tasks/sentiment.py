@@ -279,8 +279,8 @@ class Predictor:
         model, tokenizer, config = load_run(run_dir)
         return cls(model, tokenizer, config.max_tokens)
 
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        return self.predict(self.encode(texts))
+    def __call__(self, texts: list[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        return self.predict(self.encode(texts), progress)
 
     def encode(self, texts: list[str]) -> SequenceDataset:
         """The texts as token ids, truncated as the model was trained (``max_tokens``)."""
