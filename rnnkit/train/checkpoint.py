@@ -1,14 +1,22 @@
 """Run directories: weights in safetensors, everything else in JSON; every write atomic.
 
 A run directory holds ``config.json`` (what rebuilds the model), ``last.safetensors`` and
-``best.safetensors`` (weights), ``train_state.pt`` (optimizer, schedule, RNG and history, for
-resuming; read with ``torch.load(weights_only=True)``, which cannot execute code), the history as
-``history.json`` and ``history.csv``, and whatever the task adds (a tokenizer). Loading never runs
-code from a file, and a damaged file gives a :class:`CheckpointError` with one clear line.
+``best.safetensors`` (weights), ``train_state.pt`` (the checkpoint: weights, optimizer, schedule,
+RNG states and history, for resuming; read with ``torch.load(weights_only=True)``, which cannot
+execute code), the history as ``history.json`` and ``history.csv``, and whatever the task adds (a
+tokenizer). Loading never runs code from a file, and a damaged file gives a :class:`CheckpointError`
+with one clear line.
+
+Each file is written whole or not at all (:func:`atomic_write`: a temporary file, fsync, rename,
+fsync of the directory). A checkpoint spans several files, so the trainer makes ``train_state.pt``
+the one unit that resume trusts: it holds everything resuming needs, and the other files are
+exports stamped with the epoch they belong to (safetensors metadata), checked against it and
+rewritten from it on resume (:class:`rnnkit.train.Trainer`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -18,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
 CONFIG, LAST, BEST, STATE = "config.json", "last.safetensors", "best.safetensors", "train_state.pt"
+TEMP_PREFIX = ".partial-"  # temporary files of unfinished writes (a kill -9 can leave them)
 
 
 class CheckpointError(RuntimeError):
@@ -29,24 +38,80 @@ class CheckpointError(RuntimeError):
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one."""
+    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one.
+
+    The data is flushed to disk before the rename, and the directory after it, so the new name
+    survives a power cut too. On an error the temporary file is removed; a kill -9 can leave one
+    behind, which :func:`remove_partial_files` clears."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        tmp.write(data)
-        tmp.flush()
-        os.fsync(tmp.fileno())
-    os.replace(tmp.name, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_directory(path.parent)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (POSIX; a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_partial_files(run_dir: Path) -> list[Path]:
+    """Remove the temporary files that interrupted writes left in ``run_dir``; returns them."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    partial = sorted(run_dir.glob(f"{TEMP_PREFIX}*"))
+    for path in partial:
+        path.unlink(missing_ok=True)
+    return partial
 
 
 def clear_run(run_dir: Path, extra: tuple[str, ...] = ()) -> None:
     """Remove what a run directory holds (for ``--restart``), keeping anything else in it."""
     for name in (CONFIG, LAST, BEST, STATE, "history.json", "history.csv", "curves.png", *extra):
         (Path(run_dir) / name).unlink(missing_ok=True)
+    remove_partial_files(run_dir)
 
 
-def save_weights(model: torch.nn.Module, path: Path) -> None:
-    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
-    atomic_write(path, save(tensors))
+def cpu_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's tensors, detached, contiguous and on the CPU (a snapshot, never a view)."""
+    return {name: t.detach().to("cpu", copy=True).contiguous() for name, t in model.state_dict().items()}
+
+
+def save_weights(
+    model: torch.nn.Module | dict[str, torch.Tensor], path: Path, metadata: dict[str, object] | None = None
+) -> None:
+    """A model's (or a state dict's) tensors as safetensors, with string ``metadata`` (the epoch)."""
+    tensors = cpu_state_dict(model) if isinstance(model, torch.nn.Module) else model
+    text = {key: str(value) for key, value in (metadata or {}).items()}
+    atomic_write(path, save(tensors, metadata=text or None))
+
+
+def weights_metadata(path: Path) -> dict[str, str] | None:
+    """The metadata stored with a safetensors file, or None if the file is missing or unreadable."""
+    try:
+        with safe_open(str(path), framework="pt") as file:
+            return dict(file.metadata() or {})
+    except (SafetensorError, OSError, ValueError):
+        return None
 
 
 def load_weights(model: torch.nn.Module, path: Path) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+
+from .checkpoint import atomic_write
 
 
 def plot_history(history: list[dict[str, float]], path: str | Path, title: str = "") -> Path:
@@ -28,9 +31,9 @@ def plot_history(history: list[dict[str, float]], path: str | Path, title: str =
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    tmp.replace(path)
+    path = Path(path)
+    atomic_write(path, buffer.getvalue())
     return path

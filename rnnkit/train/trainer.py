@@ -26,8 +26,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..runtime import tune_allocator
 from . import checkpoint as ckpt
+
+CHECKPOINT_FORMAT = 2  # train_state.pt holds the weights and every RNG (1: the weights were apart)
 
 
 @dataclass
@@ -87,6 +88,29 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def rng_states() -> dict[str, Any]:
+    """Every random state that training may draw from: torch (CPU and each GPU), Python, NumPy.
+
+    Stored as tensors and plain Python values, which ``torch.load(weights_only=True)`` reads."""
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
+    }
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Restore what :func:`rng_states` saved (the GPU states only where as many GPUs are present)."""
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available() and torch.cuda.device_count() == len(states["cuda"]):
+        torch.cuda.set_rng_state_all(states["cuda"])
+    random.setstate(states["python"])
+    kind, keys, position, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+
+
 def evaluate(
     model: nn.Module, step: StepFn, batches: Iterable[Any], device: torch.device
 ) -> dict[str, float]:
@@ -126,7 +150,6 @@ class Trainer:
         run_dir: str | Path,
         callbacks: Iterable[Any] = (),
     ) -> None:
-        tune_allocator()
         self.model = model
         self.step = step
         self.config = config
@@ -142,6 +165,8 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.best: float | None = None
         self.epoch = 0  # epochs completed
+        self.best_epoch: int | None = None
+        self._best_weights: dict[str, Tensor] | None = None
         self.global_step = 0
         self.elapsed = 0.0  # seconds of training so far, over every session of this run
         self._last_plot = -math.inf
@@ -183,18 +208,35 @@ class Trainer:
         return value < target if self.config.monitor.endswith("loss") else value >= target
 
     def _save(self, improved: bool) -> None:
-        ckpt.save_weights(self.model, self.run_dir / ckpt.LAST)
+        """Checkpoint the epoch just finished.
+
+        The exports come first (``last``/``best`` weights stamped with their epoch, the history),
+        then ``train_state.pt``, the unit that resume trusts: it alone holds everything resuming
+        needs (weights, best weights, optimizer, every RNG, history). A crash between two writes
+        leaves exports that are a step ahead of the state; :meth:`resume` notices (the stamps) and
+        rewrites them from the state, then trains the lost epoch again with the same batches and
+        random numbers, so the run ends bitwise as if it had never stopped."""
+        weights = ckpt.cpu_state_dict(self.model)
         if improved:
-            ckpt.save_weights(self.model, self.run_dir / ckpt.BEST)
+            self.best_epoch, self._best_weights = self.epoch, weights
+        stamp = {"epoch": self.epoch, "global_step": self.global_step}
+        ckpt.save_weights(weights, self.run_dir / ckpt.LAST, stamp)
+        if improved:
+            ckpt.save_weights(weights, self.run_dir / ckpt.BEST, stamp)
         ckpt.save_history(self.history, self.run_dir)
         state = {
+            "format": CHECKPOINT_FORMAT,
             "epoch": self.epoch,
             "global_step": self.global_step,
             "best": self.best,
+            "best_epoch": self.best_epoch,
             "elapsed": self.elapsed,
             "history": self.history,
+            "model": weights,
+            # the best weights when they are not this epoch's (else they are "model")
+            "best_model": None if self.best_epoch == self.epoch else self._best_weights,
             "optimizer": self.optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(),
+            "rng": rng_states(),
             "train_config": asdict(self.config),
         }
         ckpt.save_state(state, self.run_dir / ckpt.STATE)
@@ -220,20 +262,53 @@ class Trainer:
         return len(values) - 1 - best_index
 
     def resume(self) -> bool:
-        """Load the run's last checkpoint if there is one; True if training continues from it."""
+        """Load the run's checkpoint if there is one; True if training continues from it.
+
+        Files that an interrupted save left behind are removed, and weights or history files that
+        do not belong to the checkpoint's epoch are rewritten from it (with a message)."""
+        for path in ckpt.remove_partial_files(self.run_dir):
+            self.message(f"removed {path.name}, left by an interrupted save")
         path = self.run_dir / ckpt.STATE
         if not path.is_file():
             return False
         state = ckpt.load_state(path)
-        ckpt.load_weights(self.model, self.run_dir / ckpt.LAST)
-        self.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ckpt.CheckpointError(
+                f"{path} was written by an older rnnkit whose checkpoints cannot be verified after a "
+                "crash; start the run over with --restart (or a new --out)"
+            )
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as error:
+            first = str(error).strip().splitlines()[0]
+            raise ckpt.CheckpointError(f"{path} does not fit this model or optimizer: {first}") from None
+        set_rng_states(state["rng"])
         self.epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
         self.best = state["best"]
-        self.elapsed = float(state.get("elapsed", 0.0))
+        self.best_epoch = state["best_epoch"]
+        self._best_weights = state["best_model"] if state["best_model"] is not None else state["model"]
+        self.elapsed = float(state["elapsed"])
         self.history = list(state["history"])
+        self._repair_exports(state["model"])
         return True
+
+    def _repair_exports(self, weights: dict[str, Tensor]) -> None:
+        """Make ``last``, ``best`` and the history those of the checkpoint being resumed."""
+        for name, epoch, tensors in (
+            (ckpt.LAST, self.epoch, weights),
+            (ckpt.BEST, self.best_epoch, self._best_weights),
+        ):
+            if epoch is None:
+                continue
+            metadata = ckpt.weights_metadata(self.run_dir / name)
+            found = None if metadata is None else metadata.get("epoch")
+            if found != str(epoch):
+                ckpt.save_weights(tensors, self.run_dir / name, {"epoch": epoch})
+                was = "missing or unreadable" if found is None else f"from epoch {found}"
+                self.message(f"{name} was {was}; rewrote it from the checkpoint of epoch {self.epoch}")
+        ckpt.save_history(self.history, self.run_dir)
 
     # -- loops ---------------------------------------------------------------------------------
 
