@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..config import apply_overrides
@@ -33,10 +34,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--data", help="IMDB tarball or folder (default: $RNNKIT_DATA, then cache)")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    predict = sub.add_parser("predict", help="probability that each review is positive")
+    predict = sub.add_parser(
+        "predict",
+        help="probability that each review is positive",
+        description="Print one row per review, in order: the probability that it is positive, the "
+        "label and the start of the text. Reviews read from --file or standard input are one per line "
+        "(\\n or \\r\\n); an empty or whitespace-only line gives a row with probability nan and "
+        "label 'empty', and is not classified, so row k of the output is line k of the input.",
+    )
     predict.add_argument("run", help="run directory (the --out of train)")
     predict.add_argument("texts", nargs="*", help="reviews; none or '-' reads stdin, one per line")
-    predict.add_argument("--file", help="a UTF-8 file with one review per line")
+    predict.add_argument("--file", help="a UTF-8 file with one review per line (an empty line: nan, 'empty')")
     predict.set_defaults(func=cmd_predict)
 
     show = sub.add_parser("summary", help="the preset's model as a Keras-style table")
@@ -138,17 +146,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _read_lines(raw: bytes, source: str) -> list[str]:
+    """The lines of ``raw``, each one review: "\n" or "\r\n" ends a line, and a final newline ends the
+    last line rather than starting another, so line k of the input is row k of the output."""
     lines = raw.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
     texts = []
     for number, line in enumerate(lines, 1):
         try:
-            text = line.decode("utf-8")
+            texts.append(line.removesuffix(b"\r").decode("utf-8"))
         except UnicodeDecodeError as error:
             raise ValueError(
                 f"{source}, line {number} is not UTF-8 ({error.reason} at byte {error.start})"
             ) from None
-        if text.strip():
-            texts.append(text)
     return texts
 
 
@@ -162,6 +172,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         texts = _read_lines(sys.stdin.buffer.read(), "standard input")
     else:
         texts = args.texts
+        sentiment.check_texts(texts)  # a blank argument is a mistake, not a row to keep in place
     if not texts:
         raise ValueError("no review to classify: give texts, --file, or lines on standard input")
     predictor = sentiment.Predictor.from_run(args.run)
@@ -170,18 +181,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _print_predictions(predictor: sentiment.Predictor, texts: list[str]) -> None:
-    if len(texts) < 1000:
-        probs = predictor(texts)
-    else:  # long work: say what is happening (on a terminal only; stdout stays the predictions)
-        bar = CountBar("predicting", len(texts))
+    """One row per text, in order: probability, label, the text; a blank text gets ``nan  empty``
+    and is not sent to the model."""
+    kept = [i for i, text in enumerate(texts) if text.strip()]
+    probs = np.full(len(texts), np.nan)
+    # long work: say what is happening (on a terminal only; stdout stays the predictions)
+    bar = CountBar("predicting", len(kept)) if len(kept) >= 1000 else None
+    if bar is not None:
         bar.update(0)
-        probs = predictor(texts, bar.update)
+    if kept:
+        probs[kept] = predictor([texts[i] for i in kept], bar.update if bar is not None else None)
+    if bar is not None:
         bar.close()
     for text, p in zip(texts, probs):
-        label = "positive" if p > 0.5 else "negative"
+        label = "empty" if np.isnan(p) else "positive" if p > 0.5 else "negative"
         shown = " ".join(text.split())
         shown = shown if len(shown) <= 70 else shown[:67] + "..."
-        print(f"{p:.3f}  {label}  {shown}")
+        print(f"{p:.3f}  {label}  {shown}".rstrip())
 
 
 def cmd_summary(args: argparse.Namespace) -> int:

@@ -258,6 +258,13 @@ def evaluate(run_dir: str | Path, data: str | None) -> dict[str, float]:
     return evaluate_model(model.to(device), step, inference_batches(dataset), device)
 
 
+def check_texts(texts: list[str]) -> None:
+    """Refuse a text that is empty or only whitespace: there is nothing in it to classify."""
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise ValueError(f"text {i + 1} is empty or only whitespace; nothing to classify")
+
+
 class Predictor:
     """Probabilities of the positive class for raw texts, batched and length-bucketed."""
 
@@ -284,9 +291,7 @@ class Predictor:
 
     def encode(self, texts: list[str]) -> SequenceDataset:
         """The texts as token ids, truncated as the model was trained (``max_tokens``)."""
-        for i, text in enumerate(texts):
-            if not text.strip():
-                raise ValueError(f"text {i + 1} is empty or only whitespace; nothing to classify")
+        check_texts(texts)
         return encode(self.tokenizer, texts, [0] * len(texts), self.max_tokens)
 
     def predict(
