@@ -6,8 +6,6 @@ Throughput counts real (non-padding) tokens per second. In one run, on the same 
 
 - ``rnnkit bucketed``: length-bucketed batches with exact masking (rnnkit's pipeline);
 - ``rnnkit shuffled``: random batches padded to their longest review, still exactly masked;
-- ``rnnkit bucketed, concurrent``: rnnkit's pipeline with the two LSTM directions on two threads
-  at once (``rnnkit.nn.concurrent``, off by default) instead of one after the other;
 - ``keras shuffled`` (the lecture's pipeline: random padded batches, no masking) and
   ``keras bucketed+mask`` (``Embedding(mask_zero=True)`` on the bucketed batches), when the optional
   extra is installed: ``pip install -e '.[peers]'``.
@@ -40,7 +38,6 @@ import torch
 from rnnkit import runtime
 from rnnkit.data import SequenceDataset, bucket_indices, imdb
 from rnnkit.data.tokenizer import Tokenizer
-from rnnkit.nn import concurrent
 from rnnkit.tasks import sentiment
 
 
@@ -129,16 +126,13 @@ def compare_training(train: SequenceDataset, steps: int, seed: int, with_keras: 
         "rnnkit bucketed": rnnkit_train_rate(train, bucketed),
         "rnnkit shuffled": rnnkit_train_rate(train, shuffled),
     }
-    concurrent.set_enabled(True)
-    rates["rnnkit bucketed, concurrent"] = rnnkit_train_rate(train, bucketed)
-    concurrent.set_enabled(False)
     if with_keras:
         rates["keras shuffled"] = keras_train_rate(train, shuffled, mask=False)
         rates["keras bucketed+mask"] = keras_train_rate(train, bucketed, mask=True)
     print(f"training step with Adam, seed model, batch 64, {steps} steps per pipeline:")
     for name, rate in rates.items():
         print(f"  {name:28s} {rate:>9,.0f} real tokens/s")
-    for peer in ("rnnkit bucketed, concurrent", "keras shuffled", "keras bucketed+mask"):
+    for peer in ("keras shuffled", "keras bucketed+mask"):
         if peer in rates:
             print(f"  rnnkit bucketed / {peer} = {rates['rnnkit bucketed'] / rates[peer]:.2f}x")
 

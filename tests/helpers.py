@@ -40,4 +40,8 @@ def assert_close(actual: Tensor, expected: Tensor, name: str, atol: float = 1e-1
     torch.testing.assert_close(actual, expected, atol=atol, rtol=1e-8, msg=lambda m: f"{name}: {m}")
 
 
-LAYERS = {"rnn": rnnkit.RNN, "lstm": rnnkit.LSTM, "gru": rnnkit.GRU}
+def _relu_rnn(*args, **kwargs) -> rnnkit.RNN:
+    return rnnkit.RNN(*args, nonlinearity="relu", **kwargs)
+
+
+LAYERS = {"rnn": rnnkit.RNN, "relu": _relu_rnn, "lstm": rnnkit.LSTM, "gru": rnnkit.GRU}

@@ -34,13 +34,13 @@ def test_mixed_dtypes(lstm):
 @pytest.mark.parametrize(
     ("lengths", "error", "message"),
     [
-        (torch.tensor([2.0, 3.0]), TypeError, "integer tensor, got dtype torch.float32"),
+        (torch.tensor([2.0, 3.0]), TypeError, "second argument is lengths .* got a float tensor"),
         (torch.tensor([[2, 3]]), ValueError, r"1-D of size B=2.*got shape \(1, 2\)"),
         (torch.tensor([2, 3, 4]), ValueError, r"1-D of size B=2.*got shape \(3,\)"),
         (torch.tensor([0, 3]), ValueError, r"in \[1, T=5\].*min 0"),
         (torch.tensor([2, 6]), ValueError, r"in \[1, T=5\].*max 6"),
         ("23", TypeError, "sequence of ints, got str"),
-        (torch.tensor([True, True]), TypeError, "integer tensor, got dtype torch.bool"),
+        (torch.tensor([True, True]), TypeError, "must hold integers, got dtype torch.bool"),
     ],
 )
 def test_bad_lengths(lstm, lengths, error, message):

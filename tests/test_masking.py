@@ -52,9 +52,9 @@ def check_masked_equals_alone(kind, lengths, num_layers, bidirectional, impl, se
         assert_close(grads[name], summed[name], f"grad of {name}")
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=16, deadline=None)
 @given(
-    kind=st.sampled_from(["rnn", "lstm", "gru"]),
+    kind=st.sampled_from(["rnn", "relu", "lstm", "gru"]),
     lengths=st.lists(st.integers(1, 6), min_size=1, max_size=4),
     num_layers=st.sampled_from([1, 2]),
     bidirectional=st.booleans(),
@@ -64,13 +64,13 @@ def test_masked_batch_equals_each_sequence_alone(kind, lengths, num_layers, bidi
     check_masked_equals_alone(kind, lengths, num_layers, bidirectional, impl)
 
 
-@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["rnn", "relu", "lstm", "gru"])
 @pytest.mark.parametrize("lengths", [[1, 1, 1], [5, 5], [6, 1, 3]])
 def test_edge_lengths(kind, lengths):
     check_masked_equals_alone(kind, lengths, num_layers=2, bidirectional=True, impl="fused")
 
 
-@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["rnn", "relu", "lstm", "gru"])
 def test_padding_values_are_ignored(kind):
     layer = LAYERS[kind](3, 4, bidirectional=True).double()
     x = torch.randn(2, 6, 3, dtype=torch.float64)
@@ -84,7 +84,7 @@ def test_padding_values_are_ignored(kind):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["rnn", "relu", "lstm", "gru"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_fused_equals_reference(kind, bidirectional):
     fused = LAYERS[kind](3, 5, num_layers=2, bidirectional=bidirectional, impl="fused").double()
@@ -205,3 +205,28 @@ def test_nan_in_padding_does_not_reach_results_or_gradients():
     assert torch.isfinite(out).all() and torch.isfinite(h_n).all()
     assert torch.isfinite(x.grad).all()
     assert all(torch.isfinite(p.grad).all() for p in layer.parameters())
+
+
+@pytest.mark.parametrize("dtype, T", [(torch.float32, 1000), (torch.float64, 8000)])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_relu_padding_cannot_overflow(dtype, T, bidirectional):
+    """A ReLU RNN's state grows without bound where W_hh has an eigenvalue > 1. A short sequence
+    in a batch with a long one must still give its own (finite) numbers: the padded steps may not
+    run on and overflow (0 * inf = NaN in the masks, then in every weight gradient)."""
+    layer = rnnkit.RNN(4, 8, nonlinearity="relu", bidirectional=bidirectional).to(dtype)
+    with torch.no_grad():
+        for cell in layer.cells:
+            cell.weight_hh.copy_(1.1 * torch.eye(8))
+            cell.weight_ih.fill_(0.01)
+            cell.bias.zero_()
+    x = -torch.ones(2, T, 4, dtype=dtype)  # the long sequence stays at h = 0: relu(negative)
+    x[1, 0] = 1e3  # the short one starts at h = 40, and 40 * 1.1^t overflows within T steps
+    x.requires_grad_()
+    out, h_n = layer(x, torch.tensor([T, 1]))
+    assert torch.isfinite(out).all() and torch.isfinite(h_n).all()
+    (out.sum() + h_n.sum()).backward()
+    assert torch.isfinite(x.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in layer.parameters())
+    out_alone, h_alone = layer(x[1:2, :1].detach())
+    torch.testing.assert_close(out[1, :1], out_alone[0], rtol=0, atol=0)
+    torch.testing.assert_close(h_n[:, 1], h_alone[:, 0], rtol=0, atol=0)

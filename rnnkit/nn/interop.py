@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from .layers import GRU, LSTM, RNN, _Recurrent
+from .recurrence import supports_fused
 
 _TORCH_TO_RNNKIT: dict[type[nn.RNNBase], type[_Recurrent]] = {
     nn.RNN: RNN,
@@ -83,7 +84,17 @@ def to_torch(layer: _Recurrent) -> nn.RNNBase:
     The folded bias goes to ``bias_ih`` and ``bias_hh`` is zero (for the GRU, its n rows hold
     ``bias_hn``). torch's module ignores padding unless given a PackedSequence.
     """
-    torch_class = {RNN: nn.RNN, LSTM: nn.LSTM, GRU: nn.GRU}[type(layer)]
+    torch_class = next(
+        (t for r, t in ((RNN, nn.RNN), (LSTM, nn.LSTM), (GRU, nn.GRU)) if isinstance(layer, r)), None
+    )
+    if torch_class is None:
+        raise TypeError(f"to_torch expects an rnnkit RNN, LSTM or GRU layer, got {type(layer).__name__}")
+    custom = next((cell for cell in layer.cells if not supports_fused(cell)), None)
+    if custom is not None:
+        raise ValueError(
+            f"to_torch needs rnnkit's own cells, got {type(custom).__name__}: torch.nn has no module "
+            "with its equations"
+        )
     kwargs = {"nonlinearity": layer.nonlinearity} if isinstance(layer, RNN) else {}
     reference = layer.cells[0].weight_ih
     module = torch_class(

@@ -15,7 +15,6 @@ sequence alone, without its padding, through three index tricks computed once pe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -26,19 +25,23 @@ from torch import Tensor
 class Padding:
     """Index tensors describing the padding of one right-padded batch (see the module doc)."""
 
-    lengths: Tensor  # (B,) int64
-    valid: Tensor  # (B, T) bool
+    lengths_cpu: Tensor  # (B,) int64 on the CPU: bookkeeping and packing, no device round trip
+    valid: Tensor  # (B, T) bool, on the data's device
     last: Tensor  # (B,) int64
     flat_reverse_index: Tensor  # (B*T,) int64: reverse_index as rows of the (B*T, F) view
 
     @classmethod
-    def from_lengths(cls, lengths: Tensor, max_len: int) -> Padding:
+    def from_lengths(cls, lengths: Tensor, max_len: int, device: torch.device | str | None = None) -> Padding:
+        """The index tensors on ``device`` (default: that of ``lengths``), from (B,) lengths. Lengths
+        on the CPU are copied to the device without waiting for it (no host-device sync)."""
+        lengths_cpu = lengths.cpu()
+        lengths = lengths.to(device or lengths.device, non_blocking=True)
         steps = torch.arange(max_len, device=lengths.device)  # (T,)
         valid = steps[None, :] < lengths[:, None]  # (B, T)
         reverse_index = torch.where(valid, lengths[:, None] - 1 - steps[None, :], steps[None, :])
         B = lengths.shape[0]
         flat = (reverse_index + max_len * torch.arange(B, device=lengths.device)[:, None]).reshape(-1)
-        return cls(lengths, valid, lengths - 1, flat)
+        return cls(lengths_cpu, valid, lengths - 1, flat)
 
     def reverse(self, x: Tensor) -> Tensor:
         """Reverse each sequence of ``x`` (B, T, F) within its length; padded steps stay put."""
@@ -61,38 +64,42 @@ class Padding:
         return x * self.valid[:, :, None].to(x.dtype)
 
 
-def check_lengths(lengths: object, batch_size: int, max_len: int, device: torch.device) -> Tensor:
+def check_lengths(
+    lengths: object, batch_size: int, max_len: int, device: torch.device | str | None = None
+) -> Tensor:
     """Validate ``lengths`` for a batch of ``batch_size`` sequences padded to ``max_len`` steps.
 
-    Accepts a 1-D integer tensor (on any device) or a sequence of ints; returns an int64 tensor on
-    ``device``. Raises ``TypeError``/``ValueError`` naming what was expected and what was received.
+    Accepts a 1-D integer tensor (on any device), a NumPy array or a sequence of ints; returns an
+    int64 tensor on ``device``, on the CPU by default: the layers keep lengths there for their
+    bookkeeping, as torch's packing does, so that a GPU batch costs no device-to-host sync (lengths
+    given on the GPU are copied back once). Raises ``TypeError``/``ValueError`` naming what was
+    expected and what was received.
     """
-    if isinstance(lengths, Tensor):
-        if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
+    if not isinstance(lengths, Tensor):
+        try:
+            lengths = torch.as_tensor(lengths)
+        except (TypeError, ValueError, RuntimeError):
             raise TypeError(
-                f"lengths must be an integer tensor, got dtype {lengths.dtype}; "
-                "pass e.g. torch.tensor([5, 3], dtype=torch.long)"
-            )
-    elif isinstance(lengths, Sequence) and all(
-        isinstance(n, int) and not isinstance(n, bool) for n in lengths
-    ):
-        lengths = torch.tensor(list(lengths), dtype=torch.long)
-    else:
+                "lengths must be a 1-D integer tensor, array or sequence of ints, "
+                f"got {type(lengths).__name__}"
+            ) from None
+    if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
         raise TypeError(
-            f"lengths must be a 1-D integer tensor or a sequence of ints, got {type(lengths).__name__}"
+            f"lengths must hold integers, got dtype {lengths.dtype}; "
+            "pass e.g. torch.tensor([5, 3], dtype=torch.long)"
         )
     if lengths.dim() != 1 or lengths.shape[0] != batch_size:
         raise ValueError(
             f"lengths must be 1-D of size B={batch_size} (one length per sequence), "
             f"got shape {tuple(lengths.shape)}"
         )
-    lengths = lengths.to(device=device, dtype=torch.long)
+    lengths = lengths.to(device="cpu", dtype=torch.long)
     if batch_size and (int(lengths.min()) < 1 or int(lengths.max()) > max_len):
         raise ValueError(
             f"every length must be in [1, T={max_len}] (T is the padded time dimension), got "
             f"min {int(lengths.min())} and max {int(lengths.max())}; drop empty sequences first"
         )
-    return lengths
+    return lengths if device is None else lengths.to(device, non_blocking=True)
 
 
 def lengths_to_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:

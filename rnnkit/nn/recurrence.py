@@ -1,11 +1,14 @@
-"""One direction of one layer over time: fused (torch's native kernels) or reference (a loop).
+"""One layer over time: torch's native kernels (fused) or a loop over the cells (reference).
 
-The fused tier calls torch's native kernels (cuDNN on a GPU). They run a whole sequence per call
-on a padded (B, T, E) tensor but know nothing of padding: they run every sequence for all T steps.
-That is harmless for the *outputs* of the forward direction (step t only depends on steps <= t,
-and padded outputs are zeroed), and the backward direction is made harmless by reversing each
-sequence within its length first (:meth:`Padding.reverse`). What remains is the final state,
-which must be taken at each sequence's last real step:
+The fused tier has two ways to keep padding out of the result; :func:`layer_kernel_needed` picks:
+
+**Directions on the padded tensor** (the CPU default, :func:`run_directions`). torch's kernels run a
+whole padded (B, T, E) tensor per call (oneDNN on CPU, at full speed) but know nothing of padding:
+they run every sequence for all T steps. That is harmless for the *outputs* of the forward
+direction (step t only depends on steps <= t, and padded outputs are zeroed), and the backward
+direction is made harmless by reversing each sequence within its length first
+(:meth:`Padding.reverse`). What remains is the final state, which must be taken at each sequence's
+last real step:
 
 - ``h_n`` of every cell is the output at that step, gathered with :meth:`Padding.gather_last`.
 - The LSTM's ``c_n`` is not an output. We append one input feature ``p_t`` that is 1 at padded
@@ -16,16 +19,24 @@ which must be taken at each sequence's last real step:
   derivatives of the saturated gates are exactly 0, so no gradient leaks into or out of padding.
   At real steps ``p_t = 0`` and the extra column contributes exactly 0.
 
-The reversal costs two gathers and the extra feature one column; the benchmark
-``benchmarks/lstm_masking_throughput.py`` measures the total against the unmasked padded kernel.
+This needs the padded steps to stay bounded: tanh, the GRU's convex mix of tanh and h, and the
+LSTM's c (grows by at most 1 a step) do; a ReLU RNN's state does not (``relu(1.1 h)`` overflows,
+and then ``0 * inf`` is NaN in the masks and in every weight gradient).
+
+**A whole layer on the packed batch** (:func:`run_layer`, both directions in one call): torch's
+variable-length kernels (``PackedSequence``) only ever compute real steps. cuDNN runs them at full
+speed, so this is the way on a GPU (no extra input column, no reversal gathers); on a CPU torch
+runs it as a loop over steps, so it is used there only for the ReLU RNN with padding.
+
+``benchmarks/lstm_masking_throughput.py`` measures both against the unmasked padded kernel.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from . import concurrent
 from .cells import GRUCell, LSTMCell, RNNCell, _Cell
 from .masking import Padding
 
@@ -41,23 +52,30 @@ def supports_fused(cell: _Cell) -> bool:
     return type(cell) in (RNNCell, LSTMCell, GRUCell)
 
 
-def _cell_params(cell: _Cell) -> tuple[Tensor, ...]:
-    """``(W_hx, W_hh, b)``, and the GRU's ``b_hn``: the tensors a direction's kernel reads."""
-    params = (cell.weight_ih, cell.weight_hh, cell.bias)
-    return (*params, cell.bias_hn) if isinstance(cell, GRUCell) else params
+def layer_kernel_needed(cell: _Cell, device: torch.device, padding: Padding | None) -> bool:
+    """Whether a layer runs as one packed kernel call (:func:`run_layer`) rather than direction by
+    direction on the padded tensor (:func:`run_directions`): on a GPU, and for a padded ReLU RNN."""
+    relu = isinstance(cell, RNNCell) and cell.nonlinearity == "relu"
+    return device.type == "cuda" or (padding is not None and relu)
 
 
-def _kernel_weights(cell: _Cell, params: tuple[Tensor, ...] | None = None) -> list[Tensor]:
+def recurrent_bias(cell: _Cell) -> Tensor:
+    """torch's second bias ``b_hh`` for our single one: zeros, but for the GRU's candidate
+    ``[0, 0, b_hn]`` (a new tensor, differentiable in ``bias_hn``)."""
+    if isinstance(cell, GRUCell):
+        return torch.cat([cell.bias_hn.new_zeros(2 * cell.hidden_size), cell.bias_hn])
+    return torch.zeros_like(cell.bias)
+
+
+def _kernel_weights(
+    cell: _Cell, b_hh: Tensor | None = None, dtype: torch.dtype | None = None
+) -> list[Tensor]:
     """The weights in torch's layout [w_ih, w_hh, b_ih, b_hh]; our single bias goes in b_ih.
 
-    ``params`` (as :func:`_cell_params` orders them) stand in for the cell's own parameters."""
-    weight_ih, weight_hh, bias, *bias_hn = params if params is not None else _cell_params(cell)
-    if isinstance(cell, GRUCell):
-        H = cell.hidden_size
-        b_hh = torch.cat([bias.new_zeros(2 * H), bias_hn[0]])  # r, z: 0; n: b_hn
-    else:
-        b_hh = torch.zeros_like(bias)
-    return [weight_ih, weight_hh, bias, b_hh]
+    ``b_hh`` is the layer's flat-buffer view (see ``_Recurrent._flatten_weights``), else a new
+    tensor. ``dtype`` casts them all (differentiably), for autocast."""
+    weights = [cell.weight_ih, cell.weight_hh, cell.bias, recurrent_bias(cell) if b_hh is None else b_hh]
+    return weights if dtype is None else [w.to(dtype) for w in weights]
 
 
 def _carry_column(cell: LSTMCell, like: Tensor) -> Tensor:
@@ -80,20 +98,31 @@ def _carry_feature(x: Tensor, padding: Padding) -> Tensor:
     return torch.cat([x, pad_feature], dim=2)
 
 
+def _kernel(cell: _Cell):
+    if isinstance(cell, LSTMCell):
+        return torch.lstm
+    if isinstance(cell, GRUCell):
+        return torch.gru
+    return torch.rnn_tanh if cell.nonlinearity == "tanh" else torch.rnn_relu
+
+
+# -- direction by direction on the padded tensor (CPU) ------------------------------------------------
+
+
 def _fused_direction(
     cell: _Cell,
     x: Tensor,
     state: State,
     padding: Padding | None,
     reverse: bool,
-    params: tuple[Tensor, ...] | None = None,
     sequences: bool = True,
+    dtype: torch.dtype | None = None,
 ) -> tuple[Tensor | None, State]:
     """One direction through torch's kernel: its outputs (B, T, H) in the input's time order (None
     when ``sequences`` is False: only the final state is wanted) and its final state."""
     if reverse:
         x = padding.reverse(x) if padding is not None else x.flip(1)
-    weights = _kernel_weights(cell, params)
+    weights = _kernel_weights(cell, dtype=dtype)
     h0 = state[0].unsqueeze(0)  # (1, B, H)
     if isinstance(cell, LSTMCell):
         if padding is not None:  # x carries the padding indicator: widen W_hx to (4H, E+1)
@@ -102,11 +131,7 @@ def _fused_direction(
         out, h_n, c_n = torch.lstm(x, (h0, c0), weights, True, 1, 0.0, cell.training, False, True)
         final: list[Tensor] = [h_n[0], c_n[0]]
     else:
-        if isinstance(cell, GRUCell):
-            kernel = torch.gru
-        else:
-            kernel = torch.rnn_tanh if cell.nonlinearity == "tanh" else torch.rnn_relu
-        out, h_n = kernel(x, h0, weights, True, 1, 0.0, cell.training, False, True)
+        out, h_n = _kernel(cell)(x, h0, weights, True, 1, 0.0, cell.training, False, True)
         final = [h_n[0]]
     if padding is not None:
         final[0] = padding.gather_last(out)  # h at each sequence's last real step
@@ -117,9 +142,89 @@ def _fused_direction(
     return out, tuple(final)
 
 
+def run_directions(
+    cells: list[_Cell],
+    x: Tensor,
+    states: list[State],
+    padding: Padding | None,
+    sequences: bool = True,
+    dtype: torch.dtype | None = None,
+) -> tuple[Tensor | None, list[State]]:
+    """One layer, its directions through torch's kernels one after the other: ``cells[d]`` runs
+    direction d (1 backward).
+
+    Returns the outputs (B, T, D*H), *not* zeroed at padded steps, and each direction's final state.
+    ``sequences=False`` skips assembling the outputs (returns None for them): the backward
+    direction's un-reversal and the concatenation, for a top layer whose final states are all that
+    is read (a many-to-one model).
+    """
+    if padding is not None and isinstance(cells[0], LSTMCell):
+        x = _carry_feature(x, padding)
+    results = [
+        _fused_direction(cell, x, state, padding, d == 1, sequences, dtype)
+        for d, (cell, state) in enumerate(zip(cells, states))
+    ]
+    return _assemble(results, sequences)
+
+
+# -- a whole layer in one call, packed when padded (GPU; the padded ReLU RNN) -------------------------
+
+
+def run_layer(
+    cells: list[_Cell],
+    x: Tensor,
+    states: list[State],
+    padding: Padding | None,
+    sequences: bool = True,
+    dtype: torch.dtype | None = None,
+    recurrent_biases: list[Tensor] | None = None,
+) -> tuple[Tensor | None, list[State]]:
+    """One layer, all its directions in one native call, as ``torch.nn.LSTM`` makes it: on the
+    packed batch when there is padding (only real steps are computed; the kernel reverses each
+    sequence within its length itself), on ``x`` as it is otherwise. Same returns as
+    :func:`run_directions`, with outputs already zero at padded steps.
+
+    ``recurrent_biases[d]`` is direction d's ``b_hh`` in the layer's flat weight buffer, so that
+    cuDNN finds all the weights in one chunk and does not copy them (``_Recurrent._flatten_weights``).
+    """
+    cell, D = cells[0], len(cells)
+    biases = recurrent_biases or [None] * D
+    weights = [w for c, b in zip(cells, biases) for w in _kernel_weights(c, b, dtype)]
+    is_lstm = isinstance(cell, LSTMCell)
+    # (D, B, H) each; contiguous, as cuDNN wants them (a caller's state may be an expanded view)
+    hx = [torch.stack([s[i] for s in states]).contiguous() for i in range(2 if is_lstm else 1)]
+    T = x.shape[1]
+    train, bidirectional = cell.training, D == 2
+    if padding is None:
+        result = _kernel(cell)(x, *_hx(hx, is_lstm), weights, True, 1, 0.0, train, bidirectional, True)
+        out, finals = result[0], result[1:]
+    else:
+        packed = pack_padded_sequence(x, padding.lengths_cpu, batch_first=True, enforce_sorted=False)
+        order, unorder = packed.sorted_indices, packed.unsorted_indices
+        hx = [h.index_select(1, order) for h in hx]
+        result = _kernel(cell)(
+            packed.data, packed.batch_sizes, *_hx(hx, is_lstm), weights, True, 1, 0.0, train, bidirectional
+        )
+        finals = [h.index_select(1, unorder) for h in result[1:]]
+        out = None
+        if sequences:
+            out_packed = PackedSequence(result[0], packed.batch_sizes, order, unorder)
+            out, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=T)  # (B, T, D*H)
+    final_states = [tuple(f[d] for f in finals) for d in range(D)]
+    return (out if sequences else None), final_states
+
+
+def _hx(hx: list[Tensor], is_lstm: bool) -> tuple:
+    """The initial state argument of torch's kernels: ``(h0, c0)`` for the LSTM, ``h0`` otherwise."""
+    return (tuple(hx),) if is_lstm else (hx[0],)
+
+
+# -- one step, and the reference loop ---------------------------------------------------------------
+
+
 def fused_step(cell: _Cell, x_t: Tensor, state: State) -> State:
     """One time step of ``cell`` through torch's single-step kernel (``torch.lstm_cell`` and kin):
-    the cell's equations in one native call, for generation one character at a time."""
+    the cell's equations in one native call, for generation one token at a time."""
     weights = _kernel_weights(cell)
     if isinstance(cell, LSTMCell):
         return tuple(torch.lstm_cell(x_t, state, *weights))
@@ -129,57 +234,21 @@ def fused_step(cell: _Cell, x_t: Tensor, state: State) -> State:
     return (kernel(x_t, state[0], *weights),)
 
 
-def run_fused(
-    cells: list[_Cell], x: Tensor, states: list[State], padding: Padding | None, sequences: bool = True
-) -> tuple[Tensor | None, list[State]]:
-    """One layer, its directions through torch's kernels: ``cells[d]`` runs direction d (1 backward).
-
-    Returns the outputs (B, T, D*H), *not* zeroed at padded steps, and each direction's final state.
-    ``sequences=False`` skips assembling the outputs (returns None for them): the backward
-    direction's un-reversal and the concatenation, for a top layer whose final states are all that
-    is read (a many-to-one model).
-    """
-    if padding is not None and isinstance(cells[0], LSTMCell):
-        x = _carry_feature(x, padding)
-    if len(cells) == 2 and concurrent.applies_to(x):
-        return _concurrent_directions(cells, x, states, padding, sequences)
-    return _directions(_fused_direction, cells, x, states, padding, sequences)
-
-
-def _concurrent_directions(cells, x, states, padding, sequences) -> tuple[Tensor | None, list[State]]:
-    """:func:`_directions` for a bidirectional pair, the two directions on two threads at once."""
-
-    def direction(d: int):
-        cell, n_state = cells[d], len(states[d])
-
-        def run(x: Tensor, *tensors: Tensor) -> tuple[Tensor, ...]:
-            state, params = tensors[:n_state], tensors[n_state:]
-            out, final = _fused_direction(cell, x, state, padding, d == 1, params, sequences)
-            return (out, *final) if sequences else final
-
-        return run
-
-    inputs = tuple((x, *states[d], *_cell_params(cells[d])) for d in range(2))
-    forward, backward = concurrent.run_pair((direction(0), direction(1)), inputs)
-    if not sequences:
-        return None, [tuple(forward), tuple(backward)]
-    (out_f, *final_f), (out_b, *final_b) = forward, backward
-    return torch.cat([out_f, out_b], dim=2), [tuple(final_f), tuple(final_b)]
-
-
 def run_reference(
     cells: list[_Cell], x: Tensor, states: list[State], padding: Padding | None, sequences: bool = True
 ) -> tuple[Tensor | None, list[State]]:
-    """The same as :func:`run_fused`, as plain Python loops over the cells' time steps."""
-    return _directions(_reference_direction, cells, x, states, padding, sequences)
-
-
-def _directions(run_direction, cells, x, states, padding, sequences) -> tuple[Tensor | None, list[State]]:
-    """Run ``cells[d]`` in direction d (0 forward, 1 backward); concatenate their outputs."""
+    """The same as :func:`run_directions`, as plain Python loops over the cells' time steps."""
     results = [
-        run_direction(cell, x, state, padding, reverse=d == 1, sequences=sequences)
+        _reference_direction(cell, x, state, padding, reverse=d == 1, sequences=sequences)
         for d, (cell, state) in enumerate(zip(cells, states))
     ]
+    return _assemble(results, sequences)
+
+
+def _assemble(
+    results: list[tuple[Tensor | None, State]], sequences: bool
+) -> tuple[Tensor | None, list[State]]:
+    """Concatenate the directions' outputs (B, T, H) into (B, T, D*H); collect their final states."""
     finals = [f for _, f in results]
     if not sequences:
         return None, finals
