@@ -4,10 +4,13 @@
   ``RNN``/``LSTM``/``GRU`` layers (time loop, stacking, bidirectional, exact masking, fused kernels).
 - :mod:`rnnkit.scratch`: backpropagation through time by hand in NumPy.
 - :func:`rnnkit.summary`: a Keras-style parameter table.
+- :mod:`rnnkit.errors`: ``RnnkitError``, the errors a user can fix (``ConfigError`` and
+  ``InputError`` are also ``ValueError``).
 - :func:`rnnkit.tune_allocator`: keep large freed buffers mapped (glibc): the lecture's training
   step ran 1.56x faster on the project's CPU.
 """
 
+from .errors import ConfigError, InputError, RnnkitError
 from .nn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, from_torch, lengths_to_mask, to_torch
 from .runtime import tune_allocator
 from .summary import Summary, summary
@@ -18,9 +21,12 @@ __all__ = [
     "GRU",
     "LSTM",
     "RNN",
+    "ConfigError",
     "GRUCell",
+    "InputError",
     "LSTMCell",
     "RNNCell",
+    "RnnkitError",
     "Summary",
     "from_torch",
     "lengths_to_mask",

@@ -2,7 +2,8 @@
 
 ``apply_overrides(config, ["train.lr=3e-4", "model.hidden_sizes=64,32"])`` sets nested dataclass
 fields from strings, converting each to the field's type; an unknown key or a value of the wrong
-type raises ``ValueError`` naming the key, the expected type and the value.
+type raises :class:`~rnnkit.errors.ConfigError` (a ``ValueError``) naming the key, the expected type
+and the value; so does a value that the config's own checks refuse.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import dataclasses
 import types
 import typing
 from typing import Any
+
+from .errors import ConfigError
 
 
 def _convert(text: str, annotation: Any, key: str) -> Any:
@@ -28,37 +31,65 @@ def _convert(text: str, annotation: Any, key: str) -> Any:
             return True
         if text.lower() in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"{key} expects true or false, got {text!r}")
+        raise ConfigError(f"{key} expects true or false, got {text!r}")
     if annotation in (int, float, str):
         try:
             return annotation(text)
         except ValueError:
-            raise ValueError(f"{key} expects {annotation.__name__}, got {text!r}") from None
-    raise ValueError(f"{key} cannot be set from the command line")
+            raise ConfigError(f"{key} expects {annotation.__name__}, got {text!r}") from None
+    raise ConfigError(f"{key} cannot be set from the command line")
 
 
 def apply_overrides(config: Any, overrides: list[str]) -> Any:
     """A copy of the dataclass ``config`` with ``key=value`` overrides (dotted keys for nesting)."""
     for item in overrides:
         if "=" not in item:
-            raise ValueError(f"override must look like key=value, got {item!r}")
-        key, text = item.split("=", 1)
-        config = _set(config, key.strip().split("."), text.strip(), key.strip())
+            raise ConfigError(f"override must look like key=value, got {item!r}")
+        key, text = (part.strip() for part in item.split("=", 1))
+        config = replace_field(config, key, _convert(text, _field_type(config, key), key))
     return config
 
 
-def _set(config: Any, path: list[str], text: str, key: str) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(config)}
-    name = path[0]
-    if name not in fields:
-        raise ValueError(f"unknown setting {key!r}; known here: {', '.join(sorted(fields))}")
-    current = getattr(config, name)
-    if len(path) > 1:
-        if not dataclasses.is_dataclass(current):
-            raise ValueError(f"unknown setting {key!r}: {name} has no sub-settings")
-        return dataclasses.replace(config, **{name: _set(current, path[1:], text, key)})
-    hints = typing.get_type_hints(type(config))
-    return dataclasses.replace(config, **{name: _convert(text, hints[name], key)})
+def _field_type(config: Any, key: str) -> Any:
+    """The annotation of the field that the dotted ``key`` names, or a ConfigError naming the key."""
+    *parents, name = key.split(".")
+    for parent in parents:
+        config = _get(config, parent, key)
+        if not dataclasses.is_dataclass(config):
+            raise ConfigError(f"unknown setting {key!r}: {parent} has no sub-settings")
+    _get(config, name, key)
+    return typing.get_type_hints(type(config))[name]
+
+
+def _get(config: Any, name: str, key: str) -> Any:
+    names = [f.name for f in dataclasses.fields(config)]
+    if name not in names:
+        raise ConfigError(f"unknown setting {key!r}; known here: {', '.join(sorted(names))}")
+    return getattr(config, name)
+
+
+def get_field(config: Any, key: str) -> Any:
+    """The value of the dotted ``key`` of a nested dataclass (``"train.epochs"``)."""
+    for name in key.split("."):
+        config = _get(config, name, key)
+    return config
+
+
+def replace_field(config: Any, key: str, value: Any) -> Any:
+    """A copy of the nested dataclass ``config`` with the dotted ``key`` set to ``value``.
+
+    The dataclasses' own checks (``__post_init__``) run on the copies; a value they refuse is a
+    :class:`ConfigError` with their message."""
+    name, _, rest = key.partition(".")
+    current = _get(config, name, key)
+    if rest:
+        value = replace_field(current, rest, value)
+    try:
+        return dataclasses.replace(config, **{name: value})
+    except ConfigError:
+        raise
+    except ValueError as error:  # a check that raises a plain ValueError (TrainConfig's)
+        raise ConfigError(str(error)) from error
 
 
 def to_dict(config: Any) -> dict:
@@ -71,7 +102,7 @@ def from_dict(cls: type, data: dict) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - names
     if unknown:
-        raise ValueError(f"unknown keys for {cls.__name__}: {sorted(unknown)}")
+        raise ConfigError(f"unknown keys for {cls.__name__}: {sorted(unknown)}")
     kwargs = {}
     for name, value in data.items():
         hint = hints[name]

@@ -117,3 +117,36 @@ def test_predict_gives_one_row_per_input_line_in_order(sentiment_run, tmp_path, 
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(LINES.rstrip(b"\n"))))
     assert main(["sentiment", "predict", str(run)]) == 0
     assert capsys.readouterr().out == from_file  # stdin alike, with or without the final newline
+
+
+# -- errors: the user's mistakes in one line, bugs with their traceback --------------------------
+
+
+def test_a_user_error_is_one_line_with_exit_2(tmp_path, capsys):
+    assert main(["sentiment", "train", "--out", str(tmp_path / "run"), "--set", "train.lr=fast"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: train.lr expects float, got 'fast'\n"
+    assert main(["ball", "--out", str(tmp_path / "ball"), "--epochs", "0"]) == 2  # TrainConfig's own check
+    assert capsys.readouterr().err == "error: epochs must be >= 1, got 0\n"
+
+
+def test_an_unexpected_error_is_not_swallowed(monkeypatch):
+    """A ValueError that rnnkit did not raise for the user (a bug, here injected into the model's
+    forward) leaves main() with its traceback instead of becoming a one-line "error:"."""
+    from rnnkit.models import SequenceClassifier
+
+    def broken(self, tokens, lengths=None):
+        raise ValueError("a bug deep inside")
+
+    monkeypatch.setattr(SequenceClassifier, "forward", broken)
+    with pytest.raises(ValueError, match="a bug deep inside"):
+        main(["sentiment", "summary"])
+
+
+def test_debug_shows_the_traceback_of_a_user_error(tmp_path, capsys):
+    assert (
+        main(["--debug", "sentiment", "train", "--out", str(tmp_path / "run"), "--set", "model.bogus=1"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):")
+    assert "rnnkit.errors.ConfigError: unknown setting 'model.bogus'" in err

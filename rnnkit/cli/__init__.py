@@ -1,11 +1,17 @@
-"""The ``rnnkit`` command line. Each subcommand parses its own options and calls the library."""
+"""The ``rnnkit`` command line. Each subcommand parses its own options and calls the library.
+
+A mistake the user can fix (an :class:`~rnnkit.errors.RnnkitError`, a damaged run directory, a
+training that cannot go on) is printed as one line, ``error: ...``; anything else is a bug and
+shows its traceback. ``rnnkit --debug ...`` shows the traceback of every error.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 
-from ..data import DataError
+from ..errors import RnnkitError
 from ..runtime import tune_allocator
 from ..train import CheckpointError, TrainingError
 from . import ball, core, forecast, lab, lm, sentiment
@@ -25,7 +31,10 @@ def cmd_tour(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnnkit", description=__doc__)
+    parser = argparse.ArgumentParser(prog="rnnkit", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of every error, rnnkit's own included"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     tour = commands.add_parser("tour", help="a 2-second tour of the core: BPTT, summary, masking")
@@ -66,12 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (DataError, CheckpointError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except TrainingError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    except (RnnkitError, CheckpointError, TrainingError) as error:
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(f"error: {error}", file=sys.stderr)
+        return 1 if isinstance(error, TrainingError) else 2
 
 
 if __name__ == "__main__":

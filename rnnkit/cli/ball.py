@@ -8,6 +8,7 @@ import sys
 import torch
 
 from ..config import apply_overrides
+from ..errors import ConfigError
 from ..tasks import ball
 from ..train import ProgressBar
 
@@ -74,7 +75,7 @@ def _config(args: argparse.Namespace) -> ball.BallConfig:
 
 def cmd_ball(args: argparse.Namespace) -> int:
     if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
     config = _config(args)
     torch.set_num_threads(args.threads)
     print(

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..config import apply_overrides
+from ..errors import ConfigError
 from ..tasks import forecast
 from ..train import ProgressBar
 
@@ -66,9 +67,9 @@ def _config(args: argparse.Namespace) -> forecast.ForecastConfig:
 
 def cmd_forecast(args: argparse.Namespace) -> int:
     if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
     if args.season is not None and args.season < 1:
-        raise ValueError(f"--season must be >= 1, got {args.season}; use 1 for no seasonality")
+        raise ConfigError(f"--season must be >= 1, got {args.season}; use 1 for no seasonality")
     config = _config(args)
     run_dir = Path(args.out or f"runs/forecast/{Path(args.csv).stem}-{config.cell}")
     torch.set_num_threads(args.threads)

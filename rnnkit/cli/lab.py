@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import ConfigError
 from ..tasks import adding
 from ..train import checkpoint as ckpt
 
@@ -78,7 +79,7 @@ def _add_threads(parser: argparse.ArgumentParser) -> None:
 
 def _set_threads(args: argparse.Namespace) -> None:
     if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
 
 
@@ -150,7 +151,7 @@ def cmd_gradients(args: argparse.Namespace) -> int:
     cells = adding.parse_cells(args.cells)
     out = Path(args.out)
     if args.batch < 1:
-        raise ValueError(f"--batch must be >= 1, got {args.batch}")
+        raise ConfigError(f"--batch must be >= 1, got {args.batch}")
     batch = adding.adding_batch(args.batch, config.T, torch.Generator().manual_seed(20_000 + config.seed))
     if args.from_run is None:
         print("no --from run given: training each cell first", file=sys.stderr)
@@ -200,7 +201,7 @@ def cmd_exploding(args: argparse.Namespace) -> int:
     )
     _set_threads(args)
     if config.clip_norm <= 0:
-        raise ValueError(f"--clip-norm must be > 0, got {config.clip_norm}")
+        raise ConfigError(f"--clip-norm must be > 0, got {config.clip_norm}")
     runs = adding.exploding(config)
     print(
         f"vanilla tanh RNN, H={config.hidden_size}, W_hh spectral radius {config.spectral_radius}, "

@@ -12,6 +12,7 @@ import torch
 from ..config import apply_overrides
 from ..data import abc
 from ..data.text import read_text
+from ..errors import ConfigError, InputError
 from ..tasks import charlm
 from ..train import ProgressBar
 from ..train import checkpoint as ckpt
@@ -177,7 +178,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     model, vocab, _ = charlm.load_run(args.run)
     if args.length < 1:
-        raise ValueError(f"--length must be >= 1, got {args.length}")
+        raise ConfigError(f"--length must be >= 1, got {args.length}")
     stream = charlm.sample(model, vocab, args.prime, args.length, args.temperature, args.top_k, args.seed)
     # One character at a time is latency-bound: one thread beats two, which wait on each other.
     threads = torch.get_num_threads()
@@ -202,7 +203,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def _read_source(args: argparse.Namespace) -> str:
     text = args.string if args.string is not None else read_text(args.text)
     if not text:
-        raise ValueError("the text is empty")
+        raise InputError("the text is empty")
     return text[: args.chars]
 
 
@@ -217,7 +218,7 @@ def cmd_activations(args: argparse.Namespace) -> int:
         unit, corr = rank_units(states, FEATURES[args.feature](text), top=1)[0]
         print(f"unit {unit} tracks {args.feature} best (correlation {corr:+.2f})")
     elif not 0 <= unit < states.shape[1]:
-        raise ValueError(f"--unit must be in [0, {states.shape[1] - 1}], got {unit}")
+        raise ConfigError(f"--unit must be in [0, {states.shape[1] - 1}], got {unit}")
     out = Path(args.out or Path(args.run) / "activations")
     out.mkdir(parents=True, exist_ok=True)
     title = f"{args.what} unit {unit} of layer {args.layer % model.config.num_layers}"

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..config import apply_overrides
+from ..errors import InputError
 from ..summary import summary
 from ..tasks import sentiment
 from ..train import CountBar, ProgressBar
@@ -156,7 +157,7 @@ def _read_lines(raw: bytes, source: str) -> list[str]:
         try:
             texts.append(line.removesuffix(b"\r").decode("utf-8"))
         except UnicodeDecodeError as error:
-            raise ValueError(
+            raise InputError(
                 f"{source}, line {number} is not UTF-8 ({error.reason} at byte {error.start})"
             ) from None
     return texts
@@ -167,14 +168,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         try:
             texts = _read_lines(Path(args.file).read_bytes(), args.file)
         except OSError as error:
-            raise ValueError(f"cannot read {args.file}: {error.strerror}") from None
+            raise InputError(f"cannot read {args.file}: {error.strerror}") from None
     elif not args.texts or args.texts == ["-"]:
         texts = _read_lines(sys.stdin.buffer.read(), "standard input")
     else:
         texts = args.texts
         sentiment.check_texts(texts)  # a blank argument is a mistake, not a row to keep in place
     if not texts:
-        raise ValueError("no review to classify: give texts, --file, or lines on standard input")
+        raise InputError("no review to classify: give texts, --file, or lines on standard input")
     predictor = sentiment.Predictor.from_run(args.run)
     _print_predictions(predictor, texts)
     return 0

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ConfigError
+
 REST_SPEED = 0.05  # m/s: a slower floor rebound (a hop under 0.13 mm at g = 9.81) settles the ball
 MAX_CONTACTS = 1000  # per step; with REST_SPEED > 0 a step holds at most a few dozen contacts
 
@@ -40,17 +42,17 @@ class SimConfig:
     def __post_init__(self) -> None:
         for name in ("width", "height", "dt", "max_speed"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"sim.{name} must be > 0, got {getattr(self, name)}")
+                raise ConfigError(f"sim.{name} must be > 0, got {getattr(self, name)}")
         if self.steps < 2:
-            raise ValueError(f"sim.steps must be >= 2 samples per ball, got {self.steps}")
+            raise ConfigError(f"sim.steps must be >= 2 samples per ball, got {self.steps}")
         if not 0 < self.restitution <= 1:
-            raise ValueError(
+            raise ConfigError(
                 f"restitution must be in (0, 1] (1 keeps the energy), got {self.restitution}; try 0.9"
             )
         if self.gravity < 0:
-            raise ValueError(f"gravity must be >= 0 (it points down), got {self.gravity}")
+            raise ConfigError(f"gravity must be >= 0 (it points down), got {self.gravity}")
         if self.noise < 0:
-            raise ValueError(f"noise must be >= 0 (a standard deviation in metres), got {self.noise}")
+            raise ConfigError(f"noise must be >= 0 (a standard deviation in metres), got {self.noise}")
 
 
 @dataclass

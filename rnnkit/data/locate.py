@@ -16,8 +16,10 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
+from ..errors import RnnkitError
 
-class DataError(RuntimeError):
+
+class DataError(RnnkitError, RuntimeError):
     """A dataset that is missing, damaged or not in the expected layout (one-line message)."""
 
 

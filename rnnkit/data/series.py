@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
+
 
 @dataclass
 class Series:
@@ -27,19 +29,19 @@ def read_series(path: str | Path, column: str) -> Series:
     """One numeric column of a CSV with a header row; every bad cell is an error naming its line."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"no CSV file at {path}; check the path given to --csv")
+        raise InputError(f"no CSV file at {path}; check the path given to --csv")
     try:
         with path.open(newline="", encoding="utf-8-sig") as file:
             reader = csv.reader(file)
             rows = [(reader.line_num, row) for row in reader]  # (line number in the file, cells)
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not UTF-8 text ({error.reason}); save it as UTF-8 CSV") from None
+        raise InputError(f"{path} is not UTF-8 text ({error.reason}); save it as UTF-8 CSV") from None
     if not rows:
-        raise ValueError(f"{path} is empty; a forecast needs a header row and one value per line")
+        raise InputError(f"{path} is empty; a forecast needs a header row and one value per line")
     header = [name.strip() for name in rows[0][1]]
     if column not in header:
         names = ", ".join(repr(name) for name in header)
-        raise ValueError(f"{path} has no column {column!r}; its columns are {names}; pass one with --column")
+        raise InputError(f"{path} has no column {column!r}; its columns are {names}; pass one with --column")
     index = header.index(column)
     while rows and not any(cell.strip() for cell in rows[-1][1]):
         rows.pop()  # trailing blank lines
@@ -48,17 +50,17 @@ def read_series(path: str | Path, column: str) -> Series:
         cell = row[index].strip() if index < len(row) else ""
         where = f"{path}, line {line}: column {column!r}"
         if not cell:
-            raise ValueError(f"{where} is empty; fill in the value (a forecast needs one per time step)")
+            raise InputError(f"{where} is empty; fill in the value (a forecast needs one per time step)")
         try:
             value = float(cell)
         except ValueError:
-            raise ValueError(f"{where} holds {cell!r}, not a number; fix or remove that line") from None
+            raise InputError(f"{where} holds {cell!r}, not a number; fix or remove that line") from None
         if not math.isfinite(value):
-            raise ValueError(f"{where} is {cell!r}; fill the gap (e.g. interpolate) or remove that line")
+            raise InputError(f"{where} is {cell!r}; fill the gap (e.g. interpolate) or remove that line")
         values.append(value)
         dates.append(row[0].strip() if row else "")
     if not values:
-        raise ValueError(f"{path} has a header but no rows of data")
+        raise InputError(f"{path} has a header but no rows of data")
     return Series(np.asarray(values, dtype=np.float64), column, dates if index != 0 else None)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import InputError
 from .locate import DataError
 
 
@@ -66,7 +67,7 @@ class CharVocab:
         missing = self.unknown(text)
         if missing:
             shown = ", ".join(repr(c) for c in missing[:10])
-            raise ValueError(
+            raise InputError(
                 f"{len(missing)} character(s) not in the model's vocabulary of {len(self)}: {shown}; "
                 "use only characters of the training text"
             )

@@ -16,6 +16,8 @@ from pathlib import Path
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
 
+from ..errors import ConfigError
+
 PAD, UNK = "<pad>", "<unk>"
 KINDS = ("subword", "word")
 
@@ -28,9 +30,9 @@ class Tokenizer:
     @classmethod
     def train(cls, texts: Iterable[str], kind: str = "subword", vocab_size: int = 8185) -> Tokenizer:
         if kind not in KINDS:
-            raise ValueError(f"tokenizer kind must be one of {KINDS}, got {kind!r}")
+            raise ConfigError(f"tokenizer kind must be one of {KINDS}, got {kind!r}")
         if vocab_size < 300:
-            raise ValueError(
+            raise ConfigError(
                 f"vocab_size must be at least 300 (the bytes and a few merges), got {vocab_size}"
             )
         if kind == "subword":

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import ConfigError
 from ..nn import GRU, LSTM, RNN
 
 _LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -32,12 +33,12 @@ class CharLMConfig:
 
     def __post_init__(self) -> None:
         if self.cell not in _LAYERS:
-            raise ValueError(f"cell must be one of {sorted(_LAYERS)}, got {self.cell!r}")
+            raise ConfigError(f"cell must be one of {sorted(_LAYERS)}, got {self.cell!r}")
         for name in ("vocab_size", "hidden_size", "num_layers"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.embed_dim < 0:
-            raise ValueError(f"embed_dim must be >= 0 (0 for one-hot inputs), got {self.embed_dim}")
+            raise ConfigError(f"embed_dim must be >= 0 (0 for one-hot inputs), got {self.embed_dim}")
 
 
 class CharLM(nn.Module):

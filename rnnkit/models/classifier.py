@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..errors import ConfigError
 from ..nn import GRU, LSTM, RNN
 from ..nn.masking import lengths_to_mask
 
@@ -41,12 +42,12 @@ class ClassifierConfig:
 
     def __post_init__(self) -> None:
         if self.cell not in _LAYERS:
-            raise ValueError(f"cell must be one of {sorted(_LAYERS)}, got {self.cell!r}")
+            raise ConfigError(f"cell must be one of {sorted(_LAYERS)}, got {self.cell!r}")
         if self.pooling not in _POOLINGS:
-            raise ValueError(f"pooling must be one of {_POOLINGS}, got {self.pooling!r}")
+            raise ConfigError(f"pooling must be one of {_POOLINGS}, got {self.pooling!r}")
         self.hidden_sizes = tuple(self.hidden_sizes)
         if not self.hidden_sizes:
-            raise ValueError("hidden_sizes must name at least one recurrent layer")
+            raise ConfigError("hidden_sizes must name at least one recurrent layer")
 
 
 class SequenceClassifier(nn.Module):

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..errors import ConfigError
 from ..nn import GRU, LSTM, RNN
 from ..train import TrainConfig, Trainer, seed_everything
 from ..train import checkpoint as ckpt
@@ -57,9 +58,9 @@ class AddingBatch:
 def adding_batch(batch_size: int, T: int, generator: torch.Generator | None = None) -> AddingBatch:
     """``batch_size`` adding-problem sequences of length ``T`` (see the module doc)."""
     if not isinstance(T, int) or T < 2:
-        raise ValueError(f"T must be an int >= 2 (one marker in each half), got {T!r}")
+        raise ConfigError(f"T must be an int >= 2 (one marker in each half), got {T!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
     B, half = batch_size, T // 2
     numbers = torch.rand(B, T, generator=generator)  # (B, T)
     first = torch.randint(0, half, (B,), generator=generator)  # a in [0, T//2)
@@ -87,7 +88,7 @@ class AddingModel(nn.Module):
     def __init__(self, cell: str, hidden_size: int, input_size: int = INPUT_SIZE) -> None:
         super().__init__()
         if cell not in LAYERS:
-            raise ValueError(f"cell must be one of {', '.join(LAYERS)}, got {cell!r}")
+            raise ConfigError(f"cell must be one of {', '.join(LAYERS)}, got {cell!r}")
         self.cell = cell
         self.rnn = LAYERS[cell](input_size, hidden_size)  # impl="auto": fused kernels
         self.head = nn.Linear(hidden_size, 1)  # W_y: (1, H), b_y: (1,)
@@ -104,7 +105,7 @@ def count_parameters(cell: str, hidden_size: int, input_size: int = INPUT_SIZE) 
     """
     gates = {"rnn": 1, "lstm": 4, "gru": 3}
     if cell not in gates:
-        raise ValueError(f"cell must be one of {', '.join(gates)}, got {cell!r}")
+        raise ConfigError(f"cell must be one of {', '.join(gates)}, got {cell!r}")
     G, H, E = gates[cell], hidden_size, input_size
     recurrent = G * H * (E + H) + G * H + (H if cell == "gru" else 0)
     return recurrent + H + 1
@@ -113,7 +114,7 @@ def count_parameters(cell: str, hidden_size: int, input_size: int = INPUT_SIZE) 
 def hidden_for_budget(cell: str, budget: int, input_size: int = INPUT_SIZE) -> int:
     """The hidden size whose :func:`count_parameters` is closest to ``budget``."""
     if budget < count_parameters(cell, 1, input_size):
-        raise ValueError(f"budget must be at least {count_parameters(cell, 1, input_size)}, got {budget}")
+        raise ConfigError(f"budget must be at least {count_parameters(cell, 1, input_size)}, got {budget}")
     H = 1
     while count_parameters(cell, H + 1, input_size) <= budget:
         H += 1
@@ -125,7 +126,7 @@ def parse_cells(text: str) -> tuple[str, ...]:
     cells = tuple(part.strip().lower() for part in text.split(",") if part.strip())
     unknown = [c for c in cells if c not in LAYERS]
     if unknown or not cells:
-        raise ValueError(
+        raise ConfigError(
             f"--cells must be a comma-separated list of {', '.join(LAYERS)}, got {text!r}; "
             "e.g. --cells rnn,lstm"
         )
@@ -150,9 +151,9 @@ class AddingConfig:
 
     def __post_init__(self) -> None:
         if self.eval_every < 1:
-            raise ValueError(f"eval_every must be >= 1 step, got {self.eval_every}")
+            raise ConfigError(f"eval_every must be >= 1 step, got {self.eval_every}")
         if self.steps < 1 or self.steps % self.eval_every:
-            raise ValueError(
+            raise ConfigError(
                 f"steps must be a positive multiple of eval_every={self.eval_every}, got {self.steps}; "
                 f"e.g. --steps {max(1, round(self.steps / self.eval_every)) * self.eval_every}"
             )
@@ -326,9 +327,9 @@ class ExplodingConfig:
     def __post_init__(self) -> None:
         for name in ("T", "hidden_size", "steps", "batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.clip_norm <= 0:
-            raise ValueError(f"lr and clip_norm must be > 0, got {self.lr} and {self.clip_norm}")
+            raise ConfigError(f"lr and clip_norm must be > 0, got {self.lr} and {self.clip_norm}")
 
 
 def exploding_model(config: ExplodingConfig) -> AddingModel:

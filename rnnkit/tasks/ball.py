@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from ..config import from_dict, to_dict
 from ..data.ball import SimConfig, Trajectories, simulate
+from ..errors import ConfigError
 from ..nn import GRU, LSTM, RNN
 from ..train import TrainConfig, Trainer, seed_everything
 from ..train import checkpoint as ckpt
@@ -62,21 +63,21 @@ class BallConfig:
 
     def __post_init__(self) -> None:
         if self.cell not in LAYERS:
-            raise ValueError(f"cell must be one of {', '.join(LAYERS)}, got {self.cell!r}")
+            raise ConfigError(f"cell must be one of {', '.join(LAYERS)}, got {self.cell!r}")
         if self.target not in TARGETS:
-            raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
+            raise ConfigError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
         if self.window < 2:
-            raise ValueError(f"window must be >= 2 positions (one displacement), got {self.window}")
+            raise ConfigError(f"window must be >= 2 positions (one displacement), got {self.window}")
         if self.jitter < 0:
-            raise ValueError(f"jitter must be >= 0 (a standard deviation in metres), got {self.jitter}")
+            raise ConfigError(f"jitter must be >= 0 (a standard deviation in metres), got {self.jitter}")
         for name in ("hidden_size", "num_layers", "train_balls", "val_balls", "test_balls", "horizon"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     def check(self) -> None:
         """Checks across fields, once all overrides are in (so their order does not matter)."""
         if self.sim.steps < self.window + self.horizon:
-            raise ValueError(
+            raise ConfigError(
                 f"sim.steps ({self.sim.steps}) must be >= window + horizon ({self.window} + "
                 f"{self.horizon}); raise sim.steps or lower --window/--horizon"
             )

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from ..config import from_dict, to_dict
 from ..data import DataError
 from ..data.text import CharVocab, TextBatch, TextStreams, read_text
+from ..errors import ConfigError
 from ..models.charlm import CharLM, CharLMConfig, State, detach
 from ..train import TrainConfig, Trainer, seed_everything
 from ..train import checkpoint as ckpt
@@ -67,9 +68,9 @@ class LMConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.val_share < 1.0:
-            raise ValueError(f"val_share must be in (0, 1), got {self.val_share}")
+            raise ConfigError(f"val_share must be in (0, 1), got {self.val_share}")
         if self.seq_len < 1:
-            raise ValueError(f"seq_len must be >= 1, got {self.seq_len}")
+            raise ConfigError(f"seq_len must be >= 1, got {self.seq_len}")
 
 
 PRESETS: dict[str, LMConfig] = {
@@ -202,7 +203,7 @@ def train(
     if resume and (run_dir / ckpt.STATE).is_file():
         saved = ckpt.load_json(run_dir / SOURCE_FILE)
         if saved.get("sha256") != source["sha256"]:
-            raise ValueError(
+            raise ConfigError(
                 f"{run_dir} was trained on another text ({saved.get('path')}, {saved.get('characters')} "
                 "characters); resume it with that file, or pass a new --out"
             )
@@ -331,11 +332,11 @@ def sample(
     characters if given, and feeds the draw back in. With a ``seed`` the text is reproducible.
     """
     if not prime:
-        raise ValueError("prime must hold at least one character (e.g. a newline)")
+        raise ConfigError("prime must hold at least one character (e.g. a newline)")
     if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+        raise ConfigError(f"temperature must be > 0, got {temperature}")
     if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be >= 1, got {top_k}")
+        raise ConfigError(f"top_k must be >= 1, got {top_k}")
     ids = torch.from_numpy(vocab.encode(prime))[None]  # (1, P); raises on unknown characters
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     model.eval()
@@ -395,7 +396,7 @@ def train_hello(
     from ..scratch.hello import VOCAB, HelloResult
 
     if set(word) - set(VOCAB) or len(word) < 2:
-        raise ValueError(f"word must have 2+ letters, all from h, e, l, o; got {word!r}")
+        raise ConfigError(f"word must have 2+ letters, all from h, e, l, o; got {word!r}")
     torch.manual_seed(seed)
     vocab = CharVocab(list(VOCAB))
     model = CharLM(CharLMConfig(vocab_size=4, embed_dim=0, cell=cell, hidden_size=hidden_size))

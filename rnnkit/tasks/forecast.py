@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from ..config import to_dict
 from ..data.series import Series, infer_season, read_series
+from ..errors import ConfigError, InputError
 from ..nn import GRU, LSTM, RNN
 from ..train import TrainConfig, Trainer, seed_everything
 from ..train import checkpoint as ckpt
@@ -68,13 +69,13 @@ class ForecastConfig:
 
     def __post_init__(self) -> None:
         if self.cell not in _LAYERS:
-            raise ValueError(f"cell must be one of {sorted(_LAYERS)}, got {self.cell!r}")
+            raise ConfigError(f"cell must be one of {sorted(_LAYERS)}, got {self.cell!r}")
         if self.window < 1:
-            raise ValueError(f"window must be >= 1, got {self.window}; try --window 49")
+            raise ConfigError(f"window must be >= 1, got {self.window}; try --window 49")
         if self.season < 0:
-            raise ValueError(f"season must be >= 1 (or 0 to infer it from the dates), got {self.season}")
+            raise ConfigError(f"season must be >= 1 (or 0 to infer it from the dates), got {self.season}")
         if not (self.train_share > 0 and self.val_share > 0 and self.train_share + self.val_share < 1):
-            raise ValueError(
+            raise ConfigError(
                 f"train_share and val_share must be > 0 and leave a test split (sum < 1), "
                 f"got {self.train_share} and {self.val_share}"
             )
@@ -123,7 +124,7 @@ def split_series(n: int, config: ForecastConfig, season: int, name: str = "the s
             for m in range(n + 1, 100 * (n + config.window + season))
             if _split_or_none(m, config.window, season, *shares)
         )
-        raise ValueError(
+        raise InputError(
             f"{name} has {n} values, too few for --window {config.window} and --season {season} with "
             f"{config.train_share:.0%}/{config.val_share:.0%}/rest splits: at least {need} are needed "
             "(more training values than the window, and the test split at least one season in); "
@@ -246,7 +247,7 @@ def resolve_season(config: ForecastConfig, series: Series) -> int:
     season = infer_season(series.dates)
     if season is None:
         example = f" (its first column starts {series.dates[0]!r})" if series.dates else ""
-        raise ValueError(
+        raise ConfigError(
             f"cannot infer a season from the dates{example}: only monthly YYYY-MM and daily YYYY-MM-DD "
             "dates are recognised; pass --season P (12 monthly, 365 daily, 1 for none)"
         )

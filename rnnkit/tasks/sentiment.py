@@ -29,6 +29,7 @@ from ..config import from_dict, to_dict
 from ..data import SequenceDataset, imdb
 from ..data.batching import Batch
 from ..data.tokenizer import Tokenizer
+from ..errors import InputError
 from ..models import ClassifierConfig, SequenceClassifier
 from ..runtime import tune_allocator
 from ..train import TrainConfig, Trainer, resolve_device, seed_everything
@@ -262,7 +263,7 @@ def check_texts(texts: list[str]) -> None:
     """Refuse a text that is empty or only whitespace: there is nothing in it to classify."""
     for i, text in enumerate(texts):
         if not text.strip():
-            raise ValueError(f"text {i + 1} is empty or only whitespace; nothing to classify")
+            raise InputError(f"text {i + 1} is empty or only whitespace; nothing to classify")
 
 
 class Predictor:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..data.text import CharVocab
+from ..errors import ConfigError, InputError
 from ..models.charlm import CharLM
 
 
@@ -23,12 +24,12 @@ def hidden_states(model: CharLM, vocab: CharVocab, text: str, layer: int = -1, w
     """(N, H) values of ``what`` ("h": hidden state; "c": LSTM cell state, squashed by tanh as in
     the paper) of recurrent layer ``layer`` after reading each character of ``text``."""
     if what not in ("h", "c"):
-        raise ValueError(f"what must be 'h' or 'c', got {what!r}")
+        raise ConfigError(f"what must be 'h' or 'c', got {what!r}")
     if what == "c" and model.config.cell != "lstm":
-        raise ValueError(f"only an LSTM has a cell state c; this model is a {model.config.cell.upper()}")
+        raise ConfigError(f"only an LSTM has a cell state c; this model is a {model.config.cell.upper()}")
     num_layers = model.config.num_layers
     if not -num_layers <= layer < num_layers:
-        raise ValueError(f"layer must be in [{-num_layers}, {num_layers - 1}], got {layer}")
+        raise ConfigError(f"layer must be in [{-num_layers}, {num_layers - 1}], got {layer}")
     layer %= num_layers
     ids = torch.from_numpy(vocab.encode(text))[None]  # (1, N)
     model.eval()
@@ -89,7 +90,7 @@ def rank_units(states: np.ndarray, feature: np.ndarray, top: int = 5) -> list[tu
     if len(states) != len(feature):
         raise ValueError(f"states cover {len(states)} characters but the feature {len(feature)}")
     if np.std(feature) == 0:
-        raise ValueError("the feature is constant over this text (e.g. no quotes in it); use another text")
+        raise InputError("the feature is constant over this text (e.g. no quotes in it); use another text")
     s = (states - states.mean(0)) / (states.std(0) + 1e-12)  # (N, H)
     f = (feature - feature.mean()) / feature.std()  # (N,)
     corr = s.T @ f / len(f)  # (H,)
