@@ -1,23 +1,23 @@
-"""One time step of the lecture's recurrent cells: the readable tier.
+"""One time step of the vanilla RNN, the LSTM and the GRU: the readable tier.
 
-Each cell computes ``h_t, state_t = cell(x_t, state_{t-1})`` from the equations on the slides, with
-nothing but matrix products and pointwise functions, so a student can read it beside the lecture.
+Each cell computes ``h_t, state_t = cell(x_t, state_{t-1})`` from the textbook equations, with
+nothing but matrix products and pointwise functions, so it reads beside them.
 The layers in :mod:`rnnkit.nn.layers` own the time loop and either call these cells step by step
 (``impl="reference"``) or hand the same weights to torch's fused kernels (``impl="fused"``).
 
 Shape glossary: ``B`` batch, ``E`` input features, ``H`` hidden units, ``G`` gates
 (1 for the vanilla RNN, 4 for the LSTM, 3 for the GRU).
 
-Parameters, in every cell (the lecture's symbol in brackets):
+Parameters, in every cell (the textbook symbol in brackets):
 
 - ``weight_ih`` (G*H, E) [W_hx]: input-to-hidden weights, the gates stacked in the order given below.
 - ``weight_hh`` (G*H, H) [W_hh]: hidden-to-hidden (recurrent) weights, same gate order.
 - ``bias`` (G*H,) [b]: one bias vector per gate, the textbook and Keras form. torch.nn keeps two
   (``bias_ih`` and ``bias_hh``) whose sum is all that matters; :func:`rnnkit.from_torch` folds them.
 
-Initialisation (Keras's defaults, which the lecture's models were trained with): ``weight_ih`` Glorot
-uniform over the whole (G*H, E) matrix, ``weight_hh`` orthogonal, biases zero except the LSTM's
-forget gate, which starts at 1 so that the cell remembers by default (Jozefowicz et al., 2015).
+Initialisation (Keras's defaults): ``weight_ih`` Glorot uniform over the whole (G*H, E) matrix,
+``weight_hh`` orthogonal, biases zero except the LSTM's forget gate, which starts at 1 so that the
+cell remembers by default (Jozefowicz et al., 2015).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class _Cell(nn.Module):
 
 
 class RNNCell(_Cell):
-    r"""The vanilla (Elman) RNN step of the lecture.
+    r"""The vanilla (Elman) RNN step.
 
     .. math::
         h_t = \tanh(W_{hh} h_{t-1} + W_{hx} x_t + b)
