@@ -4,7 +4,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from rnnkit.data import DataError, bucket_indices, imdb
+from rnnkit.data import DataError, SequenceDataset, bucket_indices, imdb
 from rnnkit.data.tokenizer import Tokenizer
 
 
@@ -116,3 +116,11 @@ def test_token_budget_caps_the_padded_size_of_sorted_batches():
         bucket_indices(lengths, 64, shuffle=True, token_budget=4096)
     with pytest.raises(ValueError, match="token_budget"):
         bucket_indices(lengths, 64, shuffle=False, token_budget=0)
+
+
+def test_batches_keep_lengths_on_the_cpu_when_moved():
+    """The layers read lengths on the CPU; moving them to a GPU would cost a host sync per layer."""
+    dataset = SequenceDataset([[1, 2, 3], [4]], [1, 0], max_len=10)
+    batch = next(iter(dataset.batches(2))).to("meta")
+    assert batch.tokens.device.type == "meta" and batch.labels.device.type == "meta"
+    assert batch.lengths.device.type == "cpu" and sorted(batch.lengths.tolist()) == [1, 3]

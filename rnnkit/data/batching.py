@@ -30,7 +30,9 @@ class Batch:
     indices: np.ndarray  # (B,) positions in the dataset, for predictions in order
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(self.tokens.to(device), self.lengths.to(device), self.labels.to(device), self.indices)
+        """The batch on ``device``, but for ``lengths``, which stay on the CPU: the layers keep
+        their bookkeeping there, and lengths on a GPU would cost a device-to-host sync per layer."""
+        return Batch(self.tokens.to(device), self.lengths, self.labels.to(device), self.indices)
 
 
 class SequenceDataset:
