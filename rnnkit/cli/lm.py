@@ -15,7 +15,6 @@ from ..data.text import read_text
 from ..errors import ConfigError, InputError
 from ..tasks import charlm
 from ..train import ProgressBar
-from ..train import checkpoint as ckpt
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -131,7 +130,7 @@ def _config(args: argparse.Namespace) -> charlm.LMConfig:
 def _train(args: argparse.Namespace, text_path: str) -> tuple[Path, dict]:
     run_dir = Path(args.out or f"runs/{args.preset}")
     if args.restart:
-        ckpt.clear_run(run_dir, extra=(charlm.RESULTS_FILE, charlm.VOCAB_FILE, charlm.SOURCE_FILE))
+        charlm.RUNS.clear(run_dir)
     config = _config(args)
     print(f"training {args.preset!r} into {run_dir} (threads: {torch.get_num_threads()})", file=sys.stderr)
     try:

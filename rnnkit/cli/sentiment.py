@@ -15,7 +15,6 @@ from ..errors import InputError
 from ..summary import summary
 from ..tasks import sentiment
 from ..train import CountBar, ProgressBar
-from ..train import checkpoint as ckpt
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -92,7 +91,7 @@ def _config(args: argparse.Namespace) -> sentiment.SentimentConfig:
 def _train(args: argparse.Namespace, config: sentiment.SentimentConfig) -> tuple[Path, dict]:
     run_dir = Path(args.out or f"runs/{args.preset}")
     if args.restart:
-        ckpt.clear_run(run_dir, extra=(sentiment.RESULTS_FILE, sentiment.TOKENIZER_FILE))
+        sentiment.RUNS.clear(run_dir)
     print(
         f"training preset {args.preset!r} into {run_dir} (threads: {torch.get_num_threads()})",
         file=sys.stderr,

@@ -29,11 +29,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..config import from_dict, to_dict
 from ..data.ball import SimConfig, Trajectories, simulate
 from ..errors import ConfigError
 from ..nn import GRU, LSTM, RNN
-from ..train import TrainConfig, Trainer, seed_everything
+from ..train import RunKind, TrainConfig, Trainer, seed_everything
 from ..train import checkpoint as ckpt
 
 RESULTS_FILE = "results.json"
@@ -81,6 +80,9 @@ class BallConfig:
                 f"sim.steps ({self.sim.steps}) must be >= window + horizon ({self.window} + "
                 f"{self.horizon}); raise sim.steps or lower --window/--horizon"
             )
+
+
+RUNS = RunKind("ball", BallConfig)  # a fresh run each time: nothing is resumed
 
 
 # -- baseline ------------------------------------------------------------------------------------
@@ -240,6 +242,7 @@ def train(config: BallConfig, run_dir: str | Path, callbacks=()) -> dict:
     """Simulate, train from scratch in ``run_dir``, score the best weights, draw the rollouts."""
     config.check()
     run_dir = Path(run_dir)
+    RUNS.check_task(run_dir)
     seed_everything(config.train.seed)
     start = time.perf_counter()
     trajectories = datasets(config)
@@ -247,7 +250,7 @@ def train(config: BallConfig, run_dir: str | Path, callbacks=()) -> dict:
     simulate_seconds = time.perf_counter() - start
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / ckpt.STATE).unlink(missing_ok=True)  # always a fresh run
-    ckpt.save_json(to_dict(config), run_dir / ckpt.CONFIG)
+    RUNS.save_config(config, run_dir)
     model = BallModel(config)
     trainer = Trainer(model, step, config.train, run_dir, callbacks)
     batch_size, seed = config.train.batch_size, config.train.seed
@@ -281,14 +284,7 @@ def train(config: BallConfig, run_dir: str | Path, callbacks=()) -> dict:
 
 def load_run(run_dir: str | Path) -> tuple[BallModel, BallConfig]:
     """The best weights of a run directory, on the CPU, in eval mode."""
-    run_dir = Path(run_dir)
-    try:
-        config = from_dict(BallConfig, ckpt.load_json(run_dir / ckpt.CONFIG))
-    except (TypeError, ValueError) as error:
-        raise ckpt.CheckpointError(f"{run_dir}/{ckpt.CONFIG} is not a ball config ({error})") from None
-    model = BallModel(config)
-    ckpt.load_weights(model, run_dir / ckpt.BEST)
-    return model.eval(), config
+    return RUNS.load_model(run_dir, BallModel)
 
 
 def plot_rollouts(

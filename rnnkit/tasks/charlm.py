@@ -33,12 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import from_dict, to_dict
 from ..data import DataError
 from ..data.text import CharVocab, TextBatch, TextStreams, read_text
 from ..errors import ConfigError
 from ..models.charlm import CharLM, CharLMConfig, State, detach
-from ..train import TrainConfig, Trainer, seed_everything
+from ..train import RunKind, TrainConfig, Trainer, seed_everything
 from ..train import checkpoint as ckpt
 from ..train.trainer import evaluate as evaluate_model
 
@@ -118,10 +117,20 @@ PRESETS: dict[str, LMConfig] = {
 }
 
 
+# A resume may grow the epochs and change the time budget (the cosine is re-stretched over the new
+# budget: the learning rate rises again if the budget grows); the vocabulary is the text's.
+RUNS = RunKind(
+    "language-model",
+    LMConfig,
+    PRESETS,
+    may_change=("train.epochs", "train.time_limit"),
+    from_data=("model.vocab_size",),
+    files=(RESULTS_FILE, VOCAB_FILE, SOURCE_FILE),
+)
+
+
 def preset(name: str) -> LMConfig:
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return PRESETS[name]
+    return RUNS.preset(name)
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -188,6 +197,10 @@ class StatefulStep:
 # -- runs ----------------------------------------------------------------------------------------
 
 
+def build_model(config: LMConfig) -> CharLM:
+    return CharLM(config.model)
+
+
 def train(
     config: LMConfig, text_path: str | Path, run_dir: str | Path, callbacks=(), resume: bool = True
 ) -> dict:
@@ -200,6 +213,7 @@ def train(
         "sha256": hashlib.sha256(text.encode()).hexdigest(),
     }
     vocab = None
+    RUNS.check_task(run_dir)
     if resume and (run_dir / ckpt.STATE).is_file():
         saved = ckpt.load_json(run_dir / SOURCE_FILE)
         if saved.get("sha256") != source["sha256"]:
@@ -207,8 +221,8 @@ def train(
                 f"{run_dir} was trained on another text ({saved.get('path')}, {saved.get('characters')} "
                 "characters); resume it with that file, or pass a new --out"
             )
-        config = _resumable(load_config(run_dir), config, run_dir)
-        ckpt.save_json(to_dict(config), run_dir / ckpt.CONFIG)  # the resolved config, grown budget included
+        config = RUNS.resumable(load_config(run_dir), config, run_dir)
+        RUNS.save_config(config, run_dir)  # the resolved config, grown budget included
         vocab = load_vocab(run_dir)
     seed_everything(config.train.seed)
     data = prepare(text, config, vocab)
@@ -218,9 +232,9 @@ def train(
         )
         run_dir.mkdir(parents=True, exist_ok=True)
         data.vocab.save(run_dir / VOCAB_FILE)
-        ckpt.save_json(to_dict(config), run_dir / ckpt.CONFIG)
+        RUNS.save_config(config, run_dir)
         ckpt.save_json(source, run_dir / SOURCE_FILE)
-    model = CharLM(config.model)
+    model = build_model(config)
     trainer = Trainer(model, StatefulStep(), config.train, run_dir, callbacks)
     if resume and trainer.resume():
         trainer.message(f"resuming {run_dir} after epoch {trainer.epoch}")
@@ -253,35 +267,8 @@ def train(
     return results
 
 
-def _resumable(saved: LMConfig, asked: LMConfig, run_dir: Path) -> LMConfig:
-    """The saved config with the asked epochs and time budget; any other difference is an error.
-
-    A new ``time_limit`` re-stretches the cosine schedule over the new budget (the learning rate
-    rises again if the budget grows)."""
-    same = dataclasses.replace(
-        asked,
-        model=dataclasses.replace(asked.model, vocab_size=saved.model.vocab_size),
-        train=dataclasses.replace(asked.train, epochs=saved.train.epochs, time_limit=saved.train.time_limit),
-    )
-    if to_dict(same) != to_dict(saved):
-        raise ValueError(
-            f"{run_dir} holds a run with other settings; resume it with the same options "
-            "(only --epochs and --minutes may change), or pass a new --out"
-        )
-    return dataclasses.replace(
-        saved,
-        train=dataclasses.replace(saved.train, epochs=asked.train.epochs, time_limit=asked.train.time_limit),
-    )
-
-
 def load_config(run_dir: str | Path) -> LMConfig:
-    raw = ckpt.load_json(Path(run_dir) / ckpt.CONFIG)
-    try:
-        return from_dict(LMConfig, raw)
-    except (TypeError, ValueError) as error:
-        raise ckpt.CheckpointError(
-            f"{run_dir}/{ckpt.CONFIG} is not a language-model config ({error})"
-        ) from None
+    return RUNS.load_config(run_dir)
 
 
 def load_vocab(run_dir: str | Path) -> CharVocab:
@@ -295,14 +282,8 @@ def load_vocab(run_dir: str | Path) -> CharVocab:
 
 
 def load_run(run_dir: str | Path, weights: str = ckpt.BEST) -> tuple[CharLM, CharVocab, LMConfig]:
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ckpt.CheckpointError(f"no run directory at {run_dir}")
-    config = load_config(run_dir)
-    vocab = load_vocab(run_dir)
-    model = CharLM(config.model)
-    ckpt.load_weights(model, run_dir / weights)
-    return model.eval(), vocab, config
+    model, config = RUNS.load_model(run_dir, build_model, weights)
+    return model, load_vocab(run_dir), config
 
 
 def evaluate(run_dir: str | Path, text_path: str | Path) -> dict[str, float]:

@@ -26,6 +26,7 @@ Recipe, for any one-column series in a CSV:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -36,11 +37,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import to_dict
 from ..data.series import Series, infer_season, read_series
 from ..errors import ConfigError, InputError
 from ..nn import GRU, LSTM, RNN
-from ..train import TrainConfig, Trainer, seed_everything
+from ..train import RunKind, TrainConfig, Trainer, seed_everything
 from ..train import checkpoint as ckpt
 
 RESULTS_FILE, TABLE_FILE, PREDICTIONS_FILE, PLOT_FILE = (
@@ -79,6 +79,9 @@ class ForecastConfig:
                 f"train_share and val_share must be > 0 and leave a test split (sum < 1), "
                 f"got {self.train_share} and {self.val_share}"
             )
+
+
+RUNS = RunKind("forecast", ForecastConfig)  # a fresh run each time: nothing is resumed
 
 
 # -- splits, scaling, windows --------------------------------------------------------------------
@@ -260,6 +263,7 @@ def train(
     """Fit the model on ``csv_path[column]`` into ``run_dir`` and score it and the baselines on test."""
     start = time.perf_counter()
     run_dir = Path(run_dir)
+    RUNS.check_task(run_dir)
     series = read_series(csv_path, column)
     season = resolve_season(config, series)
     split = split_series(len(series.values), config, season, f"{csv_path} column {column!r}")
@@ -272,7 +276,7 @@ def train(
     seed_everything(config.train.seed)
     model = Forecaster(config)
     run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt.save_json({**to_dict(config), "season": season}, run_dir / ckpt.CONFIG)
+    RUNS.save_config(dataclasses.replace(config, season=season), run_dir)
     trainer = Trainer(model, step, config.train, run_dir, callbacks)
     size, seed = config.train.batch_size, config.train.seed
     trainer.fit(

@@ -25,14 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import from_dict, to_dict
 from ..data import SequenceDataset, imdb
 from ..data.batching import Batch
 from ..data.tokenizer import Tokenizer
 from ..errors import InputError
 from ..models import ClassifierConfig, SequenceClassifier
 from ..runtime import tune_allocator
-from ..train import TrainConfig, Trainer, resolve_device, seed_everything
+from ..train import RunKind, TrainConfig, Trainer, resolve_device, seed_everything
 from ..train import checkpoint as ckpt
 from ..train.trainer import evaluate as evaluate_model
 
@@ -80,10 +79,19 @@ PRESETS: dict[str, SentimentConfig] = {
 }
 
 
+# The tokenizer learns the vocabulary, so a resume keeps the saved size; only the epochs may grow.
+RUNS = RunKind(
+    "sentiment",
+    SentimentConfig,
+    PRESETS,
+    may_change=("train.epochs",),
+    from_data=("vocab_size", "model.vocab_size"),
+    files=(TOKENIZER_FILE, RESULTS_FILE),
+)
+
+
 def preset(name: str) -> SentimentConfig:
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return PRESETS[name]
+    return RUNS.preset(name)
 
 
 def resolved(config: SentimentConfig) -> SentimentConfig:
@@ -154,8 +162,9 @@ def train(
     run_dir = Path(run_dir)
     config = resolved(config)
     tokenizer = None
+    RUNS.check_task(run_dir)  # before the data is read and the tokenizer trained
     if resume and (run_dir / ckpt.STATE).is_file():
-        config = _resumable(load_config(run_dir), config, run_dir)
+        config = RUNS.resumable(load_config(run_dir), config, run_dir)
         tokenizer = load_tokenizer(run_dir)
     seed_everything(config.train.seed)
     prepared = prepare(config, data, tokenizer)
@@ -166,7 +175,7 @@ def train(
         )
         run_dir.mkdir(parents=True, exist_ok=True)
         prepared.tokenizer.save(run_dir / TOKENIZER_FILE)
-        ckpt.save_json(to_dict(config), run_dir / ckpt.CONFIG)
+        RUNS.save_config(config, run_dir)
     model = build_model(config)
     trainer = Trainer(model, step, config.train, run_dir, callbacks)
     if resume and trainer.resume():
@@ -197,30 +206,8 @@ def train(
     return results
 
 
-def _resumable(saved: SentimentConfig, asked: SentimentConfig, run_dir: Path) -> SentimentConfig:
-    """The saved config, with more epochs if asked; any other difference is an error."""
-    same_vocab = dataclasses.replace(
-        asked,
-        vocab_size=saved.vocab_size,
-        model=dataclasses.replace(asked.model, vocab_size=saved.vocab_size),
-    )
-    with_epochs = dataclasses.replace(
-        same_vocab, train=dataclasses.replace(same_vocab.train, epochs=saved.train.epochs)
-    )
-    if to_dict(with_epochs) != to_dict(saved):
-        raise ValueError(
-            f"{run_dir} holds a run with other settings; resume it with the same options "
-            "(only --epochs may grow), or pass a new --out"
-        )
-    return dataclasses.replace(saved, train=dataclasses.replace(saved.train, epochs=asked.train.epochs))
-
-
 def load_config(run_dir: str | Path) -> SentimentConfig:
-    raw = ckpt.load_json(Path(run_dir) / ckpt.CONFIG)
-    try:
-        return from_dict(SentimentConfig, raw)
-    except (TypeError, ValueError) as error:
-        raise ckpt.CheckpointError(f"{run_dir}/{ckpt.CONFIG} is not a sentiment config ({error})") from None
+    return RUNS.load_config(run_dir)
 
 
 def load_tokenizer(run_dir: str | Path) -> Tokenizer:
@@ -236,15 +223,8 @@ def load_tokenizer(run_dir: str | Path) -> Tokenizer:
 def load_run(
     run_dir: str | Path, weights: str = ckpt.BEST
 ) -> tuple[SequenceClassifier, Tokenizer, SentimentConfig]:
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ckpt.CheckpointError(f"no run directory at {run_dir}")
-    config = load_config(run_dir)
-    tokenizer = load_tokenizer(run_dir)
-    model = build_model(config)
-    ckpt.load_weights(model, run_dir / weights)
-    model.eval()
-    return model, tokenizer, config
+    model, config = RUNS.load_model(run_dir, build_model, weights)
+    return model, load_tokenizer(run_dir), config
 
 
 def inference_batches(dataset: SequenceDataset, batch_size: int = EVAL_BATCH) -> Iterator[Batch]:
