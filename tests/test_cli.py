@@ -1,3 +1,4 @@
+import argparse
 import contextlib
 import io
 import json
@@ -5,7 +6,9 @@ import sys
 
 import pytest
 
-from rnnkit.cli import main
+from rnnkit.cli import common, main
+from rnnkit.errors import InputError
+from rnnkit.tasks import ball, charlm
 
 # A tiny recipe that separates the synthetic reviews of tests/conftest.py by a wide margin, whatever
 # the seed: their sentiment words are whole words of the vocabulary, max-pooling over time finds
@@ -114,9 +117,10 @@ def test_predict_gives_one_row_per_input_line_in_order(sentiment_run, tmp_path, 
     assert main(["sentiment", "predict", str(run), "--file", str(reviews)]) == 0
     assert capsys.readouterr().out == "nan  empty\nnan  empty\n"  # nothing to classify, yet a row each
 
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(LINES.rstrip(b"\n"))))
-    assert main(["sentiment", "predict", str(run)]) == 0
-    assert capsys.readouterr().out == from_file  # stdin alike, with or without the final newline
+    for args in ([], ["-"]):  # stdin alike, with or without the final newline
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(LINES.rstrip(b"\n"))))
+        assert main(["sentiment", "predict", str(run), *args]) == 0
+        assert capsys.readouterr().out == from_file
 
 
 # -- errors: the user's mistakes in one line, bugs with their traceback --------------------------
@@ -150,3 +154,66 @@ def test_debug_shows_the_traceback_of_a_user_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("Traceback (most recent call last):")
     assert "rnnkit.errors.ConfigError: unknown setting 'model.bogus'" in err
+
+
+# -- what the commands share (rnnkit.cli.common) --------------------------------------------------
+
+
+def test_read_lines_keeps_every_line_in_place():
+    assert common.read_lines(b"a\r\n\r\n  \nb", "x") == ["a", "", "  ", "b"]
+    assert common.read_lines(b"a\nb\n", "x") == common.read_lines(b"a\nb", "x") == ["a", "b"]
+    assert common.read_lines(b"\n", "x") == [""] and common.read_lines(b"", "x") == []
+    assert common.read_lines("été\tcafé\r\n".encode(), "x") == ["été\tcafé"]
+    with pytest.raises(
+        InputError, match=r"^notes.txt, line 3 is not UTF-8 \(invalid start byte at byte 1\)$"
+    ):
+        common.read_lines(b"ok\n\nx\xff\n", "notes.txt")
+
+
+def test_an_option_wins_over_set_and_both_reach_the_config():
+    parser = argparse.ArgumentParser()
+    options = (common.EPOCHS, common.LR, common.Override("--hidden", "model.hidden_size", int))
+    common.add_overrides(parser, options)
+    args = parser.parse_args(["--set", "train.epochs=7", "--epochs", "3", "--set", "model.embed_dim=5"])
+    config = common.config_from_args(charlm.LMConfig(), args, options)
+    assert (config.train.epochs, config.model.embed_dim) == (3, 5)
+    default = charlm.LMConfig()
+    assert (config.train.lr, config.model.hidden_size) == (default.train.lr, default.model.hidden_size)
+
+
+def test_a_device_torch_cannot_use_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ball", "--device", "gpu"])
+    assert exit_info.value.code == 2
+    assert "argument --device: expected auto, cpu or cuda, got 'gpu'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "task", "said"),
+    [
+        (
+            ["lm", "train", "--text", "t.txt"],
+            charlm,
+            "the last finished epoch is saved in {out}; run the same",
+        ),
+        (["ball"], ball, "the run in {out} is incomplete; run the command again to start it over"),
+    ],
+)
+def test_ctrl_c_exits_130_and_says_what_was_kept(command, task, said, tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(task, "train", interrupted)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--out", str(out)])
+    assert exit_info.value.code == 130
+    assert f"interrupted: {said.format(out=out)}" in capsys.readouterr().err
+
+
+def test_a_count_only_for_long_work(capsys):
+    with common.counting("predicting", 999) as progress:
+        assert progress is None
+    with common.counting("predicting", 1000) as progress:
+        progress(1000, 1000)
+    assert capsys.readouterr().err == ""  # not a terminal: nothing drawn, stderr stays clean

@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
 
-import torch
-
-from ..config import apply_overrides
-from ..errors import ConfigError
 from ..tasks import ball
-from ..train import ProgressBar
+from . import common
+
+OPTIONS = (
+    common.EPOCHS.with_help("training epochs (default 16)"),
+    common.SEED.with_help("seed of the simulation and the training (default 0)"),
+    common.Override("--cell", "cell", str, "recurrent cell (default lstm)", choices=list(ball.LAYERS)),
+    common.Override("--noise", "sim.noise", float, "observation noise, metres (default 0)"),
+    common.Override(
+        "--restitution", "sim.restitution", float, "share of the normal speed a bounce keeps (0.9)"
+    ),
+    common.Override(
+        "--jitter", "jitter", float, "noise on the training inputs, metres (default 0.01; 0: none)"
+    ),
+    common.Override("--window", "window", int, "k past positions the model reads (default 10)"),
+    common.Override("--hidden", "hidden_size", int, "hidden units (default 32)"),
+    common.Override("--balls", "train_balls", int, "training balls (default 2000)"),
+    common.Override("--horizon", "horizon", int, "rollout steps (default 30)"),
+    common.LR.with_help("learning rate (default 3e-3, cosine decay)"),
+    common.BATCH_SIZE.with_help("batch size (default 512)"),
+    common.DEVICE,
+)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -22,66 +38,23 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "and a rollout). Writes the checkpoint, results.json and ball.png to --out (a fresh run).",
     )
     parser.add_argument("--out", default="runs/ball", help="run directory (default: runs/ball)")
-    parser.add_argument("--epochs", type=int, help="training epochs (default 16)")
-    parser.add_argument("--seed", type=int, help="seed of the simulation and the training (default 0)")
-    parser.add_argument("--cell", choices=list(ball.LAYERS), help="recurrent cell (default lstm)")
-    parser.add_argument("--noise", type=float, help="observation noise, metres (default 0)")
-    parser.add_argument("--restitution", type=float, help="share of the normal speed a bounce keeps (0.9)")
-    parser.add_argument(
-        "--jitter", type=float, help="noise on the training inputs, metres (default 0.01; 0: none)"
+    common.add_overrides(
+        parser, OPTIONS, "override any config field, e.g. --set sim.gravity=0 --set test_balls=100"
     )
-    parser.add_argument("--window", type=int, help="k past positions the model reads (default 10)")
-    parser.add_argument("--hidden", type=int, help="hidden units (default 32)")
-    parser.add_argument("--balls", type=int, help="training balls (default 2000)")
-    parser.add_argument("--horizon", type=int, help="rollout steps (default 30)")
-    parser.add_argument("--lr", type=float, help="learning rate (default 3e-3, cosine decay)")
-    parser.add_argument("--batch-size", type=int, help="batch size (default 512)")
-    parser.add_argument("--device", help="auto (default), cpu or cuda")
-    parser.add_argument(
-        "--threads", type=int, default=1, help="torch CPU threads (default 1: fastest for this small net)"
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override any config field, e.g. --set sim.gravity=0 --set test_balls=100",
-    )
+    common.add_threads(parser, "fastest for this small net")
     parser.set_defaults(func=cmd_ball)
 
 
-def _config(args: argparse.Namespace) -> ball.BallConfig:
-    overrides = list(args.set)
-    for flag, key in (
-        ("epochs", "train.epochs"),
-        ("seed", "train.seed"),
-        ("cell", "cell"),
-        ("noise", "sim.noise"),
-        ("restitution", "sim.restitution"),
-        ("jitter", "jitter"),
-        ("window", "window"),
-        ("hidden", "hidden_size"),
-        ("balls", "train_balls"),
-        ("horizon", "horizon"),
-        ("lr", "train.lr"),
-        ("batch_size", "train.batch_size"),
-        ("device", "train.device"),
-    ):
-        value = getattr(args, flag)
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    return apply_overrides(ball.BallConfig(), overrides)
-
-
 def cmd_ball(args: argparse.Namespace) -> int:
-    if args.threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
-    config = _config(args)
-    torch.set_num_threads(args.threads)
-    print(
-        f"training a {config.cell} ball predictor into {args.out} ({args.threads} thread(s))", file=sys.stderr
+    common.set_threads(args)
+    config = common.config_from_args(ball.BallConfig(), args, OPTIONS)
+    out = Path(args.out)
+    results = common.train_with_progress(
+        lambda callbacks: ball.train(config, out, callbacks),
+        out,
+        f"training a {config.cell} ball predictor",
+        resumable=False,
     )
-    results = ball.train(config, args.out, callbacks=[ProgressBar()])
     one, roll = results["one_step"], results["rollout"]
     name = config.cell
     print(f"one-step MAE on {one['steps']:,} test steps (metres, mean |error| of x and y):")

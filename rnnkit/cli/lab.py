@@ -14,6 +14,9 @@ import torch
 from ..errors import ConfigError
 from ..tasks import adding
 from ..train import checkpoint as ckpt
+from . import common
+
+THREADS_WHY = "fastest for these small matrices"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -49,7 +52,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     explode.add_argument("--steps", type=int, default=defaults.steps, help="SGD steps")
     explode.add_argument("--seed", type=int, default=defaults.seed)
     explode.add_argument("--out", default="runs/lab/exploding", help="output directory")
-    _add_threads(explode)
+    common.add_threads(explode, THREADS_WHY)
     explode.set_defaults(func=cmd_exploding)
 
 
@@ -68,23 +71,11 @@ def _add_adding_options(parser: argparse.ArgumentParser) -> None:
         "--stop-mse", type=float, default=defaults.stop_mse, help="stop a cell below this (0: never)"
     )
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    _add_threads(parser)
-
-
-def _add_threads(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--threads", type=int, default=1, help="torch CPU threads (1 is fastest for these small matrices)"
-    )
-
-
-def _set_threads(args: argparse.Namespace) -> None:
-    if args.threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
+    common.add_threads(parser, THREADS_WHY)
 
 
 def _config(args: argparse.Namespace) -> adding.AddingConfig:
-    _set_threads(args)
+    common.set_threads(args)
     return adding.AddingConfig(
         T=args.T,
         budget=args.budget,
@@ -199,7 +190,7 @@ def cmd_exploding(args: argparse.Namespace) -> int:
         steps=args.steps,
         seed=args.seed,
     )
-    _set_threads(args)
+    common.set_threads(args)
     if config.clip_norm <= 0:
         raise ConfigError(f"--clip-norm must be > 0, got {config.clip_norm}")
     runs = adding.exploding(config)

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import torch
 
-from ..config import apply_overrides
 from ..data import abc
 from ..data.text import read_text
 from ..errors import ConfigError, InputError
 from ..tasks import charlm
-from ..train import ProgressBar
+from . import common
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -90,57 +89,33 @@ def _add_text_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chars", type=int, default=2000, help="use the first N characters")
 
 
+OPTIONS = (
+    common.Override("--cell", "model.cell", str, choices=("rnn", "lstm", "gru")),
+    common.Override("--hidden", "model.hidden_size", int, "hidden units per layer"),
+    common.Override("--layers", "model.num_layers", int, "recurrent layers"),
+    common.Override("--embed", "model.embed_dim", int, "embedding size; 0 for one-hot inputs"),
+    common.Override("--seq-len", "seq_len", int, "BPTT chunk length T"),
+    common.BATCH_SIZE,
+    common.LR,
+    common.EPOCHS.with_help("passes over the training text (upper bound)"),
+    common.MINUTES,
+    common.DEVICE,
+)
+
+
 def _add_training_options(parser: argparse.ArgumentParser, default_preset: str, default_out=None) -> None:
-    parser.add_argument("--preset", default=default_preset, choices=list(charlm.PRESETS))
-    parser.add_argument("--cell", choices=("rnn", "lstm", "gru"))
-    parser.add_argument("--hidden", type=int, help="hidden units per layer")
-    parser.add_argument("--layers", type=int, help="recurrent layers")
-    parser.add_argument("--embed", type=int, help="embedding size; 0 for one-hot inputs")
-    parser.add_argument("--seq-len", type=int, help="BPTT chunk length T")
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--epochs", type=int, help="passes over the training text (upper bound)")
-    parser.add_argument("--minutes", type=float, help="training time budget (the cosine decays over it)")
-    parser.add_argument("--device", help="auto (default), cpu or cuda")
-    parser.add_argument("--out", default=default_out, help="run directory (default: runs/PRESET)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any field")
-    parser.add_argument("--restart", action="store_true", help="start over even if --out holds a run")
-
-
-def _config(args: argparse.Namespace) -> charlm.LMConfig:
-    overrides = list(args.set)
-    for flag, key in (
-        ("cell", "model.cell"),
-        ("hidden", "model.hidden_size"),
-        ("layers", "model.num_layers"),
-        ("embed", "model.embed_dim"),
-        ("seq_len", "seq_len"),
-        ("batch_size", "train.batch_size"),
-        ("lr", "train.lr"),
-        ("epochs", "train.epochs"),
-        ("minutes", "train.time_limit"),
-        ("device", "train.device"),
-    ):
-        value = getattr(args, flag)
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    return apply_overrides(charlm.preset(args.preset), overrides)
+    common.add_run_options(parser, charlm.PRESETS, default_preset, default_out)
+    common.add_overrides(parser, OPTIONS)
 
 
 def _train(args: argparse.Namespace, text_path: str) -> tuple[Path, dict]:
-    run_dir = Path(args.out or f"runs/{args.preset}")
-    if args.restart:
-        charlm.RUNS.clear(run_dir)
-    config = _config(args)
-    print(f"training {args.preset!r} into {run_dir} (threads: {torch.get_num_threads()})", file=sys.stderr)
-    try:
-        results = charlm.train(config, text_path, run_dir, callbacks=[ProgressBar()])
-    except KeyboardInterrupt:
-        print(
-            f"\ninterrupted: the last finished epoch is saved in {run_dir}; run again to resume",
-            file=sys.stderr,
-        )
-        raise SystemExit(130) from None
+    config = common.config_from_args(charlm.preset(args.preset), args, OPTIONS)
+    run_dir = common.run_dir(args, charlm.RUNS)  # after the config: a bad option clears nothing
+    results = common.train_with_progress(
+        lambda callbacks: charlm.train(config, text_path, run_dir, callbacks),
+        run_dir,
+        f"training {args.preset!r}",
+    )
     print(
         f"best validation loss {results['best_val_loss']:.4f} nats/char "
         f"({results['best_val_bits_per_char']:.3f} bits/char) "

@@ -198,6 +198,7 @@ def train(
         "train_seconds_this_session": train_seconds,
         "train_seconds_total": sum(row["seconds"] for row in trainer.history),
         "train_reviews": len(prepared.train),
+        "test_reviews": len(prepared.test),
         "real_tokens_per_epoch": prepared.train.real_tokens(),
         "data_seconds": prepared.seconds,
         "parameters": sum(p.numel() for p in model.parameters()),

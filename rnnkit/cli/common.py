@@ -1,0 +1,191 @@
+"""What the ``rnnkit`` commands share: options that override config fields, the run-directory
+options, training with a progress bar that Ctrl-C stops cleanly, reading lines of input, and a
+count on stderr for long predictions.
+
+A training command is a few lines with these::
+
+    OPTIONS = (common.EPOCHS, common.LR, common.BATCH_SIZE, common.DEVICE)
+
+    def add_parser(commands):
+        train = commands.add_parser("train")
+        common.add_run_options(train, task.PRESETS, default_preset="small")
+        common.add_overrides(train, OPTIONS)
+        train.set_defaults(func=cmd_train)
+
+    def cmd_train(args):
+        config = common.config_from_args(task.preset(args.preset), args, OPTIONS)
+        run_dir = common.run_dir(args, task.RUNS)
+        results = common.train_with_progress(
+            lambda callbacks: task.train(config, run_dir, callbacks), run_dir, f"training {args.preset!r}"
+        )
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+
+from ..config import apply_overrides
+from ..errors import ConfigError, InputError
+from ..train import CountBar, ProgressBar, RunKind
+
+R = TypeVar("R")
+
+
+def device_name(text: str) -> str:
+    """``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, refused at parsing if torch cannot use it."""
+    if text == "auto":
+        return text
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"expected auto, cpu or cuda, got {text!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError("cuda was asked for but torch sees no GPU; use --device cpu")
+    return text
+
+
+@dataclasses.dataclass(frozen=True)
+class Override:
+    """A command-line option that sets one config field: ``--epochs 3`` is ``--set train.epochs=3``."""
+
+    flag: str
+    key: str  # the dotted config field
+    type: Callable[[str], Any] = int
+    help: str | None = None
+    choices: Sequence[str] | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+    def with_help(self, help: str) -> Override:
+        return dataclasses.replace(self, help=help)
+
+
+EPOCHS = Override("--epochs", "train.epochs", int, "override the preset's epochs")
+LR = Override("--lr", "train.lr", float, "override the preset's learning rate")
+BATCH_SIZE = Override("--batch-size", "train.batch_size", int, "override the preset's batch size")
+MINUTES = Override("--minutes", "train.time_limit", float, "training time budget (the cosine decays over it)")
+DEVICE = Override("--device", "train.device", device_name, "auto (default), cpu or cuda")
+SEED = Override("--seed", "train.seed", int, "random seed (default 0)")
+
+
+def add_overrides(
+    parser: argparse.ArgumentParser, options: Sequence[Override], set_help: str = "override any config field"
+) -> None:
+    """The ``options``, then ``--set KEY=VALUE`` (repeatable) for any field."""
+    for option in options:
+        parser.add_argument(option.flag, type=option.type, choices=option.choices, help=option.help)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+
+
+def config_from_args(config: Any, args: argparse.Namespace, options: Sequence[Override]) -> Any:
+    """``config`` with the ``--set`` overrides, then the options given (an option wins over ``--set``)."""
+    overrides = list(args.set)
+    for option in options:
+        value = getattr(args, option.dest)
+        if value is not None:
+            overrides.append(f"{option.key}={value}")
+    return apply_overrides(config, overrides)
+
+
+def add_run_options(
+    parser: argparse.ArgumentParser,
+    presets: Mapping[str, Any] | None = None,
+    default_preset: str | None = None,
+    out: str | None = None,
+) -> None:
+    """``--preset`` (when ``presets`` are given), ``--out`` and ``--restart``, for a resumable run."""
+    if presets is not None:
+        parser.add_argument("--preset", default=default_preset, choices=list(presets))
+    parser.add_argument("--out", default=out, help="run directory (default: runs/PRESET)")
+    parser.add_argument("--restart", action="store_true", help="start over even if --out holds a run")
+
+
+def run_dir(args: argparse.Namespace, runs: RunKind) -> Path:
+    """``--out`` (default ``runs/PRESET``), emptied of its run first with ``--restart``."""
+    path = Path(args.out or f"runs/{args.preset}")
+    if args.restart:
+        runs.clear(path)
+    return path
+
+
+def train_with_progress(train: Callable[[list], R], run_dir: Path, title: str, resumable: bool = True) -> R:
+    """``train(callbacks)`` with a progress bar, after a line on stderr: ``title into run_dir``.
+
+    Ctrl-C ends the command with exit status 130 and a line that says what was kept: for a
+    ``resumable`` run, the last finished epoch and that the same command resumes it."""
+    print(f"{title} into {run_dir} (threads: {torch.get_num_threads()})", file=sys.stderr)
+    try:
+        return train([ProgressBar()])
+    except KeyboardInterrupt:
+        if resumable:
+            kept = f"the last finished epoch is saved in {run_dir}; run the same command to resume"
+        else:
+            kept = f"the run in {run_dir} is incomplete; run the command again to start it over"
+        print(f"\ninterrupted: {kept}", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+def add_threads(parser: argparse.ArgumentParser, why: str) -> None:
+    parser.add_argument("--threads", type=int, default=1, help=f"torch CPU threads (default 1: {why})")
+
+
+def set_threads(args: argparse.Namespace) -> None:
+    if args.threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
+
+
+@contextlib.contextmanager
+def counting(title: str, total: int, least: int = 1000) -> Iterator[Callable[[int, int], None] | None]:
+    """For long work (``total >= least`` items), a count on stderr: yields its ``update(done, total)``
+    and finishes its line at the end; for short work, None. Drawn on a terminal only, so stdout
+    stays the results."""
+    if total < least:
+        yield None
+        return
+    bar = CountBar(title, total)
+    bar.update(0)
+    try:
+        yield bar.update
+    finally:
+        bar.close()
+
+
+def read_lines(raw: bytes, source: str) -> list[str]:
+    """The lines of UTF-8 ``raw``, one string each: ``\\n`` or ``\\r\\n`` ends a line, and a final
+    newline ends the last line rather than starting another, so line k of the input is element k
+    (blank lines included). A line that is not UTF-8 is an error naming it."""
+    lines = raw.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    texts = []
+    for number, line in enumerate(lines, 1):
+        try:
+            texts.append(line.removesuffix(b"\r").decode("utf-8"))
+        except UnicodeDecodeError as error:
+            raise InputError(
+                f"{source}, line {number} is not UTF-8 ({error.reason} at byte {error.start})"
+            ) from None
+    return texts
+
+
+def input_lines(file: str | None, texts: list[str]) -> list[str]:
+    """The lines of ``file`` if given, else ``texts``, else (none, or ``-``) the lines of stdin."""
+    if file:
+        try:
+            return read_lines(Path(file).read_bytes(), file)
+        except OSError as error:
+            raise InputError(f"cannot read {file}: {error.strerror}") from None
+    if not texts or texts == ["-"]:
+        return read_lines(sys.stdin.buffer.read(), "standard input")
+    return texts
