@@ -12,10 +12,11 @@ benchmarks/allocator.py``, docs/RESULTS.md).
 :func:`tune_allocator` raises glibc's mmap threshold and trim threshold to 1 GiB with ``mallopt``,
 so those buffers come from the heap and stay mapped for the next step: what jemalloc or tcmalloc
 (``LD_PRELOAD``) do for PyTorch, without a preload. The price: up to 1 GiB of freed memory stays
-with the process instead of going back to the system (the peak is unchanged). rnnkit's trainer, its
-predictors and the ``rnnkit`` command call it; a script that uses the layers in its own loop can call
-``rnnkit.tune_allocator()`` once. Elsewhere than glibc (macOS, Windows, musl) it does nothing.
-``RNNKIT_TUNE_ALLOCATOR=0`` in the environment turns it off.
+with the process instead of going back to the system (the peak is unchanged). The ``rnnkit`` command
+calls it; the library never does on its own, since it changes the whole process: a program that
+trains or predicts with rnnkit calls ``rnnkit.tune_allocator()`` once to opt in. Elsewhere than
+glibc (macOS, Windows, musl) it does nothing. ``RNNKIT_TUNE_ALLOCATOR=0`` in the environment turns
+it off.
 """
 
 from __future__ import annotations

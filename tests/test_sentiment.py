@@ -169,3 +169,11 @@ def test_overrides_reject_unknown_keys_and_bad_types():
     assert changed.model.hidden_sizes == (64, 32) and changed.train.clip_norm is None
     assert config.model.hidden_sizes == (64,)  # presets are not mutated
     assert dataclasses.asdict(sentiment.preset("seed")) == dataclasses.asdict(config)
+
+
+def test_predictor_leaves_the_process_allocator_alone(trained, monkeypatch):
+    from rnnkit import runtime
+
+    monkeypatch.setattr(runtime, "_tuned", None)  # as in a fresh process
+    sentiment.Predictor.from_run(trained[0])(["a fine film"])
+    assert runtime._tuned is None  # tune_allocator was not called: only the rnnkit command opts in

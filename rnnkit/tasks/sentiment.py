@@ -30,7 +30,6 @@ from ..data.batching import Batch
 from ..data.tokenizer import Tokenizer
 from ..errors import InputError
 from ..models import ClassifierConfig, SequenceClassifier
-from ..runtime import tune_allocator
 from ..train import RunKind, TrainConfig, Trainer, resolve_device, seed_everything
 from ..train import checkpoint as ckpt
 from ..train.trainer import evaluate as evaluate_model
@@ -248,7 +247,11 @@ def check_texts(texts: list[str]) -> None:
 
 
 class Predictor:
-    """Probabilities of the positive class for raw texts, batched and length-bucketed."""
+    """Probabilities of the positive class for raw texts, batched and length-bucketed.
+
+    It leaves process-wide settings alone. A program that predicts a lot on a CPU can call
+    :func:`rnnkit.tune_allocator` once first, as the ``rnnkit`` command does (see
+    :mod:`rnnkit.runtime` for what it changes and why)."""
 
     def __init__(
         self,
@@ -257,7 +260,6 @@ class Predictor:
         max_tokens: int,
         batch_size: int = EVAL_BATCH,
     ):
-        tune_allocator()
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
