@@ -6,8 +6,8 @@
 - :func:`rnnkit.summary`: a Keras-style parameter table.
 - :mod:`rnnkit.errors`: ``RnnkitError``, the errors a user can fix (``ConfigError`` and
   ``InputError`` are also ``ValueError``).
-- :func:`rnnkit.tune_allocator`: keep large freed buffers mapped (glibc): the lecture's training
-  step ran 1.56x faster on the project's CPU.
+- :func:`rnnkit.tune_allocator`: keep large freed buffers mapped (glibc), which speeds up training
+  on a CPU (docs/core.md); opt-in, as it changes the whole process.
 """
 
 from .errors import ConfigError, InputError, RnnkitError

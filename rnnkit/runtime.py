@@ -5,9 +5,8 @@ kernel's workspace (every gate at every time step), its gradients, the padded ac
 to tens of megabytes each. glibc's defaults give such memory back to the system as soon as it is
 freed (large requests are ``mmap``-ed and ``munmap``-ed; the heap is trimmed once 128 KB at its top
 are free), so every step the kernel hands out fresh zeroed pages again, one page fault per 4 KB. On
-the project's 2-core machine that was a third of the lecture's BiLSTM training step: ~500,000 page
-faults per dozen steps, 20,000-40,000 once tuned, and 1.56x the throughput (``python
-benchmarks/allocator.py``, docs/RESULTS.md).
+a CPU those faults are a large share of the lecture's BiLSTM training step; the counts before and
+after, and the throughput gained, are in docs/core.md (``python benchmarks/allocator.py``).
 
 :func:`tune_allocator` raises glibc's mmap threshold and trim threshold to 1 GiB with ``mallopt``,
 so those buffers come from the heap and stay mapped for the next step: what jemalloc or tcmalloc

@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    tour = commands.add_parser("tour", help="a 2-second tour of the core: BPTT, summary, masking")
+    tour = commands.add_parser("tour", help="a short tour of the core: BPTT, summary, masking")
     tour.set_defaults(func=cmd_tour, word="hello", hidden=8, steps=300, seed=0)
 
     scratch = commands.add_parser("scratch", help="NumPy BPTT from scratch")

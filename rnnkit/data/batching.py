@@ -1,14 +1,15 @@
 """Length-bucketed batches of variable-length token sequences.
 
-Random batches of IMDB reviews are ~80% padding (one long review sets the batch's length).
-Bucketing shuffles, then sorts by length within pools of ``pool`` batches, cuts the pools into
-batches, and shuffles the batches: each batch holds reviews of similar length, the order still
-changes every epoch, and exact masking makes the remaining padding harmless.
+Random batches of IMDB reviews are mostly padding: one long review sets the batch's length (the
+shares of real tokens are in docs/RESULTS.md). Bucketing shuffles, then sorts by length within pools
+of ``pool`` batches, cuts the pools into batches, and shuffles the batches: each batch holds reviews
+of similar length, the order still changes every epoch, and exact masking makes the remaining
+padding harmless.
 
 For evaluation and prediction (``shuffle=False``) the whole set is sorted by length, and a
 ``token_budget`` caps each batch's padded size ``B * T`` as well as its count ``B``: long reviews
 come in smaller batches, so memory stays bounded: no batch's padded size exceeds the budget. With
-a fixed count the batches of the longest IMDB reviews were ten times the size of the rest, and
+a fixed count the batches of the longest IMDB reviews were many times the size of the rest, and
 growing the heap for them cost most of a prediction's page faults (docs/core.md).
 """
 

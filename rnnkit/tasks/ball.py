@@ -10,7 +10,7 @@ reads them and a linear head on its last hidden state h_t predicts the next posi
     target "position":                p_{t+1} = c + s_p * Linear(h_t),      c, s_p = box centre, half-size
 
 The loss is the mean squared error in units of s_d for both; the displacement target is the default
-because it measured 2.6x lower one-step error (2.4x at bounces) at equal training (docs/ball.md).
+because its one-step error is the lower one, at bounces too, at equal training (docs/ball.md).
 Training inputs get fresh N(0, jitter^2) noise each epoch, so that the model tolerates the small
 errors of its own predictions: a rollout feeds them back as inputs. The constant-velocity baseline is
 p_{t+1} = p_t + (p_t - p_{t-1}). Scores are against the true (noise-free) positions.

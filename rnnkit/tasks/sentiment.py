@@ -55,7 +55,7 @@ SAMPLES = (
 class SentimentConfig:
     tokenizer: str = "subword"  # "subword" (byte-level BPE) | "word"
     vocab_size: int = 8185
-    max_tokens: int = 2000  # longer reviews keep their first max_tokens tokens (11 of 50,000 IMDB reviews)
+    max_tokens: int = 2000  # longer reviews keep their first max_tokens tokens: a memory bound (README)
     train_subset: int = 0  # train on this many reviews (0: all 22,500), for quick demos
     model: ClassifierConfig = field(default_factory=ClassifierConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
