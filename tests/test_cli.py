@@ -134,6 +134,27 @@ def test_a_user_error_is_one_line_with_exit_2(tmp_path, capsys):
     assert capsys.readouterr().err == "error: epochs must be >= 1, got 0\n"
 
 
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (["sentiment", "train", "--set", "model.hidden_sizes=0"], "hidden_sizes must name at least one"),
+        (
+            ["lm", "train", "--text", "t.txt", "--set", "model.dropout=2"],
+            "dropout must be in [0, 1), got 2.0",
+        ),
+        (
+            ["forecast", "--csv", "x.csv", "--column", "y", "--set", "hidden_size=0"],
+            "hidden_size must be >= 1",
+        ),
+    ],
+)
+def test_sizes_that_a_layer_would_refuse_are_config_errors(command, message, tmp_path, capsys):
+    """The configs check what their layers would refuse, so the user sees one line, not a traceback."""
+    assert main([*command, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1
+
+
 def test_an_unexpected_error_is_not_swallowed(monkeypatch):
     """A ValueError that rnnkit did not raise for the user (a bug, here injected into the model's
     forward) leaves main() with its traceback instead of becoming a one-line "error:"."""

@@ -39,6 +39,8 @@ class CharLMConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.embed_dim < 0:
             raise ConfigError(f"embed_dim must be >= 0 (0 for one-hot inputs), got {self.embed_dim}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
 class CharLM(nn.Module):

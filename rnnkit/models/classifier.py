@@ -46,8 +46,17 @@ class ClassifierConfig:
         if self.pooling not in _POOLINGS:
             raise ConfigError(f"pooling must be one of {_POOLINGS}, got {self.pooling!r}")
         self.hidden_sizes = tuple(self.hidden_sizes)
-        if not self.hidden_sizes:
-            raise ConfigError("hidden_sizes must name at least one recurrent layer")
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ConfigError(
+                f"hidden_sizes must name at least one recurrent layer, each >= 1, got {self.hidden_sizes}"
+            )
+        for name in ("vocab_size", "embed_dim", "num_outputs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.dense_size < 0:
+            raise ConfigError(f"dense_size must be >= 0 (0 for no dense layer), got {self.dense_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
 class SequenceClassifier(nn.Module):

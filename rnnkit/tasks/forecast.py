@@ -72,6 +72,9 @@ class ForecastConfig:
             raise ConfigError(f"cell must be one of {sorted(_LAYERS)}, got {self.cell!r}")
         if self.window < 1:
             raise ConfigError(f"window must be >= 1, got {self.window}; try --window 49")
+        for name in ("hidden_size", "dense_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.season < 0:
             raise ConfigError(f"season must be >= 1 (or 0 to infer it from the dates), got {self.season}")
         if not (self.train_share > 0 and self.val_share > 0 and self.train_share + self.val_share < 1):
