@@ -123,3 +123,17 @@ def test_count_bar_draws_on_a_terminal_only():
     bar.update(10)
     bar.close()
     assert log.getvalue() == ""  # a log or a pipe gets nothing
+
+
+def test_validate_hook_logs_metrics_that_are_not_batch_means(tmp_path):
+    seen = []
+
+    def validate(model):
+        seen.append((model.training, torch.is_grad_enabled()))
+        return {"f1": 0.5 + 0.1 * len(seen)}
+
+    config = TrainConfig(epochs=3, lr=0.1, monitor="val_f1")
+    trainer = Trainer(nn.Linear(3, 1), toy_step, config, tmp_path)
+    history = trainer.fit(lambda epoch: toy_batches(), 4, validate=validate)
+    assert [row["val_f1"] for row in history] == pytest.approx([0.6, 0.7, 0.8])
+    assert seen == [(False, False)] * 3 and trainer.best == pytest.approx(0.8)

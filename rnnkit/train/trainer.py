@@ -320,8 +320,13 @@ class Trainer:
         train_batches: Batches,
         steps_per_epoch: int,
         val_batches: Callable[[], Iterable[Any]] | None = None,
+        validate: Callable[[nn.Module], dict[str, float]] | None = None,
     ) -> list[dict[str, float]]:
-        """Train from ``self.epoch`` to ``config.epochs``; returns the history (one dict per epoch)."""
+        """Train from ``self.epoch`` to ``config.epochs``; returns the history (one dict per epoch).
+
+        Validation is the mean loss and metrics of ``step`` over ``val_batches()``, and/or what
+        ``validate(model)`` returns (called in eval mode without gradients), for metrics that are
+        not means over batches, such as an entity F1; either way they are logged as ``val_*``."""
         config = self.config
         total_steps = config.epochs * steps_per_epoch
         stale = self._epochs_since_best()
@@ -356,6 +361,10 @@ class Trainer:
             logs = meter.means()
             if val_batches is not None:
                 logs.update({f"val_{k}": v for k, v in self.evaluate(val_batches()).items()})
+            if validate is not None:
+                self.model.eval()
+                with torch.no_grad():
+                    logs.update({f"val_{k}": v for k, v in validate(self.model).items()})
             self.epoch = epoch
             row = {"epoch": epoch, **logs, "lr": self.optimizer.param_groups[0]["lr"]}
             row["seconds"] = time.perf_counter() - start
