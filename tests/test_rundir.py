@@ -150,3 +150,38 @@ def test_clear_removes_the_run_and_keeps_other_files(tmp_path):
         (tmp_path / name).write_text("x")
     TOY.clear(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+class Messages:
+    def __init__(self):
+        self.lines = []
+
+    def on_message(self, text):
+        self.lines.append(text)
+
+
+class Pair:
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def to(self, device):
+        return Pair(self.x.to(device), self.y.to(device))
+
+
+def regression_step(model, batch):
+    loss = nn.functional.mse_loss(model(batch.x), batch.y)
+    return loss, {}, len(batch.y)
+
+
+def test_trainer_resumes_where_the_run_stopped(tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    data = [Pair(torch.randn(8, 4, generator=gen), torch.randn(8, 10, generator=gen)) for _ in range(3)]
+    config = TrainConfig(epochs=1, lr=0.01, monitor="val_loss")
+    TOY.trainer(build(ToyConfig()), regression_step, config, tmp_path).fit(
+        lambda epoch: data, 3, lambda: data
+    )
+    said = Messages()
+    resumed = TOY.trainer(build(ToyConfig()), regression_step, config, tmp_path, [said])
+    assert resumed.epoch == 1 and said.lines[-1] == f"resuming the toy run in {tmp_path} after epoch 1"
+    fresh = TOY.trainer(build(ToyConfig()), regression_step, config, tmp_path, resume=False)
+    assert fresh.epoch == 0

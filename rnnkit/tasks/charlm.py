@@ -37,7 +37,7 @@ from ..data import DataError
 from ..data.text import CharVocab, TextBatch, TextStreams, read_text
 from ..errors import ConfigError
 from ..models.charlm import CharLM, CharLMConfig, State, detach
-from ..train import RunKind, TrainConfig, Trainer, seed_everything
+from ..train import RunKind, TrainConfig, seed_everything
 from ..train import checkpoint as ckpt
 from ..train.trainer import evaluate as evaluate_model
 
@@ -235,9 +235,7 @@ def train(
         RUNS.save_config(config, run_dir)
         ckpt.save_json(source, run_dir / SOURCE_FILE)
     model = build_model(config)
-    trainer = Trainer(model, StatefulStep(), config.train, run_dir, callbacks)
-    if resume and trainer.resume():
-        trainer.message(f"resuming {run_dir} after epoch {trainer.epoch}")
+    trainer = RUNS.trainer(model, StatefulStep(), config.train, run_dir, callbacks, resume)
     seq_len, seed = config.seq_len, config.train.seed
     start = time.perf_counter()
     trainer.fit(

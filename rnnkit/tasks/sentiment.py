@@ -30,7 +30,7 @@ from ..data.batching import Batch
 from ..data.tokenizer import Tokenizer
 from ..errors import InputError
 from ..models import ClassifierConfig, SequenceClassifier
-from ..train import RunKind, TrainConfig, Trainer, resolve_device, seed_everything
+from ..train import RunKind, TrainConfig, resolve_device, seed_everything
 from ..train import checkpoint as ckpt
 from ..train.trainer import evaluate as evaluate_model
 
@@ -176,9 +176,7 @@ def train(
         prepared.tokenizer.save(run_dir / TOKENIZER_FILE)
         RUNS.save_config(config, run_dir)
     model = build_model(config)
-    trainer = Trainer(model, step, config.train, run_dir, callbacks)
-    if resume and trainer.resume():
-        trainer.message(f"resuming {run_dir} after epoch {trainer.epoch}")
+    trainer = RUNS.trainer(model, step, config.train, run_dir, callbacks, resume)
     batch_size, seed = config.train.batch_size, config.train.seed
     start = time.perf_counter()
     trainer.fit(

@@ -11,16 +11,17 @@ A task describes its runs once, as a :class:`RunKind`::
 
 and gets from it: a preset by name (:meth:`RunKind.preset`), the config a resume may go on with
 (:meth:`RunKind.resumable`), ``config.json`` with the task recorded beside it in ``run.json``
-(:meth:`RunKind.save_config`), and the config or the model of a finished run
-(:meth:`RunKind.load_config`, :meth:`RunKind.load_model`). Loading a run of another task is a
-:class:`~rnnkit.train.CheckpointError` of one line ("runs/x is a language-model run, not a
-sentiment run"); a run from before ``run.json`` existed loads as before, by its config alone.
+(:meth:`RunKind.save_config`), the trainer, resumed where the run stopped (:meth:`RunKind.trainer`),
+and the config or the model of a finished run (:meth:`RunKind.load_config`,
+:meth:`RunKind.load_model`). Loading a run of another task is a :class:`~rnnkit.train.CheckpointError`
+of one line ("runs/x is a language-model run, not a sentiment run"); a run from before ``run.json``
+existed loads as before, by its config alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -31,6 +32,7 @@ from ..config import from_dict, get_field, replace_field, to_dict
 from ..errors import ConfigError
 from . import checkpoint as ckpt
 from .checkpoint import CheckpointError
+from .trainer import StepFn, TrainConfig, Trainer
 
 RUN_FILE = "run.json"  # {"task": "sentiment", "rnnkit": "0.1.0"}: which task wrote the run
 
@@ -119,6 +121,22 @@ class RunKind(Generic[C]):
         model = build(config)
         ckpt.load_weights(model, Path(run_dir) / weights)
         return model.eval(), config
+
+    def trainer(
+        self,
+        model: nn.Module,
+        step: StepFn,
+        config: TrainConfig,
+        run_dir: str | Path,
+        callbacks: Iterable[Any] = (),
+        resume: bool = True,
+    ) -> Trainer:
+        """The :class:`~rnnkit.train.Trainer` of ``run_dir``; with ``resume``, restored to the end of
+        the last finished epoch if one is saved there (and it says so)."""
+        trainer = Trainer(model, step, config, run_dir, callbacks)
+        if resume and trainer.resume():
+            trainer.message(f"resuming the {self.name} run in {run_dir} after epoch {trainer.epoch}")
+        return trainer
 
     def clear(self, run_dir: str | Path) -> None:
         """Remove what a run of this task holds (``--restart``), keeping anything else there."""
