@@ -45,3 +45,13 @@ def _relu_rnn(*args, **kwargs) -> rnnkit.RNN:
 
 
 LAYERS = {"rnn": rnnkit.RNN, "relu": _relu_rnn, "lstm": rnnkit.LSTM, "gru": rnnkit.GRU}
+
+
+class XYBatch:
+    """Inputs ``x`` and targets ``y``: the least a batch needs for :class:`rnnkit.train.Trainer`."""
+
+    def __init__(self, x: Tensor, y: Tensor) -> None:
+        self.x, self.y = x, y
+
+    def to(self, device: torch.device | str) -> XYBatch:
+        return XYBatch(self.x.to(device), self.y.to(device))

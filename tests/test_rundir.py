@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import torch
+from helpers import XYBatch
 from torch import nn
 
 from rnnkit.cli import main
@@ -160,14 +161,6 @@ class Messages:
         self.lines.append(text)
 
 
-class Pair:
-    def __init__(self, x, y):
-        self.x, self.y = x, y
-
-    def to(self, device):
-        return Pair(self.x.to(device), self.y.to(device))
-
-
 def regression_step(model, batch):
     loss = nn.functional.mse_loss(model(batch.x), batch.y)
     return loss, {}, len(batch.y)
@@ -175,7 +168,7 @@ def regression_step(model, batch):
 
 def test_trainer_resumes_where_the_run_stopped(tmp_path):
     gen = torch.Generator().manual_seed(0)
-    data = [Pair(torch.randn(8, 4, generator=gen), torch.randn(8, 10, generator=gen)) for _ in range(3)]
+    data = [XYBatch(torch.randn(8, 4, generator=gen), torch.randn(8, 10, generator=gen)) for _ in range(3)]
     config = TrainConfig(epochs=1, lr=0.01, monitor="val_loss")
     TOY.trainer(build(ToyConfig()), regression_step, config, tmp_path).fit(
         lambda epoch: data, 3, lambda: data
