@@ -1,7 +1,9 @@
 """The long-term dependency lab: adding-problem data, equal budgets, gradient probes, exploding demo."""
 
+import dataclasses
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -180,33 +182,46 @@ def test_probe_leaves_the_model_untouched():
 @pytest.mark.parametrize(("cell", "gate"), [("rnn", 1.0), ("lstm", 1 / (1 + math.exp(-1))), ("gru", 0.5)])
 def test_memory_statistics_read_the_gates(cell, gate):
     model = adding.AddingModel(cell, 3)
-    assert adding.memory_statistics(model, adding.adding_batch(4, 5))["w_hh_norm"] == pytest.approx(1.0)
+    # float32 orthogonal init and SVD: up to 4 ulps (4.8e-7) off 1 over 600 inits here, more elsewhere
+    assert adding.memory_statistics(model, adding.adding_batch(4, 5))["w_hh_norm"] == pytest.approx(
+        1.0, abs=1e-5
+    )
     with torch.no_grad():  # zero weights: tanh' = 1, f = sigmoid(forget bias 1), z = sigmoid(0)
         model.rnn.cells[0].weight_ih.zero_()
         model.rnn.cells[0].weight_hh.zero_()
     stats = adding.memory_statistics(model, adding.adding_batch(4, 5))
-    assert stats["mean_gate"] == pytest.approx(gate) and stats["top_unit_gate"] == pytest.approx(gate)
+    assert stats["mean_gate"] == pytest.approx(gate, abs=1e-5)
+    assert stats["top_unit_gate"] == pytest.approx(gate, abs=1e-5)
     assert stats["w_hh_norm"] == 0.0
 
 
 # -- exploding gradients ---------------------------------------------------------------------------
 
 
-def test_exploding_without_clipping_and_training_with_it():
+def test_exploding_without_clipping_and_bounded_with_it():
+    """Only what survives a change of BLAS or thread count is asserted. The step at which the loss
+    overflows, and whether the clipped run learns in its 300 steps, depend on rounding: nudging the
+    initial weights by a relative 1e-7 (about one float32 ulp) moves the overflow between steps 28 and
+    30 and leaves the mean of the clipped run's last 50 losses anywhere from 0.17 (the 1/6 of predicting
+    the mean) to 1.45. What is asserted held for every nudge tried: the blow-up over 57 of 1e-7 to 1e-3
+    (overflow at steps 26 to 60), the clipped run's bound over 60 of 1e-7 to 1e-5."""
     config = adding.ExplodingConfig()
     runs = adding.exploding(config)
     none, clipped = runs["none"], runs["clipped"]
-    assert not math.isfinite(none["loss"][-1])
-    assert len(none["loss"]) < config.steps
-    assert none["grad_norm"][0] > 100  # the gradient is already large at initialisation
-    assert all(math.isfinite(v) for v in clipped["loss"])
-    assert len(clipped["loss"]) == config.steps
-    assert none["loss"][0] == clipped["loss"][0]  # the same model and data
-    late = sum(clipped["loss"][-50:]) / 50
-    assert late < 0.3 < clipped["loss"][0] / 3  # it trains: ~1.06 down to about the 1/6 baseline
-    again = adding.exploding(config)
-    assert again["none"]["loss"][:-1] == none["loss"][:-1]  # deterministic with the seed
-    assert again["clipped"]["loss"] == clipped["loss"]
+    start = none["loss"][0]
+    assert clipped["loss"][0] == pytest.approx(start, rel=1e-6)  # the same model and first batch
+    assert none["grad_norm"][0] > 100  # the gradient is already large at initialisation (~1,400)
+    # without clipping: the loss grows by orders of magnitude and overflows; the run stops there
+    assert len(none["loss"]) <= 100 and not math.isfinite(none["loss"][-1])
+    assert all(math.isfinite(v) for v in none["loss"][:-1])
+    assert max(none["loss"][:-1]) > 1e20 * start  # 1e31 to 1e37 over the nudges
+    # with clipping: every one of the 300 steps finite, the loss never far above where it started
+    assert len(clipped["loss"]) == len(clipped["grad_norm"]) == config.steps
+    assert all(math.isfinite(v) for v in clipped["loss"] + clipped["grad_norm"])
+    assert max(clipped["loss"]) < 5 * start  # at most 2.5x over the nudges
+    # deterministic with the seed (in one process, so with the same rounding): a shorter run is a prefix
+    again = adding.exploding(dataclasses.replace(config, steps=10))
+    assert again["none"]["loss"] == none["loss"][:10] and again["clipped"]["loss"] == clipped["loss"][:10]
 
 
 # -- training ----------------------------------------------------------------------------------------
@@ -253,10 +268,19 @@ def test_cli_adding_and_gradients(tmp_path, capsys):
 
 
 def test_cli_exploding(tmp_path, capsys):
-    assert main(["lab", "exploding", "--steps", "40", "--out", str(tmp_path)]) == 0
+    assert main(["lab", "exploding", "--steps", "100", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
-    assert "no clipping: loss became inf at step 28" in printed
-    assert "clipped: finite for all 40 steps" in printed
+    # the step of the overflow depends on rounding (28 here); the report must match the table's row
+    found = re.search(r"no clipping: loss became (inf|nan) at step (\d+)\n", printed)
+    assert found, printed
+    step = int(found[2])
+    rows = {
+        int(line.split("|")[0]): line for line in printed.splitlines() if line.split("|")[0].strip().isdigit()
+    }
+    assert step in rows and rows[step].split("|")[1].split() == [found[1], "-"]
+    assert all("(stopped)" in row.split("|")[1] for s, row in rows.items() if s > step)
+    assert all("(stopped)" not in row and "inf" not in row for s, row in rows.items() if s < step)
+    assert "clipped: finite for all 100 steps" in printed
     assert (tmp_path / "exploding.png").is_file()
 
 
