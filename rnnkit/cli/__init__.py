@@ -14,7 +14,7 @@ import traceback
 from ..errors import RnnkitError
 from ..runtime import tune_allocator
 from ..train import CheckpointError, TrainingError
-from . import ball, core, forecast, lab, lm, sentiment
+from . import ball, core, forecast, lab, lm, sentiment, tag
 
 
 def cmd_tour(args: argparse.Namespace) -> int:
@@ -64,10 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     ball.add_parser(commands)
     forecast.add_parser(commands)
     lm.add_parser(commands)
+    tag.add_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = tag.rewrite_argv(sys.argv[1:] if argv is None else list(argv))
     args = build_parser().parse_args(argv)
     tune_allocator()
     if getattr(args, "word", None) is not None and set(args.word) - set("helo"):

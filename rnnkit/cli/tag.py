@@ -1,0 +1,179 @@
+"""``rnnkit tag``: named entities on CoNLL-2003: train, evaluate, and tag sentences.
+
+``rnnkit tag RUN "Yesterday, Harry Potter met Hermione Granger."`` is short for
+``rnnkit tag predict RUN ...`` (see :func:`rewrite_argv`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from ..tasks import tag
+from . import common
+
+OPTIONS = (
+    common.EPOCHS,
+    common.LR,
+    common.BATCH_SIZE,
+    common.MINUTES,
+    common.DEVICE,
+    common.SEED,
+)
+COMMANDS = ("train", "evaluate", "predict")
+FORMATS = ("pretty", "conll", "json")
+
+
+def rewrite_argv(argv: list[str]) -> list[str]:
+    """``tag RUN TEXT...`` -> ``tag predict RUN TEXT...`` (a run directory is not a subcommand)."""
+    at = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if at is not None and argv[at] == "tag" and at + 1 < len(argv):
+        following = argv[at + 1]
+        if following not in COMMANDS and not following.startswith("-"):
+            return [*argv[: at + 1], "predict", *argv[at + 1 :]]
+    return argv
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "tag",
+        help="named entities (CoNLL-2003): a BiLSTM-CRF tagger",
+        description="rnnkit tag RUN 'a sentence' tags it (short for 'rnnkit tag predict RUN ...').",
+    )
+    sub = parser.add_subparsers(dest="tag_command", required=True)
+
+    train = sub.add_parser("train", help="train on eng.train, select on eng.testa, score eng.testb")
+    _add_data(train)
+    common.add_run_options(train, tag.PRESETS, default_preset="fast")
+    common.add_overrides(train, OPTIONS, "override any config field, e.g. --set model.hidden_size=200")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="precision, recall and F1 per entity type on eng.testb")
+    evaluate.add_argument("run", help="run directory (the --out of train)")
+    _add_data(evaluate)
+    evaluate.add_argument("--split", default="test", choices=list(tag.SPLITS), help="default: test (testb)")
+    evaluate.add_argument("--errors", type=int, default=5, help="sentences with errors to show (default 5)")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="tag sentences (also: rnnkit tag RUN 'sentence')")
+    predict.add_argument("run", help="run directory (the --out of train)")
+    predict.add_argument("texts", nargs="*", help="sentences; none or '-' reads stdin, one per line")
+    predict.add_argument("--file", help="a UTF-8 file with one sentence per line")
+    predict.add_argument(
+        "--format",
+        default="pretty",
+        choices=FORMATS,
+        help="pretty: the sentence with [entities]TYPE and a table of spans; conll: TOKEN TAG lines, a "
+        "blank line after each sentence; json: one JSON object per line",
+    )
+    predict.add_argument("--tokenized", action="store_true", help="words are already split by spaces")
+    predict.set_defaults(func=cmd_predict)
+
+
+def _add_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="folder with eng.train/testa/testb (default: $RNNKIT_DATA/conll2003)")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    config = common.config_from_args(tag.preset(args.preset), args, OPTIONS)
+    run_dir = common.run_dir(args, tag.RUNS)
+    results = common.train_with_progress(
+        lambda callbacks: tag.train(config, args.data, run_dir, callbacks),
+        run_dir,
+        f"training {args.preset!r}",
+    )
+    test = results["test"]
+    print(
+        f"test (eng.testb) F1 {test['f1']:.2%}  precision {test['precision']:.2%}  "
+        f"recall {test['recall']:.2%}; "
+        f"best validation F1 {results['best_val_f1']:.2%} at epoch {results['best_epoch']}, "
+        f"{results['train_seconds_total'] / 60:.1f} min of training"
+    )
+    print(f"run: {run_dir}  (curves: {run_dir / 'curves.png'}, scores: {run_dir / tag.RESULTS_FILE})")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    result = tag.evaluate(args.run, args.data, args.split)
+    name = tag.SPLITS[args.split]
+    n = len(result["sentences"])
+    print(f"{name}: {n:,} sentences tagged in {result['seconds']:.1f} s ({n / result['seconds']:,.0f}/s)")
+    print(_table(result))
+    print(
+        "\nentity types of the gold spans (rows) as predicted (columns; 'missed': no entity with that span):"
+    )
+    print(_confusion(tag.confusion(result["sentences"], result["predicted"])))
+    shown = 0
+    for sentence, predicted in zip(result["sentences"], result["predicted"]):
+        if shown >= args.errors:
+            break
+        if predicted != sentence.tags:
+            shown += 1
+            print(f"\n  gold:      {tag.marked(sentence.tokens, sentence.tags)}")
+            print(f"  predicted: {tag.marked(sentence.tokens, predicted)}")
+    return 0
+
+
+def _table(result: dict) -> str:
+    rows = [f"  {'type':8s}{'precision':>10s}{'recall':>10s}{'F1':>10s}{'support':>10s}"]
+    for kind, m in sorted(result["per_type"].items()):
+        rows.append(
+            f"  {kind:8s}{m['precision']:>10.2%}{m['recall']:>10.2%}{m['f1-score']:>10.2%}{m['support']:>10,}"
+        )
+    support = sum(m["support"] for m in result["per_type"].values())
+    overall = f"{result['precision']:>10.2%}{result['recall']:>10.2%}{result['f1']:>10.2%}"
+    rows.append(f"  {'overall':8s}{overall}{support:>10,}")
+    return "\n".join(rows)
+
+
+def _confusion(table: dict) -> str:
+    columns = [*sorted(table), "missed"]
+    rows = ["  " + " " * 8 + "".join(f"{c:>8s}" for c in columns)]
+    for kind in sorted(table):
+        rows.append(f"  {kind:8s}" + "".join(f"{table[kind].get(c, 0):>8,}" for c in columns))
+    return "\n".join(rows)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    lines = common.input_lines(args.file, args.texts)
+    sentences = [line.split() if args.tokenized else tag.tokenize(line) for line in lines]
+    long = [i + 1 for i, s in enumerate(sentences) if len(s) > tag.MAX_WORDS]
+    if long:
+        print(
+            f"warning: line(s) {', '.join(map(str, long[:5]))} have more than {tag.MAX_WORDS} words; "
+            f"tagged in pieces of {tag.MAX_WORDS} (an entity across a boundary is split)",
+            file=sys.stderr,
+        )
+    tagger = tag.Tagger.from_run(args.run)
+    kept = [s for s in sentences if s]  # an empty line gets an empty record, in its place
+    start = time.perf_counter()
+    with common.counting("tagging", len(kept)) as progress:
+        tagged = iter(tagger(kept, progress) if kept else [])
+    for tokens in sentences:
+        tags = next(tagged) if tokens else []
+        _print(tokens, tags, args.format)
+    if len(kept) >= 1000:
+        print(f"[{len(kept):,} sentences in {time.perf_counter() - start:.1f} s]", file=sys.stderr)
+    return 0
+
+
+def _print(tokens: list[str], tags: list[str], form: str) -> None:
+    if form == "json":
+        print(
+            json.dumps(
+                {"tokens": tokens, "tags": tags, "entities": tag.entities(tokens, tags)}, ensure_ascii=False
+            )
+        )
+    elif form == "conll":
+        for token, label in zip(tokens, tags):
+            print(f"{token} {label}")
+        print()
+    else:
+        print(tag.marked(tokens, tags))
+        for entity in tag.entities(tokens, tags):
+            print(f"    {entity['type']:5s} {entity['text']}  (words {entity['start'] + 1}-{entity['end']})")
+
+
+__all__ = ["add_parser", "rewrite_argv"]

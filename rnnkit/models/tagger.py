@@ -1,0 +1,156 @@
+"""A sequence tagger (synced many-to-many): one tag per word, as in named-entity recognition.
+
+The model of Lample et al. (2016), "Neural Architectures for Named Entity Recognition"::
+
+    word w_t -> [ Embedding(word) ; char BiLSTM(characters of w_t) ; Embedding(casing) ]   (B, T, F)
+             -> Dropout -> BiLSTM (stacked) -> Dropout -> Linear -> emissions            (B, T, K)
+             -> linear-chain CRF (rnnkit.nn.CRF): log-likelihood in training, Viterbi to decode
+
+- Words are lowercased (and digits mapped to 0) before the embedding, so "Paris", "PARIS" and
+  "paris" share one vector; the casing feature (:data:`rnnkit.data.conll.CASINGS`) keeps the shape.
+- The character BiLSTM reads every word's characters, exactly masked, and its two final states
+  (forward at the last character, backward at the first) describe the word: prefixes, suffixes,
+  capitals, which is what an unseen name needs.
+- ``decoder="softmax"`` replaces the CRF by an independent softmax per word (the baseline).
+- ``word_dropout``: in training each word id is replaced by the unknown id with this probability,
+  so the unknown embedding is learned for words never seen in training.
+
+Shapes: B sentences, T words (padded), N real words in the batch, U distinct words among them (each
+spelled once by the character BiLSTM), W characters (padded), K tags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from ..nn import CRF, LSTM, bio_constraints, iobes_constraints
+
+DECODERS = ("crf", "softmax")
+
+
+@dataclass
+class TaggerConfig:
+    word_vocab: int = 2  # from the data: <pad>, <unk>, then the training words
+    char_vocab: int = 2
+    tags: tuple[str, ...] = ("O",)  # from the data: the tag names, in id order (IOB2 or IOBES)
+    word_dim: int = 100
+    char_dim: int = 25
+    char_hidden: int = 25  # per direction; 0 for no character features
+    casing_dim: int = 8  # 0 for no casing feature
+    hidden_size: int = 100  # per direction
+    num_layers: int = 1
+    dropout: float = 0.5
+    word_dropout: float = 0.05
+    decoder: str = "crf"  # "crf" | "softmax"
+    constrained: bool = True  # the CRF decodes only well-formed BIO/IOBES sequences
+
+    def __post_init__(self) -> None:
+        self.tags = tuple(self.tags)
+        if self.decoder not in DECODERS:
+            raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
+        for name in ("word_dim", "hidden_size", "num_layers"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("dropout", "word_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+
+@dataclass
+class TagBatch:
+    words: Tensor  # (B, T) word ids, 0 at padding
+    casings: Tensor  # (B, T) casing ids
+    chars: Tensor  # (U, W) character ids of the batch's distinct words, 0-padded
+    char_lengths: Tensor  # (U,) on the CPU
+    spelling: Tensor  # (N,) the row of chars of each real word, in reading order
+    lengths: Tensor  # (B,) sentence lengths, on the CPU
+    tags: Tensor  # (B, T) tag ids, 0 at padding
+    indices: list[int]  # positions in the dataset, for outputs in order
+
+    def to(self, device: torch.device | str) -> TagBatch:
+        return TagBatch(
+            self.words.to(device),
+            self.casings.to(device),
+            self.chars.to(device),
+            self.char_lengths,
+            self.spelling.to(device),
+            self.lengths,
+            self.tags.to(device),
+            self.indices,
+        )
+
+
+class SequenceTagger(nn.Module):
+    def __init__(self, config: TaggerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.words = nn.Embedding(config.word_vocab, config.word_dim, padding_idx=0)
+        nn.init.uniform_(self.words.weight, -((3 / config.word_dim) ** 0.5), (3 / config.word_dim) ** 0.5)
+        width = config.word_dim
+        if config.char_hidden:
+            self.chars = nn.Embedding(config.char_vocab, config.char_dim, padding_idx=0)
+            self.char_lstm = LSTM(config.char_dim, config.char_hidden, bidirectional=True)
+            width += 2 * config.char_hidden
+        if config.casing_dim:
+            self.casings = nn.Embedding(8, config.casing_dim)
+            width += config.casing_dim
+        self.dropout = nn.Dropout(config.dropout)
+        self.lstm = LSTM(
+            width,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            bidirectional=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        K = len(config.tags)
+        self.emit = nn.Linear(2 * config.hidden_size, K)
+        self.crf = None
+        if config.decoder == "crf":
+            scheme = iobes_constraints if any(t[:2] in ("E-", "S-") for t in config.tags) else bio_constraints
+            self.crf = CRF(K, scheme(list(config.tags)) if config.constrained else None)
+
+    def features(self, batch: TagBatch) -> Tensor:
+        """Each word's input features, (B, T, F)."""
+        words = batch.words
+        if self.training and self.config.word_dropout:
+            drop = torch.rand(words.shape, device=words.device) < self.config.word_dropout
+            words = words.masked_fill(drop & (words > 1), 1)  # 1 is the unknown word
+        parts = [self.words(words)]  # (B, T, word_dim)
+        if self.config.char_hidden:
+            _, (h_n, _) = self.char_lstm(self.chars(batch.chars), batch.char_lengths)  # (2, U, C)
+            per_word = torch.cat([h_n[0], h_n[1]], dim=1)[batch.spelling]  # (U, 2C) -> (N, 2C)
+            valid = batch.words != 0  # (B, T): the real words, in the order chars lists them
+            spelled = per_word.new_zeros(*words.shape, per_word.shape[1])
+            spelled[valid] = per_word  # (B, T, 2C)
+            parts.append(spelled)
+        if self.config.casing_dim:
+            parts.append(self.casings(batch.casings))
+        return torch.cat(parts, dim=2)
+
+    def emissions(self, batch: TagBatch) -> Tensor:
+        """Per-word tag scores, (B, T, K)."""
+        x = self.dropout(self.features(batch))
+        hidden, _ = self.lstm(x, batch.lengths)  # (B, T, 2H), zero at padding
+        return self.emit(self.dropout(hidden))
+
+    def loss(self, batch: TagBatch) -> tuple[Tensor, Tensor]:
+        """Summed negative log-likelihood over the batch's sentences (CRF) or words (softmax), and
+        the emissions it was computed from."""
+        scores = self.emissions(batch)
+        if self.crf is not None:
+            return -self.crf(scores, batch.tags, batch.lengths).sum(), scores
+        valid = batch.words != 0
+        return F.cross_entropy(scores[valid], batch.tags[valid], reduction="sum"), scores
+
+    def decode(self, batch: TagBatch, scores: Tensor | None = None) -> list[list[int]]:
+        """The best tag ids of each sentence, its true length each."""
+        scores = self.emissions(batch) if scores is None else scores
+        if self.crf is not None:
+            return self.crf.decode(scores, batch.lengths)
+        best = scores.argmax(dim=2).cpu()
+        return [best[b, :n].tolist() for b, n in enumerate(batch.lengths.tolist())]

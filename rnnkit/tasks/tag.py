@@ -1,0 +1,443 @@
+"""Named entities (synced many-to-many): the lecture's "Yesterday, Harry Potter met Hermione Granger."
+
+CoNLL-2003 English: train on ``eng.train``, select on ``eng.testa`` (the validation F1 each epoch),
+report on ``eng.testb`` once per run. Tags are read as IOB1, converted to IOB2 and trained in
+``scheme`` (IOBES by default); scores are entity-level precision, recall and F1 by ``seqeval``
+(its default, conlleval-compatible mode) on IOB2, overall and per type.
+
+The model is :class:`rnnkit.models.tagger.SequenceTagger` (word + character BiLSTM + casing ->
+BiLSTM -> CRF). Presets:
+
+- ``fast``: the 30-minute recipe on a 2-core CPU, no pretrained vectors (docs/tag.md).
+- ``softmax``: the same model with an independent softmax per word instead of the CRF.
+
+A run directory holds ``config.json``, ``vocab.json`` (words, characters, tags), the weights, the
+history and curves, and ``results.json`` (the test scores).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..data import DataError
+from ..data.batching import bucket_indices
+from ..data.conll import CASINGS, Sentence, TagSet, Vocab, casing, entity_spans, normalize_digits, read_conll
+from ..errors import ConfigError, InputError
+from ..models.tagger import SequenceTagger, TagBatch, TaggerConfig
+from ..train import RunKind, TrainConfig, resolve_device, seed_everything
+from ..train import checkpoint as ckpt
+
+VOCAB_FILE = "vocab.json"
+RESULTS_FILE = "results.json"
+SPLITS = {"train": "eng.train", "validation": "eng.testa", "test": "eng.testb"}
+MAX_WORDS = 512  # a longer sentence is tagged in pieces of this many words (see Tagger)
+EVAL_BATCH = 256
+
+# The lecture's sentence, then two of ours.
+SAMPLES = (
+    "Yesterday, Harry Potter met Hermione Granger.",
+    "The European Commission said on Thursday it disagreed with German advice.",
+    "Barack Obama visited the Eiffel Tower in Paris with Angela Merkel.",
+)
+
+
+@dataclass
+class TagConfig:
+    scheme: str = "iobes"  # the training scheme: "iob2" or "iobes" (scores are on IOB2 either way)
+    lowercase: bool = True  # word embeddings of lowercased words (the casing feature keeps the shape)
+    digits: bool = True  # every digit read as 0
+    min_count: int = 1  # training words seen fewer times are unknown
+    max_word_chars: int = 30  # a word's characters beyond this are not read
+    model: TaggerConfig = field(default_factory=TaggerConfig)
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            epochs=100,
+            batch_size=32,
+            lr=2e-3,
+            schedule="cosine",
+            warmup=0.01,
+            clip_norm=5.0,
+            monitor="val_f1",
+            time_limit=28.0,
+        )
+    )
+
+    def __post_init__(self) -> None:
+        if self.scheme not in ("iob2", "iobes"):
+            raise ConfigError(f"scheme must be 'iob2' or 'iobes', got {self.scheme!r}")
+        if self.min_count < 1 or self.max_word_chars < 1:
+            raise ConfigError("min_count and max_word_chars must be >= 1")
+
+
+PRESETS: dict[str, TagConfig] = {
+    "fast": TagConfig(),
+    "softmax": TagConfig(model=TaggerConfig(decoder="softmax")),
+}
+
+RUNS = RunKind(
+    "tagging",
+    TagConfig,
+    PRESETS,
+    may_change=("train.epochs", "train.time_limit"),
+    from_data=("model.word_vocab", "model.char_vocab", "model.tags"),
+    files=(VOCAB_FILE, RESULTS_FILE),
+)
+
+
+def preset(name: str) -> TagConfig:
+    return RUNS.preset(name)
+
+
+# -- words to tensors ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Vocabularies:
+    words: Vocab
+    chars: Vocab
+    tags: TagSet
+
+    @classmethod
+    def build(cls, sentences: list[Sentence], config: TagConfig) -> Vocabularies:
+        words = Counter(_word_key(w, config) for s in sentences for w in s.tokens)
+        chars = Counter(c for s in sentences for w in s.tokens for c in w)
+        return cls(
+            Vocab.build(words, config.min_count),
+            Vocab.build(chars),
+            TagSet.from_sentences(sentences, config.scheme),
+        )
+
+    def save(self, path: Path) -> None:
+        data = {
+            "words": self.words.items,
+            "chars": self.chars.items,
+            "types": self.tags.types,
+            "scheme": self.tags.scheme,
+        }
+        ckpt.atomic_write(path, json.dumps(data, ensure_ascii=False).encode())
+
+    @classmethod
+    def load(cls, path: Path) -> Vocabularies:
+        if not path.is_file():
+            raise ckpt.CheckpointError(f"no {path.name} in {path.parent}")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(Vocab(data["words"]), Vocab(data["chars"]), TagSet(data["types"], data["scheme"]))
+        except (ValueError, KeyError, TypeError) as error:
+            raise ckpt.CheckpointError(f"{path} is damaged ({error})") from None
+
+
+def _word_key(word: str, config: TagConfig) -> str:
+    word = normalize_digits(word) if config.digits else word
+    return word.lower() if config.lowercase else word
+
+
+class TagDataset:
+    """Sentences as id arrays: words, casings, characters per word, and tags (when known)."""
+
+    def __init__(self, sentences: list[list[str]], vocab: Vocabularies, config: TagConfig, tags=None) -> None:
+        self.words = [
+            np.array([vocab.words(_word_key(w, config)) for w in s], dtype=np.int64) for s in sentences
+        ]
+        self.casings = [np.array([casing(w) for w in s], dtype=np.int64) for s in sentences]
+        limit = config.max_word_chars
+        self.chars = [[tuple(vocab.chars(c) for c in w[:limit]) for w in s] for s in sentences]
+        self.tags = (
+            [np.array(vocab.tags.encode(t), dtype=np.int64) for t in tags] if tags is not None else None
+        )
+        self.lengths = np.array([len(s) for s in sentences], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def collate(self, indices: np.ndarray) -> TagBatch:
+        lengths = self.lengths[indices]
+        B, T = len(indices), int(lengths.max())
+        words = np.zeros((B, T), dtype=np.int64)
+        casings = np.full((B, T), CASINGS.index("pad"), dtype=np.int64)
+        tags = np.zeros((B, T), dtype=np.int64)
+        spellings: dict[tuple[int, ...], int] = {}  # each distinct word once: its row in chars
+        spelling = []
+        for row, i in enumerate(indices):
+            n = lengths[row]
+            words[row, :n] = self.words[i]
+            casings[row, :n] = self.casings[i]
+            if self.tags is not None:
+                tags[row, :n] = self.tags[i]
+            spelling += [spellings.setdefault(word, len(spellings)) for word in self.chars[i]]
+        char_lengths = np.array([max(len(c), 1) for c in spellings], dtype=np.int64)
+        chars = np.zeros((len(spellings), int(char_lengths.max())), dtype=np.int64)  # (U, W)
+        for row, c in enumerate(spellings):
+            chars[row, : len(c)] = c
+        return TagBatch(
+            torch.from_numpy(words),
+            torch.from_numpy(casings),
+            torch.from_numpy(chars),
+            torch.from_numpy(char_lengths),
+            torch.tensor(spelling, dtype=torch.long),
+            torch.from_numpy(lengths),
+            torch.from_numpy(tags),
+            [int(i) for i in indices],
+        )
+
+    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0) -> Iterator[TagBatch]:
+        for indices in bucket_indices(self.lengths, batch_size, shuffle, seed, pool=20):
+            yield self.collate(indices)
+
+    def num_batches(self, batch_size: int) -> int:
+        return -(-len(self) // batch_size)
+
+
+@dataclass
+class PreparedData:
+    vocab: Vocabularies
+    sentences: dict[str, list[Sentence]]
+    datasets: dict[str, TagDataset]
+
+
+def data_dir(data: str | Path | None) -> Path:
+    """The folder of ``eng.train``/``eng.testa``/``eng.testb``: ``data`` (the folder, or one holding
+    ``conll2003/``), else ``$RNNKIT_DATA/conll2003``."""
+    import os
+
+    roots = [Path(data)] if data is not None else []
+    if data is None and os.environ.get("RNNKIT_DATA"):
+        roots.append(Path(os.environ["RNNKIT_DATA"]))
+    for root in roots:
+        for folder in (root, root / "conll2003"):
+            if (folder / SPLITS["train"]).is_file():
+                return folder
+    where = ", ".join(str(r) for r in roots) or "nowhere (no --data, no $RNNKIT_DATA)"
+    raise DataError(
+        f"no CoNLL-2003 files (eng.train, eng.testa, eng.testb) found in {where}; pass --data FOLDER"
+    )
+
+
+def prepare(config: TagConfig, data: str | Path | None, vocab: Vocabularies | None = None) -> PreparedData:
+    folder = data_dir(data)
+    sentences = {split: read_conll(folder / name) for split, name in SPLITS.items()}
+    vocab = vocab or Vocabularies.build(sentences["train"], config)
+    datasets = {
+        split: TagDataset([s.tokens for s in sents], vocab, config, [s.tags for s in sents])
+        for split, sents in sentences.items()
+    }
+    return PreparedData(vocab, sentences, datasets)
+
+
+# -- training -----------------------------------------------------------------------------------------
+
+
+def step(model: nn.Module, batch: TagBatch) -> tuple[Tensor, dict[str, float], int]:
+    """The mean negative log-likelihood per sentence (CRF) or per word (softmax)."""
+    loss, _ = model.loss(batch)
+    count = len(batch.indices) if model.crf is not None else int(batch.lengths.sum())
+    return loss / count, {}, count
+
+
+def build_model(config: TagConfig) -> SequenceTagger:
+    return SequenceTagger(config.model)
+
+
+def predict_tags(
+    model: SequenceTagger, dataset: TagDataset, tags: TagSet, device: torch.device
+) -> list[list[str]]:
+    """IOB2 tags of every sentence of ``dataset``, in order (batched, sorted by length)."""
+    out: list[list[str]] = [[] for _ in range(len(dataset))]
+    model.eval()
+    with torch.inference_mode():
+        for batch in dataset.batches(EVAL_BATCH):
+            for i, ids in zip(batch.indices, model.decode(batch.to(device))):
+                out[i] = tags.decode(ids)
+    return out
+
+
+def scores(gold: list[list[str]], predicted: list[list[str]]) -> dict:
+    """Entity-level precision, recall, F1 (seqeval, conlleval-compatible mode), overall and per type."""
+    from seqeval.metrics import classification_report
+
+    report = classification_report(gold, predicted, output_dict=True, zero_division=0, digits=6)
+    per_type = {k: v for k, v in report.items() if not k.endswith(" avg")}
+    micro = report["micro avg"]
+    return {
+        "precision": float(micro["precision"]),
+        "recall": float(micro["recall"]),
+        "f1": float(micro["f1-score"]),
+        "per_type": {
+            kind: {
+                "precision": float(m["precision"]),
+                "recall": float(m["recall"]),
+                "f1-score": float(m["f1-score"]),
+                "support": int(m["support"]),
+            }
+            for kind, m in per_type.items()
+        },
+    }
+
+
+def train(
+    config: TagConfig, data: str | Path | None, run_dir: str | Path, callbacks=(), resume: bool = True
+) -> dict:
+    """Train (or resume) the run in ``run_dir``, select on testa, then score the best on testb."""
+    run_dir = Path(run_dir)
+    RUNS.check_task(run_dir)
+    vocab = None
+    if resume and (run_dir / ckpt.STATE).is_file():
+        config = RUNS.resumable(RUNS.load_config(run_dir), config, run_dir)
+        RUNS.save_config(config, run_dir)
+        vocab = Vocabularies.load(run_dir / VOCAB_FILE)
+    seed_everything(config.train.seed)
+    prepared = prepare(config, data, vocab)
+    if vocab is None:
+        model_config = dataclasses.replace(
+            config.model,
+            word_vocab=len(prepared.vocab.words),
+            char_vocab=len(prepared.vocab.chars),
+            tags=tuple(prepared.vocab.tags.tags),
+        )
+        config = dataclasses.replace(config, model=model_config)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        prepared.vocab.save(run_dir / VOCAB_FILE)
+        RUNS.save_config(config, run_dir)
+    model = build_model(config)
+    trainer = RUNS.trainer(model, step, config.train, run_dir, callbacks, resume)
+    validation, gold_val = prepared.datasets["validation"], [s.tags for s in prepared.sentences["validation"]]
+
+    def validate(model: nn.Module) -> dict[str, float]:
+        result = scores(gold_val, predict_tags(model, validation, prepared.vocab.tags, trainer.device))
+        return {"f1": result["f1"], "precision": result["precision"], "recall": result["recall"]}
+
+    batch_size, seed = config.train.batch_size, config.train.seed
+    train_set = prepared.datasets["train"]
+    start = time.perf_counter()
+    trainer.fit(
+        lambda epoch: train_set.batches(batch_size, shuffle=True, seed=seed * 1000 + epoch),
+        train_set.num_batches(batch_size),
+        validate=validate,
+    )
+    session = time.perf_counter() - start
+    ckpt.load_weights(model, run_dir / ckpt.BEST)
+    start = time.perf_counter()
+    test_tags = predict_tags(model, prepared.datasets["test"], prepared.vocab.tags, trainer.device)
+    tag_seconds = time.perf_counter() - start
+    test = scores([s.tags for s in prepared.sentences["test"]], test_tags)
+    best_row = max(trainer.history, key=lambda row: row["val_f1"])
+    results = {
+        "test": test,
+        "best_val_f1": best_row["val_f1"],
+        "best_epoch": best_row["epoch"],
+        "best_elapsed_seconds": best_row["elapsed"],
+        "epochs": trainer.epoch,
+        "train_seconds_total": trainer.elapsed,
+        "train_seconds_this_session": session,
+        "test_sentences": len(test_tags),
+        "test_tag_seconds": tag_seconds,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    ckpt.save_json(results, run_dir / RESULTS_FILE)
+    return results
+
+
+# -- using a trained run --------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"(?:[A-Za-z]\.){2,}|\d+(?:[.,:/-]\d+)*|\w+(?:[-'\u2019]\w+)*|[^\w\s]")
+
+
+def tokenize(text: str) -> list[str]:
+    """Words and punctuation, as CoNLL splits them: "Granger." -> "Granger", "."; "U.S." and
+    "1996-08-22" stay whole."""
+    return _TOKEN.findall(text)
+
+
+class Tagger:
+    """IOB2 tags for sentences (lists of tokens or raw text), batched, sorted by length.
+
+    A sentence longer than ``MAX_WORDS`` words is tagged in consecutive pieces of that many words
+    (memory stays bounded; an entity cut at a piece boundary is split in two)."""
+
+    def __init__(self, model: SequenceTagger, vocab: Vocabularies, config: TagConfig) -> None:
+        self.model, self.vocab, self.config = model.eval(), vocab, config
+        self.device = next(model.parameters()).device
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path) -> Tagger:
+        model, config = RUNS.load_model(run_dir, build_model)
+        return cls(model, Vocabularies.load(Path(run_dir) / VOCAB_FILE), config)
+
+    def __call__(
+        self, sentences: list[list[str]], progress: Callable[[int, int], None] | None = None
+    ) -> list[list[str]]:
+        pieces, owners = [], []
+        for index, tokens in enumerate(sentences):
+            if not tokens:
+                raise InputError(f"sentence {index + 1} has no words; nothing to tag")
+            for start in range(0, len(tokens), MAX_WORDS):
+                pieces.append(tokens[start : start + MAX_WORDS])
+                owners.append(index)
+        dataset = TagDataset(pieces, self.vocab, self.config)
+        tagged = [[] for _ in range(len(pieces))]
+        done = 0
+        with torch.inference_mode():
+            for batch in dataset.batches(EVAL_BATCH):
+                for i, ids in zip(batch.indices, self.model.decode(batch.to(self.device))):
+                    tagged[i] = self.vocab.tags.decode(ids)
+                done += len(batch.indices)
+                if progress is not None:
+                    progress(done, len(pieces))
+        out: list[list[str]] = [[] for _ in sentences]
+        for owner, tags in zip(owners, tagged):
+            out[owner] += tags
+        return out
+
+
+def entities(tokens: list[str], tags: list[str]) -> list[dict]:
+    """The entities of a tagged sentence: text, type, first token and the token after the last."""
+    return [
+        {"text": " ".join(tokens[a:b]), "type": kind, "start": a, "end": b}
+        for kind, a, b in entity_spans(tags)
+    ]
+
+
+def marked(tokens: list[str], tags: list[str]) -> str:
+    """The sentence with its entities in brackets: "[Harry Potter]PER met [Hermione Granger]PER"."""
+    words = list(tokens)
+    for kind, a, b in reversed(entity_spans(tags)):
+        words[a:b] = [f"[{' '.join(words[a:b])}]{kind}"]
+    return " ".join(words)
+
+
+def evaluate(run_dir: str | Path, data: str | Path | None, split: str = "test") -> dict:
+    """Scores of a run's best weights on a split (testb by default), with the predicted tags."""
+    model, config = RUNS.load_model(run_dir, build_model)
+    vocab = Vocabularies.load(Path(run_dir) / VOCAB_FILE)
+    device = resolve_device(config.train.device)
+    model.to(device)
+    folder = data_dir(data)
+    sentences = read_conll(folder / SPLITS[split])
+    dataset = TagDataset([s.tokens for s in sentences], vocab, config)
+    start = time.perf_counter()
+    predicted = predict_tags(model, dataset, vocab.tags, device)
+    seconds = time.perf_counter() - start
+    gold = [s.tags for s in sentences]
+    return {**scores(gold, predicted), "sentences": sentences, "predicted": predicted, "seconds": seconds}
+
+
+def confusion(sentences: list[Sentence], predicted: list[list[str]]) -> dict[str, Counter]:
+    """For each gold entity type, what its spans were predicted as: the same span with a type,
+    or "missed" (no predicted entity with exactly that span)."""
+    table: dict[str, Counter] = {}
+    for sentence, tags in zip(sentences, predicted):
+        found = {(a, b): kind for kind, a, b in entity_spans(tags)}
+        for kind, a, b in entity_spans(sentence.tags):
+            table.setdefault(kind, Counter())[found.get((a, b), "missed")] += 1
+    return table

@@ -1,0 +1,217 @@
+"""Named entities: the CoNLL reader and tag schemes, the tagger, the task end to end, the CLI."""
+
+import json
+import random
+
+import pytest
+import torch
+
+from rnnkit.cli import main
+from rnnkit.data import DataError
+from rnnkit.data.conll import (
+    TagSet,
+    entity_spans,
+    iob1_to_iob2,
+    iob2_to_iobes,
+    iobes_to_iob2,
+    read_conll,
+)
+from rnnkit.tasks import tag
+
+# -- tag schemes ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("iob1", "iob2"),
+    [
+        ("I-PER I-PER O I-LOC", "B-PER I-PER O B-LOC"),
+        # adjacent entities of one type: IOB1 marks the second with B-
+        ("I-PER I-PER B-PER I-PER", "B-PER I-PER B-PER I-PER"),
+        # a type change needs no B- in IOB1
+        ("I-ORG I-LOC I-LOC", "B-ORG B-LOC I-LOC"),
+        ("B-MISC", "B-MISC"),
+        ("O O", "O O"),
+    ],
+)
+def test_iob1_to_iob2(iob1, iob2):
+    assert iob1_to_iob2(iob1.split()) == iob2.split()
+
+
+def test_iobes_round_trip_and_spans():
+    iob2 = ["B-PER", "I-PER", "B-PER", "O", "B-LOC", "I-LOC", "I-LOC", "B-ORG"]
+    iobes = iob2_to_iobes(iob2)
+    assert iobes == ["B-PER", "E-PER", "S-PER", "O", "B-LOC", "I-LOC", "E-LOC", "S-ORG"]
+    assert iobes_to_iob2(iobes) == iob2
+    assert entity_spans(iob2) == [("PER", 0, 2), ("PER", 2, 3), ("LOC", 4, 7), ("ORG", 7, 8)]
+    tags = TagSet(["PER", "LOC", "ORG"], "iobes")
+    assert tags.decode(tags.encode(iob2)) == iob2
+    with pytest.raises(ValueError, match="'S-MISC' is not in this tag set"):
+        tags.encode(["B-MISC"])
+
+
+def test_reader_converts_iob1_and_names_bad_lines(tmp_path):
+    good = tmp_path / "good.txt"
+    good.write_text(
+        "-DOCSTART- -X- O O\n\nHarry NNP I-NP I-PER\nPotter NNP I-NP I-PER\nHermione NNP I-NP B-PER\n"
+        "met VBD I-VP O\n\nParis NNP I-NP I-LOC\n"
+    )
+    sentences = read_conll(good)
+    assert [s.tokens for s in sentences] == [["Harry", "Potter", "Hermione", "met"], ["Paris"]]
+    assert sentences[0].tags == ["B-PER", "I-PER", "B-PER", "O"] and sentences[1].tags == ["B-LOC"]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("A NNP I-NP O\nB NNP O\n")
+    with pytest.raises(DataError, match=r"bad.txt, line 2: expected 4 columns .* got 3"):
+        read_conll(bad)
+    bad.write_text("A NNP I-NP O\n\nB NNP I-NP X-PER\n")
+    with pytest.raises(DataError, match=r"bad.txt, line 3: tag 'X-PER' is not O, B-TYPE or I-TYPE"):
+        read_conll(bad)
+    bad.write_text("A NNP I-NP O\nB NNP I-NP I-PER\n")
+    with pytest.raises(DataError, match=r"line 2: I-PER follows O, which IOB2 does not allow"):
+        read_conll(bad, scheme="iob2")
+    with pytest.raises(DataError, match="no CoNLL file"):
+        read_conll(tmp_path / "missing.txt")
+
+
+def test_tokenize_splits_like_conll():
+    assert tag.tokenize("Yesterday, Harry Potter met Hermione Granger.") == [
+        "Yesterday",
+        ",",
+        "Harry",
+        "Potter",
+        "met",
+        "Hermione",
+        "Granger",
+        ".",
+    ]
+    assert tag.tokenize("The U.S. paid 3.5 million on 1996-08-22.")[1:6] == [
+        "U.S.",
+        "paid",
+        "3.5",
+        "million",
+        "on",
+    ]
+
+
+# -- a tiny synthetic CoNLL corpus ----------------------------------------------------------------------
+
+FIRST = ["Harry", "Hermione", "Ron", "Ginny", "Albus", "Minerva", "Severus", "Luna"]
+LAST = ["Potter", "Granger", "Weasley", "Dumbledore", "Snape", "Lovegood"]
+PLACES = ["London", "Paris", "Hogsmeade", "Berlin", "Madrid", "Rome"]
+ORGS = ["Gringotts", "Ministry", "Hogwarts", "Reuters"]
+
+
+def _sentence(rng):
+    """(tokens, IOB1 tags): two people meet in a place, for an organisation, in various orders."""
+
+    def person():
+        if rng.random() < 0.5:
+            return [rng.choice(FIRST), rng.choice(LAST)], ["I-PER", "I-PER"]
+        return [rng.choice(FIRST)], ["I-PER"]
+
+    a, b = person(), person()
+    place, org = rng.choice(PLACES), rng.choice(ORGS)
+    if rng.random() < 0.5:
+        tokens = ["Yesterday", ","] + a[0] + ["met"] + b[0] + ["in", place, "for", org, "."]
+        tags = ["O", "O"] + a[1] + ["O"] + b[1] + ["O", "I-LOC", "O", "I-ORG", "O"]
+    else:
+        # two people side by side: IOB1 marks the second with B-
+        tokens = a[0] + b[0] + ["visited", place, "."]
+        tags = a[1] + ["B-PER"] + ["I-PER"] * (len(b[0]) - 1) + ["O", "I-LOC", "O"]
+    return tokens, tags
+
+
+def write_conll(folder, seed=0, sizes=(240, 40, 40)):
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, n in zip(("eng.train", "eng.testa", "eng.testb"), sizes):
+        lines = ["-DOCSTART- -X- O O", ""]
+        for _ in range(n):
+            tokens, tags = _sentence(rng)
+            lines += [f"{t} NNP I-NP {g}" for t, g in zip(tokens, tags)] + [""]
+        (folder / name).write_text("\n".join(lines) + "\n")
+    return folder
+
+
+TINY = [
+    "--set", "model.word_dim=16", "--set", "model.char_dim=8", "--set", "model.char_hidden=8",
+    "--set", "model.hidden_size=24", "--set", "model.casing_dim=4", "--set", "model.dropout=0.1",
+    "--set", "train.time_limit=none", "--lr", "0.01", "--epochs", "8", "--batch-size", "16",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tag")
+    data = write_conll(root / "conll")
+    run = root / "run"
+    assert main(["tag", "train", "--data", str(data), "--out", str(run), *TINY]) == 0
+    return data, run
+
+
+def test_tiny_task_is_learned_to_f1_one(trained):
+    _, run = trained
+    results = json.loads((run / tag.RESULTS_FILE).read_text())
+    assert results["test"]["f1"] == 1.0 and results["best_val_f1"] == 1.0
+    assert set(results["test"]["per_type"]) == {"PER", "LOC", "ORG"}
+    assert json.loads((run / "run.json").read_text())["task"] == "tagging"
+
+
+def test_batched_tagging_equals_one_sentence_at_a_time(trained):
+    data, run = trained
+    tagger = tag.Tagger.from_run(run)
+    sentences = [s.tokens for s in read_conll(data / "eng.testb")][:20]
+    batched = tagger(sentences)
+    alone = [tagger([s])[0] for s in sentences]
+    assert batched == alone
+    emissions = []
+    for group in (sentences[:8], sentences[:1]):
+        dataset = tag.TagDataset(group, tagger.vocab, tagger.config)
+        batch = next(iter(dataset.batches(len(group))))
+        row = batch.indices.index(0)
+        with torch.no_grad():
+            emissions.append(tagger.model.emissions(batch)[row, : len(sentences[0])])
+    torch.testing.assert_close(emissions[0], emissions[1], atol=1e-6, rtol=1e-6)
+
+
+def test_cli_tags_the_lecture_sentence_and_files(trained, tmp_path, capsys):
+    data, run = trained
+    capsys.readouterr()
+    assert main(["tag", str(run), "Yesterday, Harry Potter met Hermione Granger."]) == 0
+    out = capsys.readouterr().out
+    assert "[Harry Potter]PER met [Hermione Granger]PER" in out and "PER   Hermione Granger" in out
+
+    text = tmp_path / "in.txt"
+    long_line = " ".join(["Harry", "met", "Ron", "in", "Paris", "."] * 100)  # 600 words
+    text.write_text("Ron Weasley visited Rome .\n\n" + long_line + "\n")
+    assert main(["tag", "predict", str(run), "--file", str(text), "--format", "json", "--tokenized"]) == 0
+    captured = capsys.readouterr()
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    assert len(records) == 3, "one record per input line, the empty one included"
+    assert records[0]["entities"] == [
+        {"text": "Ron Weasley", "type": "PER", "start": 0, "end": 2},
+        {"text": "Rome", "type": "LOC", "start": 3, "end": 4},
+    ]
+    assert records[1] == {"tokens": [], "tags": [], "entities": []}
+    assert len(records[2]["tags"]) == 600 and "tagged in pieces of 512" in captured.err
+
+    assert main(["tag", "predict", str(run), "Ron visited Paris .", "--format", "conll", "--tokenized"]) == 0
+    assert capsys.readouterr().out == "Ron B-PER\nvisited O\nParis B-LOC\n. O\n\n"
+
+    assert main(["tag", "evaluate", str(run), "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "overall" in out and "100.00%" in out and "missed" in out
+
+
+def test_cli_errors_are_one_line(trained, tmp_path, capsys):
+    data, run = trained
+    assert main(["tag", "train", "--data", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
+    assert "no CoNLL-2003 files" in capsys.readouterr().err
+    sentiment_like = tmp_path / "other"
+    sentiment_like.mkdir()
+    (sentiment_like / "run.json").write_text('{"task": "sentiment"}')
+    assert main(["tag", str(sentiment_like), "Harry met Ron"]) == 2
+    assert "is a sentiment run, not a tagging run" in capsys.readouterr().err
+    assert (
+        main(["tag", "train", "--data", str(data), "--out", str(run), "--set", "model.hidden_size=99"]) == 2
+    )
+    assert "holds a run with other settings" in capsys.readouterr().err
