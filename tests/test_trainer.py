@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit.train import CountBar, ProgressBar, TrainConfig, Trainer
+from rnnkit.train import CountBar, ProgressBar, TrainConfig, Trainer, resolve_device
 
 
 class ToyBatch:
@@ -137,3 +137,14 @@ def test_validate_hook_logs_metrics_that_are_not_batch_means(tmp_path):
     history = trainer.fit(lambda epoch: toy_batches(), 4, validate=validate)
     assert [row["val_f1"] for row in history] == pytest.approx([0.6, 0.7, 0.8])
     assert seen == [(False, False)] * 3 and trainer.best == pytest.approx(0.8)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_a_gpu_is_a_user_error_in_one_line(capsys):
+    from rnnkit.cli import main
+    from rnnkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="sees no GPU"):
+        resolve_device("cuda")
+    assert main(["ball", "--epochs", "1", "--set", "train.device=cuda", "--out", "/nonexistent/x"]) == 2
+    assert "error: device 'cuda' was asked for but torch sees no GPU" in capsys.readouterr().err

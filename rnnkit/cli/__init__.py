@@ -13,7 +13,7 @@ import traceback
 
 from ..errors import RnnkitError
 from ..runtime import tune_allocator
-from ..train import CheckpointError, TrainingError
+from ..train import TrainingError
 from . import ball, core, forecast, lab, lm, sentiment, tag
 
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.func(args)
-    except (RnnkitError, CheckpointError, TrainingError) as error:
+    except RnnkitError as error:
         if args.debug:
             traceback.print_exc()
         else:

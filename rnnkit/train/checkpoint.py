@@ -1,6 +1,7 @@
 """Run directories: weights in safetensors, everything else in JSON; every write atomic.
 
-A run directory holds ``config.json`` (what rebuilds the model), ``last.safetensors`` and
+A run directory holds ``config.json`` (what rebuilds the model), ``run.json`` (which task wrote it:
+:mod:`rnnkit.train.rundir`), ``last.safetensors`` and
 ``best.safetensors`` (weights), ``train_state.pt`` (the checkpoint: weights, optimizer, schedule,
 RNG states and history, for resuming; read with ``torch.load(weights_only=True)``, which cannot
 execute code), the history as ``history.json`` and ``history.csv``, and whatever the task adds (a
@@ -29,11 +30,13 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
+from ..errors import RnnkitError
+
 CONFIG, LAST, BEST, STATE = "config.json", "last.safetensors", "best.safetensors", "train_state.pt"
 TEMP_PREFIX = ".partial-"  # temporary files of unfinished writes (a kill -9 can leave them)
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(RnnkitError, RuntimeError):
     """A run directory or checkpoint that is missing or damaged."""
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..errors import ConfigError, RnnkitError
 from . import checkpoint as ckpt
 
 CHECKPOINT_FORMAT = 2  # train_state.pt holds the weights and every RNG (1: the weights were apart)
@@ -49,14 +50,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+            raise ConfigError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.time_limit is not None and self.time_limit <= 0:
-            raise ValueError(f"time_limit must be > 0 minutes (or None), got {self.time_limit}")
+            raise ConfigError(f"time_limit must be > 0 minutes (or None), got {self.time_limit}")
 
 
 PLOT_EVERY = 30.0  # seconds between redraws of curves.png during a run; it is always drawn at the end
@@ -69,7 +70,7 @@ class Batches(Protocol):
 StepFn = Callable[[nn.Module, Any], tuple[Tensor, dict[str, float], int]]
 
 
-class TrainingError(RuntimeError):
+class TrainingError(RnnkitError, RuntimeError):
     """Training cannot go on (a NaN loss, say); the message says why and what was kept."""
 
 
@@ -78,7 +79,7 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but torch sees no GPU; use --device cpu")
+        raise ConfigError("device 'cuda' was asked for but torch sees no GPU; use --device cpu")
     return device
 
 
