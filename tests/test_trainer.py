@@ -140,11 +140,11 @@ def test_validate_hook_logs_metrics_that_are_not_batch_means(tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
-def test_cuda_without_a_gpu_is_a_user_error_in_one_line(capsys):
+def test_cuda_without_a_gpu_is_a_user_error_in_one_line(tmp_path, capsys):
     from rnnkit.cli import main
     from rnnkit.errors import ConfigError
 
     with pytest.raises(ConfigError, match="sees no GPU"):
         resolve_device("cuda")
-    assert main(["ball", "--epochs", "1", "--set", "train.device=cuda", "--out", "/nonexistent/x"]) == 2
+    assert main(["ball", "--epochs", "1", "--set", "train.device=cuda", "--out", str(tmp_path / "x")]) == 2
     assert "error: device 'cuda' was asked for but torch sees no GPU" in capsys.readouterr().err
