@@ -121,7 +121,12 @@ def main(argv: list[str] | None = None) -> dict:
         f"test exact match {exact:.3f} (copy-the-input baseline {copy_baseline:.3f}); final loss "
         f"{loss.item():.3f}; {args.steps} steps in {seconds:.1f} s"
     )
-    return {"exact_match": exact, "longest": by_length[-1], "baseline": copy_baseline, "seconds": seconds}
+    return {
+        "exact_match": exact,
+        "by_length": by_length,
+        "baseline": copy_baseline,
+        "seconds": seconds,
+    }
 
 
 if __name__ == "__main__":

@@ -99,7 +99,13 @@ def main(argv: list[str] | None = None) -> dict:
         f"per-step accuracy {accuracy:.3f} (majority-tag baseline {baseline:.3f}, tag = current bit "
         f"{copy_bit:.3f}); whole sequences right {sequences:.3f}; {args.steps} steps in {seconds:.1f} s"
     )
-    return {"accuracy": accuracy, "baseline": baseline, "sequence_accuracy": sequences, "seconds": seconds}
+    return {
+        "accuracy": accuracy,
+        "baseline": baseline,
+        "copy_bit": copy_bit,
+        "sequence_accuracy": sequences,
+        "seconds": seconds,
+    }
 
 
 if __name__ == "__main__":
