@@ -31,6 +31,7 @@ from ..errors import ConfigError
 from ..nn import CRF, LSTM, bio_constraints, iobes_constraints
 
 DECODERS = ("crf", "softmax")
+SPELL_GROUP = 256  # distinct words per character-BiLSTM call, sorted by length
 
 
 @dataclass
@@ -122,8 +123,7 @@ class SequenceTagger(nn.Module):
             words = words.masked_fill(drop & (words > 1), 1)  # 1 is the unknown word
         parts = [self.words(words)]  # (B, T, word_dim)
         if self.config.char_hidden:
-            _, (h_n, _) = self.char_lstm(self.chars(batch.chars), batch.char_lengths)  # (2, U, C)
-            per_word = torch.cat([h_n[0], h_n[1]], dim=1)[batch.spelling]  # (U, 2C) -> (N, 2C)
+            per_word = self.spell(batch.chars, batch.char_lengths)[batch.spelling]  # (U, 2C) -> (N, 2C)
             valid = batch.words != 0  # (B, T): the real words, in the order chars lists them
             spelled = per_word.new_zeros(*words.shape, per_word.shape[1])
             spelled[valid] = per_word  # (B, T, 2C)
@@ -131,6 +131,22 @@ class SequenceTagger(nn.Module):
         if self.config.casing_dim:
             parts.append(self.casings(batch.casings))
         return torch.cat(parts, dim=2)
+
+    def spell(self, chars: Tensor, lengths: Tensor) -> Tensor:
+        """Each distinct word's character BiLSTM features, (U, 2C): its final forward and backward
+        states. The words go through in groups of similar length, so that a group of short words
+        does not run as many steps as the longest word of the batch."""
+        order = torch.argsort(lengths, stable=True)  # (U,), on the CPU
+        out = None
+        for group in order.split(SPELL_GROUP):
+            W = int(lengths[group].max())
+            rows = group.to(chars.device)
+            _, (h_n, _) = self.char_lstm(self.chars(chars[rows, :W]), lengths[group])  # (2, g, C)
+            features = torch.cat([h_n[0], h_n[1]], dim=1)  # (g, 2C)
+            if out is None:
+                out = features.new_zeros(len(order), features.shape[1])
+            out = out.index_put((rows,), features)
+        return out
 
     def emissions(self, batch: TagBatch) -> Tensor:
         """Per-word tag scores, (B, T, K)."""

@@ -42,7 +42,8 @@ VOCAB_FILE = "vocab.json"
 RESULTS_FILE = "results.json"
 SPLITS = {"train": "eng.train", "validation": "eng.testa", "test": "eng.testb"}
 MAX_WORDS = 512  # a longer sentence is tagged in pieces of this many words (see Tagger)
-EVAL_BATCH = 256
+# Prediction: sentences sorted by length, at most 1,024 and 16,384 words (padding included) a batch.
+EVAL_BATCH, EVAL_TOKENS = 1024, 16_384
 
 # The lecture's sentence, then two of ours.
 SAMPLES = (
@@ -147,12 +148,19 @@ class TagDataset:
     """Sentences as id arrays: words, casings, characters per word, and tags (when known)."""
 
     def __init__(self, sentences: list[list[str]], vocab: Vocabularies, config: TagConfig, tags=None) -> None:
-        self.words = [
-            np.array([vocab.words(_word_key(w, config)) for w in s], dtype=np.int64) for s in sentences
-        ]
-        self.casings = [np.array([casing(w) for w in s], dtype=np.int64) for s in sentences]
         limit = config.max_word_chars
-        self.chars = [[tuple(vocab.chars(c) for c in w[:limit]) for w in s] for s in sentences]
+        seen: dict[str, tuple[int, int, tuple[int, ...]]] = {}  # each distinct word encoded once
+
+        def encode(word: str) -> tuple[int, int, tuple[int, ...]]:
+            if word not in seen:
+                chars = tuple(vocab.chars(c) for c in word[:limit])
+                seen[word] = (vocab.words(_word_key(word, config)), casing(word), chars)
+            return seen[word]
+
+        encoded = [[encode(w) for w in s] for s in sentences]
+        self.words = [np.array([e[0] for e in s], dtype=np.int64) for s in encoded]
+        self.casings = [np.array([e[1] for e in s], dtype=np.int64) for s in encoded]
+        self.chars = [[e[2] for e in s] for s in encoded]
         self.tags = (
             [np.array(vocab.tags.encode(t), dtype=np.int64) for t in tags] if tags is not None else None
         )
@@ -191,8 +199,12 @@ class TagDataset:
             [int(i) for i in indices],
         )
 
-    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0) -> Iterator[TagBatch]:
-        for indices in bucket_indices(self.lengths, batch_size, shuffle, seed, pool=20):
+    def batches(
+        self, batch_size: int, shuffle: bool = False, seed: int = 0, token_budget: int | None = None
+    ) -> Iterator[TagBatch]:
+        for indices in bucket_indices(
+            self.lengths, batch_size, shuffle, seed, pool=20, token_budget=token_budget
+        ):
             yield self.collate(indices)
 
     def num_batches(self, batch_size: int) -> int:
@@ -256,7 +268,7 @@ def predict_tags(
     out: list[list[str]] = [[] for _ in range(len(dataset))]
     model.eval()
     with torch.inference_mode():
-        for batch in dataset.batches(EVAL_BATCH):
+        for batch in dataset.batches(EVAL_BATCH, token_budget=EVAL_TOKENS):
             for i, ids in zip(batch.indices, model.decode(batch.to(device))):
                 out[i] = tags.decode(ids)
     return out
@@ -388,7 +400,7 @@ class Tagger:
         tagged = [[] for _ in range(len(pieces))]
         done = 0
         with torch.inference_mode():
-            for batch in dataset.batches(EVAL_BATCH):
+            for batch in dataset.batches(EVAL_BATCH, token_budget=EVAL_TOKENS):
                 for i, ids in zip(batch.indices, self.model.decode(batch.to(self.device))):
                     tagged[i] = self.vocab.tags.decode(ids)
                 done += len(batch.indices)
