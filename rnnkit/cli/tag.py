@@ -173,7 +173,9 @@ def _print(tokens: list[str], tags: list[str], form: str) -> None:
     else:
         print(tag.marked(tokens, tags))
         for entity in tag.entities(tokens, tags):
-            print(f"    {entity['type']:5s} {entity['text']}  (words {entity['start'] + 1}-{entity['end']})")
+            first, last = entity["start"] + 1, entity["end"]
+            where = f"word {first}" if first == last else f"words {first}-{last}"
+            print(f"    {entity['type']:5s} {entity['text']}  ({where})")
 
 
 __all__ = ["add_parser", "rewrite_argv"]
