@@ -49,8 +49,10 @@ class CharLM(nn.Module):
         self.config = config
         V, E = config.vocab_size, config.embed_dim
         self.embedding = nn.Embedding(V, E) if E else None
+        # config.dropout acts between stacked layers and before the output layer (self.dropout)
+        between = config.dropout if config.num_layers > 1 else 0.0
         self.rnn = _LAYERS[config.cell](
-            E or V, config.hidden_size, num_layers=config.num_layers, dropout=config.dropout
+            E or V, config.hidden_size, num_layers=config.num_layers, dropout=between
         )
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, V)  # W_yh, b_y
