@@ -215,3 +215,13 @@ def test_cli_errors_are_one_line(trained, tmp_path, capsys):
         main(["tag", "train", "--data", str(data), "--out", str(run), "--set", "model.hidden_size=99"]) == 2
     )
     assert "holds a run with other settings" in capsys.readouterr().err
+
+
+def test_the_padding_token_as_a_word_is_just_an_unknown_word(trained):
+    """'<pad>' is the vocabulary's padding entry; as a word of a sentence it must not be read as
+    padding (it crashed the character features with a shape mismatch)."""
+    _, run = trained
+    tagger = tag.Tagger.from_run(run)
+    assert tagger.vocab.words("<pad>") == 1 and tagger.vocab.words("<unk>") == 1
+    tagged = tagger([["Harry", "<PAD>", "met", "<pad>", "Ron"], ["Ron", "visited", "Paris", "."]])
+    assert len(tagged[0]) == 5 and tagged[1] == ["B-PER", "O", "B-LOC", "O"]

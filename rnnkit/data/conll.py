@@ -153,7 +153,10 @@ CASINGS = ("lower", "upper", "title", "mixed", "numeric", "other", "pad")
 
 
 def casing(word: str) -> int:
-    """The index in :data:`CASINGS` of the word's shape: lowercased embeddings lose it."""
+    """The index in :data:`CASINGS` of the word's shape: lowercased embeddings lose it.
+
+    "numeric" also takes words made only of ``. , - /`` without a digit: the measured runs
+    (docs/tag.md) were trained so, and a run's features must not change under it."""
     if word.isdigit() or re.fullmatch(r"[\d.,-/]+", word):
         return CASINGS.index("numeric")
     if word.islower():
@@ -186,7 +189,8 @@ class Vocab:
         return len(self.items)
 
     def __call__(self, item: str) -> int:
-        return self.index.get(item, 1)
+        """The id of ``item``: 1 (unknown) if unseen, and never 0 (padding), even for "<pad>"."""
+        return self.index.get(item, 1) or 1
 
 
 class TagSet:

@@ -69,6 +69,7 @@ class TagBatch:
     chars: Tensor  # (U, W) character ids of the batch's distinct words, 0-padded
     char_lengths: Tensor  # (U,) on the CPU
     spelling: Tensor  # (N,) the row of chars of each real word, in reading order
+    positions: Tensor  # (N,) each real word's place b * T + t in the (B, T) batch
     lengths: Tensor  # (B,) sentence lengths, on the CPU
     tags: Tensor  # (B, T) tag ids, 0 at padding
     indices: list[int]  # positions in the dataset, for outputs in order
@@ -80,6 +81,7 @@ class TagBatch:
             self.chars.to(device),
             self.char_lengths,
             self.spelling.to(device),
+            self.positions.to(device),
             self.lengths,
             self.tags.to(device),
             self.indices,
@@ -124,10 +126,9 @@ class SequenceTagger(nn.Module):
         parts = [self.words(words)]  # (B, T, word_dim)
         if self.config.char_hidden:
             per_word = self.spell(batch.chars, batch.char_lengths)[batch.spelling]  # (U, 2C) -> (N, 2C)
-            valid = batch.words != 0  # (B, T): the real words, in the order chars lists them
-            spelled = per_word.new_zeros(*words.shape, per_word.shape[1])
-            spelled[valid] = per_word  # (B, T, 2C)
-            parts.append(spelled)
+            B, T = words.shape
+            spelled = per_word.new_zeros(B * T, per_word.shape[1]).index_copy(0, batch.positions, per_word)
+            parts.append(spelled.view(B, T, -1))  # (B, T, 2C), zero at padding
         if self.config.casing_dim:
             parts.append(self.casings(batch.casings))
         return torch.cat(parts, dim=2)
@@ -137,16 +138,15 @@ class SequenceTagger(nn.Module):
         states. The words go through in groups of similar length, so that a group of short words
         does not run as many steps as the longest word of the batch."""
         order = torch.argsort(lengths, stable=True)  # (U,), on the CPU
-        out = None
+        groups = []
         for group in order.split(SPELL_GROUP):
             W = int(lengths[group].max())
             rows = group.to(chars.device)
             _, (h_n, _) = self.char_lstm(self.chars(chars[rows, :W]), lengths[group])  # (2, g, C)
-            features = torch.cat([h_n[0], h_n[1]], dim=1)  # (g, 2C)
-            if out is None:
-                out = features.new_zeros(len(order), features.shape[1])
-            out = out.index_put((rows,), features)
-        return out
+            groups.append(torch.cat([h_n[0], h_n[1]], dim=1))  # (g, 2C)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(len(order))
+        return torch.cat(groups)[inverse.to(chars.device)]  # back to the words' own order
 
     def emissions(self, batch: TagBatch) -> Tensor:
         """Per-word tag scores, (B, T, K)."""
@@ -160,8 +160,8 @@ class SequenceTagger(nn.Module):
         scores = self.emissions(batch)
         if self.crf is not None:
             return -self.crf(scores, batch.tags, batch.lengths).sum(), scores
-        valid = batch.words != 0
-        return F.cross_entropy(scores[valid], batch.tags[valid], reduction="sum"), scores
+        per_word = F.cross_entropy(scores.flatten(0, 1), batch.tags.flatten(), reduction="none")  # (B*T,)
+        return per_word.index_select(0, batch.positions).sum(), scores
 
     def decode(self, batch: TagBatch, scores: Tensor | None = None) -> list[list[int]]:
         """The best tag ids of each sentence, its true length each."""

@@ -34,8 +34,8 @@ Coming from ``torch.nn``: ``x`` may also be a ``PackedSequence`` (then the outpu
 ``lengths``); ``batch_first=True`` is the default. Under ``torch.autocast`` the fused path runs in
 the autocast dtype (weights cast per call, differentiably), as ``torch.nn.LSTM`` does; the reference
 path computes in the weights' dtype. On a GPU each layer keeps its weights in one flat buffer that
-the parameters are views of, as ``torch.nn.RNNBase.flatten_parameters`` does, so cuDNN never copies
-them.
+the parameters are views of, as ``torch.nn.RNNBase.flatten_parameters`` does, so cuDNN does not copy
+them (except under autocast, whose cast weights are new tensors).
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ class _Recurrent(nn.Module):
         )
         # On a GPU: each cell's b_hh in its layer's flat weight buffer (see _flatten_weights).
         self._recurrent_biases: list[Tensor] | None = None
+        self._flatten_weights()  # a layer built on a GPU (torch.device("cuda") as default)
 
     @property
     def is_lstm(self) -> bool:
@@ -313,6 +314,8 @@ class _Recurrent(nn.Module):
         biases = []
         for index in range(layer * D, (layer + 1) * D):
             cell, b_hh = self.cells[index], self._recurrent_biases[index]
+            if b_hh.device != cell.weight_ih.device:
+                return None  # a replica on another device (DataParallel) shares the list, not the buffer
             if isinstance(cell, GRUCell):
                 H = cell.hidden_size
                 if cell.bias_hn.data_ptr() != b_hh[2 * H :].data_ptr():

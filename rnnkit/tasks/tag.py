@@ -177,6 +177,7 @@ class TagDataset:
         tags = np.zeros((B, T), dtype=np.int64)
         spellings: dict[tuple[int, ...], int] = {}  # each distinct word once: its row in chars
         spelling = []
+        positions = np.concatenate([row * T + np.arange(n) for row, n in enumerate(lengths)])  # (N,)
         for row, i in enumerate(indices):
             n = lengths[row]
             words[row, :n] = self.words[i]
@@ -194,6 +195,7 @@ class TagDataset:
             torch.from_numpy(chars),
             torch.from_numpy(char_lengths),
             torch.tensor(spelling, dtype=torch.long),
+            torch.from_numpy(positions),
             torch.from_numpy(lengths),
             torch.from_numpy(tags),
             [int(i) for i in indices],

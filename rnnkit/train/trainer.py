@@ -216,7 +216,8 @@ class Trainer:
         needs (weights, best weights, optimizer, every RNG, history). A crash between two writes
         leaves exports that are a step ahead of the state; :meth:`resume` notices (the stamps) and
         rewrites them from the state, then trains the lost epoch again with the same batches and
-        random numbers, so the run ends bitwise as if it had never stopped."""
+        random numbers, so the run ends bitwise as if it had never stopped (without a ``time_limit``:
+        a wall-clock budget makes the schedule and the epoch's end depend on time anyway)."""
         weights = ckpt.cpu_state_dict(self.model)
         if improved:
             self.best_epoch, self._best_weights = self.epoch, weights
