@@ -176,3 +176,23 @@ def test_flat_weights_give_the_same_numbers_and_train_in_place(kind):
     for (name, a), b in zip(flat.state_dict().items(), plain.state_dict().values()):
         assert_close(a, b, f"{name} after a step")
     assert flat._flat_recurrent_biases(0) is not None, "an optimizer step keeps the buffer flat"
+
+
+@pytest.mark.parametrize("kind", ["rnn", "relu", "lstm", "gru"])
+def test_the_gpu_packed_layer_path_equals_the_cpu_path(kind):
+    """The one-call-per-layer packed path (what a GPU runs) against the direction-by-direction
+    padded path (what the CPU runs), on the CPU: outputs and final states, float64."""
+    torch.manual_seed(0)
+    layer = LAYERS[kind](3, 4, bidirectional=True).double()
+    x = torch.randn(3, 6, 3, dtype=torch.float64)
+    lengths = torch.tensor([6, 2, 4])
+    expected, state = layer(x, lengths)
+    finals = state if kind == "lstm" else (state,)
+    zeros = torch.zeros(3, 4, dtype=torch.float64)
+    states = [(zeros, zeros) if kind == "lstm" else (zeros,)] * 2
+    out, last = layer._run_layer(
+        list(layer.cells), x, states, Padding.from_lengths(lengths, 6), True, layer=0
+    )
+    assert_close(out, expected, "output")
+    for i, final in enumerate(finals):
+        assert_close(torch.stack([d[i] for d in last]), final, "final state")

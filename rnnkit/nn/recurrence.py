@@ -19,14 +19,17 @@ last real step:
   derivatives of the saturated gates are exactly 0, so no gradient leaks into or out of padding.
   At real steps ``p_t = 0`` and the extra column contributes exactly 0.
 
-This needs the padded steps to stay bounded: tanh, the GRU's convex mix of tanh and h, and the
-LSTM's c (grows by at most 1 a step) do; a ReLU RNN's state does not (``relu(1.1 h)`` overflows,
-and then ``0 * inf`` is NaN in the masks and in every weight gradient).
+This needs the padded steps to stay bounded: tanh and the GRU's convex mix of tanh and h are, and
+so is the LSTM's c (carried unchanged). A ReLU RNN's state is not (``relu(1.1 h)`` runs on and
+overflows, and then ``0 * inf`` is NaN in the masks and in every weight gradient), so it gets the
+padding feature too, with weight ``-S`` (an eighth of the dtype's largest value) into its
+pre-activation: at the first padded step ``h = relu(W_hh h + b - S) = 0`` for any state that a
+finite computation reached, and it stays 0, with zero gradient; at real steps ``p_t = 0``.
 
 **A whole layer on the packed batch** (:func:`run_layer`, both directions in one call): torch's
 variable-length kernels (``PackedSequence``) only ever compute real steps. cuDNN runs them at full
 speed, so this is the way on a GPU (no extra input column, no reversal gathers); on a CPU torch
-runs it as a loop over steps, so it is used there only for the ReLU RNN with padding.
+runs it as a loop over steps, several times slower (``benchmarks/relu_padding.py``).
 
 ``benchmarks/lstm_masking_throughput.py`` measures both against the unmasked padded kernel.
 """
@@ -54,9 +57,25 @@ def supports_fused(cell: _Cell) -> bool:
 
 def layer_kernel_needed(cell: _Cell, device: torch.device, padding: Padding | None) -> bool:
     """Whether a layer runs as one packed kernel call (:func:`run_layer`) rather than direction by
-    direction on the padded tensor (:func:`run_directions`): on a GPU, and for a padded ReLU RNN."""
-    relu = isinstance(cell, RNNCell) and cell.nonlinearity == "relu"
-    return device.type == "cuda" or (padding is not None and relu)
+    direction on the padded tensor (:func:`run_directions`): on a GPU."""
+    return device.type == "cuda"
+
+
+def _is_relu(cell: _Cell) -> bool:
+    return isinstance(cell, RNNCell) and cell.nonlinearity == "relu"
+
+
+def _needs_indicator(cell: _Cell) -> bool:
+    """Cells whose padded steps need the padding indicator as an extra input: the LSTM (to carry
+    ``c``) and the ReLU RNN (to stop at zero)."""
+    return isinstance(cell, LSTMCell) or _is_relu(cell)
+
+
+def _stop_column(cell: RNNCell, like: Tensor) -> Tensor:
+    """The (H, 1) weight column of the padding feature for a ReLU RNN: -S with S an eighth of the
+    dtype's largest value. At a padded step the pre-activation is then below zero for any state a
+    finite computation reached, so ``h = relu(...) = 0``, and it stays 0 (its gradient too)."""
+    return like.new_full((cell.hidden_size, 1), -torch.finfo(like.dtype).max / 8)
 
 
 def recurrent_bias(cell: _Cell) -> Tensor:
@@ -124,6 +143,8 @@ def _fused_direction(
         x = padding.reverse(x) if padding is not None else x.flip(1)
     weights = _kernel_weights(cell, dtype=dtype)
     h0 = state[0].unsqueeze(0)  # (1, B, H)
+    if padding is not None and _is_relu(cell):  # x carries the padding indicator: W_hx to (H, E+1)
+        weights[0] = torch.cat([weights[0], _stop_column(cell, weights[0])], dim=1)
     if isinstance(cell, LSTMCell):
         if padding is not None:  # x carries the padding indicator: widen W_hx to (4H, E+1)
             weights[0] = torch.cat([weights[0], _carry_column(cell, weights[0])], dim=1)
@@ -158,7 +179,7 @@ def run_directions(
     direction's un-reversal and the concatenation, for a top layer whose final states are all that
     is read (a many-to-one model).
     """
-    if padding is not None and isinstance(cells[0], LSTMCell):
+    if padding is not None and _needs_indicator(cells[0]):
         x = _carry_feature(x, padding)
     results = [
         _fused_direction(cell, x, state, padding, d == 1, sequences, dtype)
@@ -167,7 +188,7 @@ def run_directions(
     return _assemble(results, sequences)
 
 
-# -- a whole layer in one call, packed when padded (GPU; the padded ReLU RNN) -------------------------
+# -- a whole layer in one call, packed when padded (the GPU path) ------------------------------------
 
 
 def run_layer(
