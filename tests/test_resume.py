@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import XYBatch
 from safetensors.torch import load_file
 from torch import nn
 
@@ -24,14 +25,6 @@ from rnnkit.train import CheckpointError, TrainConfig, Trainer
 from rnnkit.train import checkpoint as ckpt
 
 EPOCHS = 3
-
-
-class Batch:
-    def __init__(self, x, y):
-        self.x, self.y = x, y
-
-    def to(self, device):
-        return Batch(self.x.to(device), self.y.to(device))
 
 
 def step(model, batch):
@@ -44,7 +37,7 @@ def batches(epoch, n=5, seed=0):
     out = []
     for _ in range(n):
         x = torch.randn(16, 3, generator=gen)
-        out.append(Batch(x, torch.sin(x @ torch.tensor([1.0, -2.0, 0.5]))))
+        out.append(XYBatch(x, torch.sin(x @ torch.tensor([1.0, -2.0, 0.5]))))
     return out
 
 

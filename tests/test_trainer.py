@@ -6,17 +6,10 @@ import json
 
 import pytest
 import torch
+from helpers import XYBatch
 from torch import nn
 
 from rnnkit.train import CountBar, ProgressBar, TrainConfig, Trainer, resolve_device
-
-
-class ToyBatch:
-    def __init__(self, x, y):
-        self.x, self.y = x, y
-
-    def to(self, device):
-        return ToyBatch(self.x.to(device), self.y.to(device))
 
 
 def toy_step(model, batch):
@@ -29,7 +22,7 @@ def toy_batches(n=4, seed=0, sign=1.0):
     out = []
     for _ in range(n):
         x = torch.randn(16, 3, generator=gen)
-        out.append(ToyBatch(x, sign * (x @ torch.tensor([1.0, -2.0, 0.5]))))
+        out.append(XYBatch(x, sign * (x @ torch.tensor([1.0, -2.0, 0.5]))))
     return out
 
 
