@@ -10,7 +10,7 @@ Id 0 is ``<pad>`` in both, and ``vocab_size`` counts it: the default 8,185 is th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tokenizers import Tokenizer as HFTokenizer
@@ -28,7 +28,11 @@ class Tokenizer:
         self.kind = kind
 
     @classmethod
-    def train(cls, texts: Iterable[str], kind: str = "subword", vocab_size: int = 8185) -> Tokenizer:
+    def train(
+        cls, texts: Iterable[str], kind: str = "subword", vocab_size: int = 8185, specials: Sequence[str] = ()
+    ) -> Tokenizer:
+        """``specials``: tokens given the ids after ``<pad>`` (and ``<unk>``), e.g. ``("<s>", "</s>")``;
+        text never encodes to them, and :meth:`decode` leaves them out."""
         if kind not in KINDS:
             raise ConfigError(f"tokenizer kind must be one of {KINDS}, got {kind!r}")
         if vocab_size < 300:
@@ -41,7 +45,7 @@ class Tokenizer:
             backend.decoder = decoders.ByteLevel()
             trainer = trainers.BpeTrainer(
                 vocab_size=vocab_size,
-                special_tokens=[PAD],
+                special_tokens=[PAD, *specials],
                 initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                 show_progress=False,
             )
@@ -50,7 +54,7 @@ class Tokenizer:
             backend.normalizer = normalizers.Lowercase()
             backend.pre_tokenizer = pre_tokenizers.Whitespace()
             trainer = trainers.WordLevelTrainer(
-                vocab_size=vocab_size, special_tokens=[PAD, UNK], show_progress=False
+                vocab_size=vocab_size, special_tokens=[PAD, UNK, *specials], show_progress=False
             )
         backend.train_from_iterator(texts, trainer=trainer)
         return cls(backend, kind)
@@ -68,6 +72,13 @@ class Tokenizer:
 
     def decode(self, ids: list[int]) -> str:
         return self.backend.decode(ids, skip_special_tokens=True)
+
+    def token_id(self, token: str) -> int:
+        """The id of a token of the vocabulary (a special token, say); a KeyError if it has none."""
+        index = self.backend.token_to_id(token)
+        if index is None:
+            raise KeyError(f"{token!r} is not in the vocabulary")
+        return index
 
     def tokens(self, text: str) -> list[str]:
         """The pieces of ``text``, readable (byte-level markers turned back into characters)."""
