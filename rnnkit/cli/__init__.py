@@ -14,7 +14,7 @@ import traceback
 from ..errors import RnnkitError
 from ..runtime import tune_allocator
 from ..train import TrainingError
-from . import ball, core, forecast, lab, lm, sentiment, tag
+from . import ball, core, forecast, lab, lm, sentiment, tag, translate
 
 
 def cmd_tour(args: argparse.Namespace) -> int:
@@ -65,11 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_parser(commands)
     lm.add_parser(commands)
     tag.add_parser(commands)
+    translate.add_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = tag.rewrite_argv(sys.argv[1:] if argv is None else list(argv))
+    argv = translate.rewrite_argv(tag.rewrite_argv(sys.argv[1:] if argv is None else list(argv)))
     args = build_parser().parse_args(argv)
     tune_allocator()
     if getattr(args, "word", None) is not None and set(args.word) - set("helo"):

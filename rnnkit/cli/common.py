@@ -179,6 +179,17 @@ def read_lines(raw: bytes, source: str) -> list[str]:
     return texts
 
 
+def rewrite_subcommand(argv: list[str], command: str, subcommands: Sequence[str]) -> list[str]:
+    """``COMMAND RUN ARGS...`` -> ``COMMAND predict RUN ARGS...`` when the word after ``command`` is
+    not one of its ``subcommands`` (a run directory is not a subcommand)."""
+    at = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if at is not None and argv[at] == command and at + 1 < len(argv):
+        following = argv[at + 1]
+        if following not in subcommands and not following.startswith("-"):
+            return [*argv[: at + 1], "predict", *argv[at + 1 :]]
+    return argv
+
+
 def input_lines(file: str | None, texts: list[str]) -> list[str]:
     """The lines of ``file`` if given, else ``texts``, else (none, or ``-``) the lines of stdin."""
     if file:

@@ -28,12 +28,7 @@ FORMATS = ("pretty", "conll", "json")
 
 def rewrite_argv(argv: list[str]) -> list[str]:
     """``tag RUN TEXT...`` -> ``tag predict RUN TEXT...`` (a run directory is not a subcommand)."""
-    at = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
-    if at is not None and argv[at] == "tag" and at + 1 < len(argv):
-        following = argv[at + 1]
-        if following not in COMMANDS and not following.startswith("-"):
-            return [*argv[: at + 1], "predict", *argv[at + 1 :]]
-    return argv
+    return common.rewrite_subcommand(argv, "tag", COMMANDS)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

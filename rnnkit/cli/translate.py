@@ -1,0 +1,169 @@
+"""``rnnkit translate``: train, evaluate, and translate sentences (Tatoeba, fra-eng and kor-eng).
+
+``rnnkit translate RUN "Voulez-vous chanter avec moi ?"`` is short for
+``rnnkit translate predict RUN ...`` (see :func:`rewrite_argv`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+
+from ..config import replace_field
+from ..tasks import translate
+from . import common
+
+OPTIONS = (
+    common.EPOCHS,
+    common.LR,
+    common.BATCH_SIZE,
+    common.MINUTES,
+    common.DEVICE,
+    common.SEED,
+)
+COMMANDS = ("train", "evaluate", "predict")
+FORMATS = ("text", "json")
+
+
+def rewrite_argv(argv: list[str]) -> list[str]:
+    """``translate RUN TEXT...`` -> ``translate predict RUN TEXT...``."""
+    return common.rewrite_subcommand(argv, "translate", COMMANDS)
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "translate",
+        help="machine translation (Tatoeba): a BiGRU encoder, a GRU decoder with attention, beam search",
+        description="rnnkit translate RUN 'a sentence' translates it "
+        "(short for 'rnnkit translate predict RUN ...').",
+    )
+    sub = parser.add_subparsers(dest="translate_command", required=True)
+
+    train = sub.add_parser("train", help="train, select on the validation BLEU, score the test split")
+    _add_data(train)
+    train.add_argument(
+        "--pair", help="source-target: fra-eng, eng-fra, kor-eng, eng-kor (default: the preset's)"
+    )
+    common.add_run_options(train, translate.PRESETS, default_preset="fast")
+    common.add_overrides(train, OPTIONS, "override any config field, e.g. --set model.dropout=0.3")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="BLEU and chrF (sacrebleu) on the test split, greedy and beam")
+    evaluate.add_argument("run", help="run directory (the --out of train)")
+    _add_data(evaluate)
+    evaluate.add_argument("--beam", type=int, help="the beam compared with greedy (default: the run's, 5)")
+    evaluate.add_argument("--split", default="test", choices=("test", "validation"))
+    evaluate.add_argument("--samples", type=int, default=8, help="sample translations to show (default 8)")
+    evaluate.add_argument("--limit", type=int, help="score only the first N pairs of the split")
+    evaluate.add_argument("--device", default="auto", type=common.device_name)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="translate sentences (also: rnnkit translate RUN 'sentence')")
+    predict.add_argument("run", help="run directory (the --out of train)")
+    predict.add_argument("texts", nargs="*", help="sentences; none or '-' reads stdin, one per line")
+    predict.add_argument("--file", help="a UTF-8 file with one sentence per line")
+    predict.add_argument("--beam", type=int, help="beam size (1: greedy; default: the run's, 5)")
+    predict.add_argument(
+        "--attention", metavar="PNG", help="save the attention heatmap of the (first) sentence as an image"
+    )
+    predict.add_argument(
+        "--format",
+        default="text",
+        choices=FORMATS,
+        help="text: one translation per line; json: one object per line (text, pieces, score)",
+    )
+    predict.add_argument("--device", default="auto", type=common.device_name)
+    predict.set_defaults(func=cmd_predict)
+
+
+def _add_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="folder with the Tatoeba zips (default: $RNNKIT_DATA/tatoeba)")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    config = translate.preset(args.preset)
+    if args.pair:
+        config = replace_field(config, "pair", args.pair)
+    config = common.config_from_args(config, args, OPTIONS)
+    run_dir = common.run_dir(args, translate.RUNS)
+    results = common.train_with_progress(
+        lambda callbacks: translate.train(config, args.data, run_dir, callbacks),
+        run_dir,
+        f"training {args.preset!r} ({config.pair})",
+    )
+    for name, scores in results["test"].items():
+        print(
+            f"test {name}: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  "
+            f"({scores['sentences_per_second']:,.0f} sentences/s)"
+        )
+    print(
+        f"best validation BLEU (greedy) {results['best_val_bleu']:.2f} at epoch {results['best_epoch']}, "
+        f"{results['train_seconds_total'] / 60:.1f} min of training; "
+        f"{results['test']['beam1']['bleu_signature']}"
+    )
+    print(f"run: {run_dir}  (curves: {run_dir / 'curves.png'}, scores: {run_dir / translate.RESULTS_FILE})")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    config = translate.RUNS.load_config(args.run)
+    beam = args.beam or config.beam
+    beams = (1,) if beam == 1 else (1, beam)
+    result = translate.evaluate(args.run, args.data, beams, args.split, args.device, args.limit)
+    pairs = result["pairs"]
+    print(f"{config.pair} {args.split}: {len(pairs):,} pairs, one reference each")
+    print(f"  {'search':10s}{'BLEU':>8s}{'chrF':>8s}{'sentences/s':>14s}")
+    for b, scores in result["scores"].items():
+        name = "greedy" if b == 1 else f"beam {b}"
+        speed = scores["sentences_per_second"]
+        print(f"  {name:10s}{scores['bleu']:>8.2f}{scores['chrf']:>8.2f}{speed:>14,.0f}")
+    first = next(iter(result["scores"].values()))
+    print(f"  {first['bleu_signature']}\n  {first['chrf_signature']}")
+    shown = result["scores"][beams[-1]]["translations"]
+    for pair, text in list(zip(pairs, shown))[: args.samples]:
+        print(f"\n  source:     {pair.source}\n  reference:  {pair.target}\n  translated: {text}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    lines = common.input_lines(args.file, args.texts)
+    translator = translate.Translator.from_run(args.run, args.device)
+    beam = args.beam if args.beam is not None else translator.config.beam
+    start = time.perf_counter()
+    with common.counting("translating", len(lines)) as progress:
+        translations = translator.translate(
+            lines, beam=beam, attention=bool(args.attention), progress=progress
+        )
+    cut = [i + 1 for i, t in enumerate(translations) if t.truncated]
+    if cut:
+        print(
+            f"warning: line(s) {', '.join(map(str, cut[:5]))} have more than {translate.MAX_SOURCE_TOKENS} "
+            f"source pieces; only the first {translate.MAX_SOURCE_TOKENS} were translated",
+            file=sys.stderr,
+        )
+    for t in translations:
+        if args.format == "json":
+            record = {"text": t.text, "pieces": t.target_tokens, "score": t.score, "truncated": t.truncated}
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            print(t.text)
+    if len(lines) >= 1000:
+        print(f"[{len(lines):,} sentences in {time.perf_counter() - start:.1f} s]", file=sys.stderr)
+    if args.attention:
+        first = next((t for t in translations if t.source_tokens), None)
+        if first is None:
+            print("no attention figure: every line was empty", file=sys.stderr)
+        else:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                translate.attention_figure(first, args.attention)
+            for warning in caught:
+                print(f"warning: {warning.message}", file=sys.stderr)
+            print(f"attention heatmap: {args.attention}", file=sys.stderr)
+    return 0
+
+
+__all__ = ["add_parser", "rewrite_argv"]

@@ -1,0 +1,173 @@
+"""Translation end to end on a tiny made-up language: training, scores, the translator's contract
+(one output per input, empty lines, long and unseen input), save/load, resume, and the CLI."""
+
+import json
+import random
+import zipfile
+
+import pytest
+import torch
+
+from rnnkit.cli import main
+from rnnkit.data.translation import Pair
+from rnnkit.tasks import translate
+from rnnkit.train import checkpoint as ckpt
+
+NUMBERS = ["zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf"]
+ENGLISH = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def write_tatoeba(folder, pairs=600, seed=0):
+    """``fra-eng.zip`` of digit names: "trois un ." -> "three one .", 1 to 5 words."""
+    rng = random.Random(seed)
+    lines = set()
+    while len(lines) < pairs:
+        digits = [rng.randrange(10) for _ in range(rng.randint(1, 5))]
+        french = " ".join(NUMBERS[d] for d in digits) + " ."
+        english = " ".join(ENGLISH[d] for d in digits) + " ."
+        lines.add(f"{english}\t{french}")
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / "fra-eng.zip", "w") as archive:
+        archive.writestr("fra.txt", "\n".join(sorted(lines)) + "\n")
+    return folder
+
+
+TINY = [
+    "--set",
+    "source_vocab_size=300",
+    "--set",
+    "target_vocab_size=300",
+    "--set",
+    "test_pairs=60",
+    "--set",
+    "validation_pairs=40",
+    "--set",
+    "model.embed_size=32",
+    "--set",
+    "model.hidden_size=32",
+    "--set",
+    "model.decoder_size=64",
+    "--set",
+    "model.dropout=0.0",
+    "--set",
+    "train.time_limit=null",
+    "--epochs",
+    "12",
+    "--batch-size",
+    "32",
+    "--lr",
+    "0.01",
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("translate")
+    data = write_tatoeba(root / "data")
+    run = root / "run"
+    assert main(["translate", "train", "--data", str(data), "--out", str(run), *TINY]) == 0
+    return data, run
+
+
+def test_training_learns_the_made_up_language(trained):
+    _, run = trained
+    results = json.loads((run / translate.RESULTS_FILE).read_text())
+    assert results["test"]["beam1"]["bleu"] > 90
+    assert results["test"]["beam5"]["bleu"] > 90
+    assert "tok:13a" in results["test"]["beam5"]["bleu_signature"]
+    history = json.loads((run / "history.json").read_text())
+    assert history[-1]["val_bleu"] > history[0]["val_bleu"]
+    assert {"config.json", "run.json", "best.safetensors", "source_tokenizer.json"} <= {
+        p.name for p in run.iterdir()
+    }
+
+
+def test_translator_contract(trained):
+    _, run = trained
+    translator = translate.Translator.from_run(run)
+    lines = ["trois un .", "", "neuf neuf huit .", "   ", "sept ."]
+    out = translator.translate(lines, beam=5)
+    assert len(out) == len(lines)
+    assert [t.text for t in out] == ["three one .", "", "nine nine eight .", "", "seven ."]
+    # batched == one at a time, greedy and beam
+    for beam in (1, 5):
+        together = [t.text for t in translator.translate(lines, beam=beam)]
+        assert together == [translator.translate([line], beam=beam)[0].text for line in lines]
+    # unseen characters encode (byte-level pieces); a very long line is cut, with the flag set
+    odd, long = translator.translate(["ünïcødé ★ 🙂 .", " ".join(["un"] * 10_000)], beam=1)
+    assert isinstance(odd.text, str) and not odd.truncated
+    assert long.truncated and len(long.source_tokens) == translate.MAX_SOURCE_TOKENS
+    # attention rows: one per written piece plus </s>, zero nowhere needed, each sums to 1
+    (with_attention,) = translator.translate(["trois un ."], beam=5, attention=True)
+    weights = with_attention.attention
+    assert weights.shape == (len(with_attention.target_tokens) + 1, len(with_attention.source_tokens))
+    assert weights.sum(axis=1) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_corpus_scores_are_sacrebleus():
+    import sacrebleu
+
+    pairs = [Pair("a", "The cat sat on the mat."), Pair("b", "Do you want to sing with me?")]
+    hypotheses = ["The cat sat on a mat.", "Do you want to sing with me?"]
+    scores = translate.corpus_scores(hypotheses, pairs, translate.preset("fast"))
+    expected = sacrebleu.corpus_bleu(hypotheses, [[p.target for p in pairs]])
+    assert scores["bleu"] == pytest.approx(expected.score)
+    perfect = translate.corpus_scores([p.target for p in pairs], pairs, translate.preset("fast"))
+    assert perfect["bleu"] == pytest.approx(100)
+
+
+def test_resume_goes_on_and_a_changed_model_is_refused(trained, tmp_path, capsys):
+    data, _ = trained
+    run = tmp_path / "run"
+    short = [*TINY[:-6], "--epochs", "1", "--batch-size", "32", "--lr", "0.01"]
+    assert main(["translate", "train", "--data", str(data), "--out", str(run), *short]) == 0
+    first = json.loads((run / "history.json").read_text())
+    longer = [*TINY[:-6], "--epochs", "2", "--batch-size", "32", "--lr", "0.01"]
+    assert main(["translate", "train", "--data", str(data), "--out", str(run), *longer]) == 0
+    history = json.loads((run / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2] and history[0] == first[0]
+    assert "resuming the translation run" in capsys.readouterr().err
+    changed = [*longer, "--set", "model.hidden_size=16"]
+    assert main(["translate", "train", "--data", str(data), "--out", str(run), *changed]) == 2
+    assert "model.hidden_size" in capsys.readouterr().err
+
+
+def test_cli_translates_files_line_for_line_and_draws_attention(trained, tmp_path, capsys):
+    _, run = trained
+    assert main(["translate", str(run), "deux deux ."]) == 0
+    assert capsys.readouterr().out == "two two .\n"
+    text = tmp_path / "in.txt"
+    text.write_text("un .\n\ncinq six .\r\n", encoding="utf-8")
+    assert main(["translate", "predict", str(run), "--file", str(text), "--beam", "1"]) == 0
+    assert capsys.readouterr().out.split("\n") == ["one .", "", "five six .", ""]
+    picture = tmp_path / "attention.png"
+    assert main(["translate", str(run), "trois un .", "--attention", str(picture), "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["text"] == "three one ." and picture.stat().st_size > 1000
+    long = " ".join(["un"] * 10_000)
+    assert main(["translate", str(run), long, "--beam", "1"]) == 0
+    assert "only the first 256" in capsys.readouterr().err
+
+
+def test_cli_evaluate_prints_greedy_and_beam_with_signature(trained, capsys):
+    data, run = trained
+    assert main(["translate", "evaluate", str(run), "--data", str(data), "--samples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "greedy" in out and "beam 5" in out and "nrefs:1|case:mixed" in out
+    assert out.count("translated:") == 2
+
+
+def test_cli_errors_are_one_line(trained, tmp_path, capsys):
+    data, run = trained
+    assert main(["translate", "train", "--data", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
+    assert "no Tatoeba zip" in capsys.readouterr().err
+    assert main(["translate", "train", "--data", str(data), "--pair", "deu-eng", "--out", str(tmp_path)]) == 2
+    assert "unknown language pair 'deu-eng'" in capsys.readouterr().err
+    other = tmp_path / "other"
+    other.mkdir()
+    ckpt.save_json({"task": "tagging", "rnnkit": "0.1.0"}, other / "run.json")
+    assert main(["translate", str(other), "un ."]) == 2
+    assert "is a tagging run, not a translation run" in capsys.readouterr().err
+    assert main(["translate", str(run), "un .", "--beam", "0"]) == 2
+    assert "beam must be >= 1" in capsys.readouterr().err
