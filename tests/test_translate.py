@@ -98,11 +98,13 @@ def test_translator_contract(trained):
     odd, long = translator.translate(["ünïcødé ★ 🙂 .", " ".join(["un"] * 10_000)], beam=1)
     assert isinstance(odd.text, str) and not odd.truncated
     assert long.truncated and len(long.source_tokens) == translate.MAX_SOURCE_TOKENS
-    # attention rows: one per written piece plus </s>, zero nowhere needed, each sums to 1
-    (with_attention,) = translator.translate(["trois un ."], beam=5, attention=True)
-    weights = with_attention.attention
-    assert weights.shape == (len(with_attention.target_tokens) + 1, len(with_attention.source_tokens))
-    assert weights.sum(axis=1) == pytest.approx(1.0, abs=1e-5)
+    # attention rows: one per written piece plus </s>; columns: this source's pieces, even in a
+    # batch with a longer source; each row sums to 1
+    for beam in (1, 5):
+        with_attention, _ = translator.translate(["trois un .", "neuf huit sept six cinq ."], beam, True)
+        weights = with_attention.attention
+        assert weights.shape == (len(with_attention.target_tokens) + 1, len(with_attention.source_tokens))
+        assert weights.sum(axis=1) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_corpus_scores_are_sacrebleus():

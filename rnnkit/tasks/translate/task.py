@@ -348,7 +348,8 @@ class Translator:
             hypothesis.score,
             hypothesis.log_prob,
             truncated,
-            hypothesis.attention.numpy() if hypothesis.attention is not None else None,
+            # (steps, S) over the batch's longest source: this source's columns only
+            hypothesis.attention[:, : len(source)].numpy() if hypothesis.attention is not None else None,
         )
 
 
