@@ -14,14 +14,7 @@ import time
 from ..tasks import tag
 from . import common
 
-OPTIONS = (
-    common.EPOCHS,
-    common.LR,
-    common.BATCH_SIZE,
-    common.MINUTES,
-    common.DEVICE,
-    common.SEED,
-)
+OPTIONS = common.BUDGETED_TRAINING
 COMMANDS = ("train", "evaluate", "predict")
 FORMATS = ("pretty", "conll", "json")
 

@@ -16,14 +16,7 @@ from ..config import replace_field
 from ..tasks import translate
 from . import common
 
-OPTIONS = (
-    common.EPOCHS,
-    common.LR,
-    common.BATCH_SIZE,
-    common.MINUTES,
-    common.DEVICE,
-    common.SEED,
-)
+OPTIONS = common.BUDGETED_TRAINING
 COMMANDS = ("train", "evaluate", "predict")
 FORMATS = ("text", "json")
 
