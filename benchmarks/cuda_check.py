@@ -2,7 +2,8 @@
 
 1. ``tests/test_cuda.py`` (skipped elsewhere): the fused layers on cuDNN against the reference loop
    on the CPU, float64, with and without lengths (outputs, states, every gradient); no weight-copy
-   warning in training (the flat buffer), no host sync in a forward with CPU lengths, autocast fp16.
+   warning in training (the flat buffer), no host sync in a forward with CPU lengths, autocast fp16;
+   the translation model's greedy and beam search on the GPU == on the CPU.
 2. Throughput of the seed model's BiLSTM(64) on the GPU against ``torch.nn.LSTM`` on the padded
    batch (no masking) and on the packed batch (exact), float32 and under fp16 autocast; any warning
    raised while timing fails the check.

@@ -89,3 +89,31 @@ def test_cuda_autocast_float16(kind):
     torch.testing.assert_close(out.float(), expected, atol=2e-2, rtol=2e-2)
     out.float().sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in layer.parameters())
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_cuda_translation_search_equals_cpu_float64(cell):
+    """The encoder-decoder's greedy and beam search on the GPU give the CPU's tokens and scores."""
+    from rnnkit.decode import beam_search, greedy_search
+    from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+
+    torch.manual_seed(0)
+    config = Seq2SeqConfig(
+        source_vocab=11, target_vocab=9, cell=cell, embed_size=6, hidden_size=8, decoder_size=12, dropout=0.0
+    )
+    cpu = Seq2Seq(config).double().eval()
+    gpu = Seq2Seq(config).double().eval()
+    gpu.load_state_dict(cpu.state_dict())
+    gpu.cuda()
+    lengths = torch.tensor([7, 3, 5, 1])
+    source = torch.where(torch.arange(7)[None] < lengths[:, None], torch.randint(3, 11, (4, 7)), 0)
+    limits = lengths * 2 + 3
+    for model, src in ((cpu, source), (gpu, source.cuda())):
+        memory, state = model.encode(src, lengths)
+        greedy = greedy_search(model.step, state, memory, bos=1, eos=2, max_lengths=limits)
+        beam = beam_search(model.step, state, memory, beam=3, bos=1, eos=2, max_lengths=limits)
+        if model is cpu:
+            expected = (greedy, beam)
+    for found, wanted in zip((greedy, beam), expected):
+        assert [h.tokens for h in found] == [h.tokens for h in wanted]
+        assert [h.score for h in found] == pytest.approx([h.score for h in wanted])
