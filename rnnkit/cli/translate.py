@@ -12,11 +12,15 @@ import sys
 import time
 import warnings
 
-from ..config import replace_field
 from ..tasks import translate
 from . import common
 
-OPTIONS = common.BUDGETED_TRAINING
+OPTIONS = (
+    common.Override(
+        "--pair", "pair", str, "source-target: fra-eng, eng-fra, kor-eng, eng-kor (default: the preset's)"
+    ),
+    *common.BUDGETED_TRAINING,
+)
 COMMANDS = ("train", "evaluate", "predict")
 FORMATS = ("text", "json")
 
@@ -37,9 +41,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     train = sub.add_parser("train", help="train, select on the validation BLEU, score the test split")
     _add_data(train)
-    train.add_argument(
-        "--pair", help="source-target: fra-eng, eng-fra, kor-eng, eng-kor (default: the preset's)"
-    )
     common.add_run_options(train, translate.PRESETS, default_preset="fast")
     common.add_overrides(train, OPTIONS, "override any config field, e.g. --set model.dropout=0.3")
     train.set_defaults(func=cmd_train)
@@ -77,10 +78,7 @@ def _add_data(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    config = translate.preset(args.preset)
-    if args.pair:
-        config = replace_field(config, "pair", args.pair)
-    config = common.config_from_args(config, args, OPTIONS)
+    config = common.config_from_args(translate.preset(args.preset), args, OPTIONS)
     run_dir = common.run_dir(args, translate.RUNS)
     results = common.train_with_progress(
         lambda callbacks: translate.train(config, args.data, run_dir, callbacks),
