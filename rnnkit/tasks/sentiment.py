@@ -15,6 +15,7 @@ curves; ``evaluate`` and ``predict`` rebuild everything from it.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -104,7 +105,8 @@ def resolved(config: SentimentConfig) -> SentimentConfig:
 
 def step(model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float], int]:
     logits = model(batch.tokens, batch.lengths).squeeze(1)  # (B,)
-    loss = F.binary_cross_entropy_with_logits(logits, batch.labels)
+    # labels in the logits' dtype: float32 labels would compute a float64 model's loss in float32
+    loss = F.binary_cross_entropy_with_logits(logits, batch.labels.to(logits.dtype))
     correct = ((logits > 0).float() == batch.labels).sum().item()
     return loss, {"accuracy": correct}, len(batch.labels)
 
@@ -281,18 +283,55 @@ class Predictor:
     ) -> np.ndarray:
         """Probabilities for already tokenized texts, in the dataset's order. ``progress(done,
         total)`` is called after each batch (a progress bar's ``update``)."""
-        probs = np.zeros(len(dataset), dtype=np.float64)
+        return 1 / (1 + np.exp(-self.logits(dataset, progress)))
+
+    def logits(
+        self, dataset: SequenceDataset, progress: Callable[[int, int], None] | None = None
+    ) -> np.ndarray:
+        """The model's logits (log-odds of the positive class), in the dataset's order."""
+        out = np.zeros(len(dataset), dtype=np.float64)
         device = next(self.model.parameters()).device
         done = 0
         with torch.inference_mode():
             for batch in inference_batches(dataset, self.batch_size):
                 batch = batch.to(device)
-                logits = self.model(batch.tokens, batch.lengths).squeeze(1)
-                probs[batch.indices] = torch.sigmoid(logits).double().cpu().numpy()
+                logits = self.model(batch.tokens, batch.lengths).squeeze(1)  # (B,)
+                out[batch.indices] = logits.double().cpu().numpy()
                 done += len(batch.indices)
                 if progress is not None:
                     progress(done, len(dataset))
-        return probs
+        return out
+
+
+# -- which words made the score: occlusion -----------------------------------------------------------
+
+_WORD = re.compile(r"\S+")
+
+
+@dataclass
+class Occlusion:
+    """A text, the spans of words that are taken out one at a time, and the texts without them.
+
+    ``spans[i]`` is ``(start, end)`` in characters; ``variants[i]`` is the text with that span cut
+    out. A long text is cut in groups of consecutive words so that there are at most ``max_spans``
+    variants (the cost of an explanation is bounded: ``max_spans + 1`` texts through the model)."""
+
+    text: str
+    spans: list[tuple[int, int]]
+    variants: list[str]
+
+
+def occlusion(text: str, max_spans: int = 256) -> Occlusion:
+    words = [m.span() for m in _WORD.finditer(text)]
+    group = max(1, -(-len(words) // max_spans))  # ceil: words per span
+    spans = [(words[i][0], words[min(i + group, len(words)) - 1][1]) for i in range(0, len(words), group)]
+    return Occlusion(text, spans, [text[:a] + text[b:] for a, b in spans])
+
+
+def contributions(full_logit: float, variant_logits: np.ndarray) -> np.ndarray:
+    """What each span adds to the logit: ``logit(text) - logit(text without the span)``; positive
+    pushes towards "positive". A span past ``max_tokens`` (cut off before the model) adds 0."""
+    return full_logit - np.asarray(variant_logits, dtype=np.float64)
 
 
 def padding_check(predictor: Predictor, text: str, pad_to: int = 200) -> tuple[float, float]:

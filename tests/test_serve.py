@@ -1,0 +1,326 @@
+"""``rnnkit serve``: the API of each task over real HTTP (uvicorn on a free port), answers equal to
+the tasks' own predictors, micro-batching that changes no answer, limits, bad input, streaming."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+
+from serving import make_runs  # noqa: E402
+
+from rnnkit.cli import main  # noqa: E402
+from rnnkit.serve import Limits, create_app, load_models, running  # noqa: E402
+from rnnkit.serve.batcher import MicroBatcher  # noqa: E402
+from rnnkit.tasks import charlm, sentiment, tag, translate  # noqa: E402
+
+REVIEWS = [
+    "a wonderful and moving film, great acting",
+    "terrible boring waste of time, awful",
+    "great",
+    "the plot was dull and the acting was bad but the music was great " * 3,
+    "  spaces   around  and   inside   ",
+]
+
+
+@pytest.fixture(scope="module")
+def runs(imdb_tarball, tmp_path_factory):
+    return make_runs(tmp_path_factory.mktemp("served"), imdb_tarball)
+
+
+@pytest.fixture(scope="module")
+def server(runs):
+    limits = Limits(max_wait_ms=30, max_chars=2_000, max_generate=500, max_body_bytes=16_384)
+    specs = [str(runs["review"]), str(runs["shakespeare"]), str(runs["ner"]), f"fr-en={runs['fr-en']}"]
+    app = create_app(load_models(specs, limits), limits)
+    with running(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        yield client
+
+
+def post(client, name, body, action="predict"):
+    return client.post(f"/api/{name}/{action}", json=body)
+
+
+# -- pages and the API's shape ----------------------------------------------------------------------------
+
+
+def test_health_models_pages_and_openapi(server):
+    health = server.get("/health").json()
+    assert health["status"] == "ok"
+    assert {n: m["task"] for n, m in health["models"].items()} == {
+        "review": "sentiment",
+        "shakespeare": "language-model",
+        "ner": "tagging",
+        "fr-en": "translation",
+    }
+    models = {m["name"]: m for m in server.get("/api/models").json()}
+    assert models["fr-en"]["source"] == "fra" and models["review"]["page"] == "/m/review"
+    for name, marker in (
+        ("review", "Classify"),
+        ("shakespeare", "Generate"),
+        ("ner", "Tag"),
+        ("fr-en", "Translate"),
+    ):
+        page = server.get(f"/m/{name}")
+        assert page.status_code == 200 and marker in page.text and "viewport" in page.text
+    assert "models" in server.get("/").text
+    assert server.get("/static/common.js").status_code == 200
+    paths = server.get("/openapi.json").json()["paths"]
+    assert {
+        "/api/review/predict",
+        "/api/shakespeare/generate",
+        "/api/ner/predict",
+        "/api/fr-en/predict",
+    } <= set(paths)
+
+
+# -- each task's answers == the task's own code -------------------------------------------------------------
+
+
+def test_sentiment_answers_equal_the_predictor(server, runs):
+    predictor = sentiment.Predictor.from_run(runs["review"])
+    expected = predictor(REVIEWS)
+    for text, probability in zip(REVIEWS, expected):
+        answer = post(server, "review", {"text": text}).json()
+        assert answer["probability"] == pytest.approx(probability, abs=1e-6)
+        assert answer["label"] == ("positive" if probability >= 0.5 else "negative")
+        assert answer["words"] is None
+
+
+def test_explanation_is_leave_one_word_out(server, runs):
+    predictor = sentiment.Predictor.from_run(runs["review"])
+    text = "a wonderful film,  but the ending was awful"
+    answer = post(server, "review", {"text": text, "explain": True}).json()
+    words = text.split()
+    assert [w["text"] for w in answer["words"]] == words
+    assert [text[w["start"] : w["end"]] for w in answer["words"]] == words
+    # brute force: the logit without each word, one text at a time
+    full = predictor.logits(predictor.encode([text]))[0]
+    for w in answer["words"]:
+        without = text[: w["start"]] + text[w["end"] :]
+        expected = full - predictor.logits(predictor.encode([without]))[0]
+        assert w["weight"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_long_review_is_explained_in_at_most_the_span_limit():
+    text = " ".join(f"w{i}" for i in range(1000))
+    occluded = sentiment.occlusion(text, max_spans=256)
+    assert len(occluded.spans) <= 256 and len(occluded.variants) == len(occluded.spans)
+    # the spans cover every word once, in order
+    covered = " ".join(text[a:b] for a, b in occluded.spans)
+    assert covered == text
+    assert sentiment.occlusion("one", 256).variants == [""]
+
+
+def test_tagging_answers_equal_the_tagger(server, runs):
+    tagger = tag.Tagger.from_run(runs["ner"])
+    text = "Yesterday, Harry Potter met Hermione Granger."
+    answer = post(server, "ner", {"text": text}).json()
+    tokens = tag.tokenize(text)
+    assert answer["tokens"] == tokens
+    assert answer["tags"] == tagger([tokens])[0]
+    assert answer["marked"] == tag.marked(tokens, answer["tags"])
+
+
+def test_translation_answers_equal_the_translator(server, runs):
+    translator = translate.Translator.from_run(runs["fr-en"])
+    for beam in (1, 3):
+        answer = post(server, "fr-en", {"text": "trois un .", "beam": beam, "attention": True}).json()
+        expected = translator.translate(["trois un ."], beam=beam, attention=True)[0]
+        assert answer["translation"] == expected.text
+        assert answer["target_tokens"] == expected.target_tokens
+        attention = np.array(answer["attention"])
+        np.testing.assert_allclose(attention, expected.attention, atol=1e-4)
+        assert attention.shape[1] == len(expected.source_tokens) == 3
+        np.testing.assert_allclose(attention.sum(1), 1.0, atol=1e-3)
+    assert post(server, "fr-en", {"text": "   "}).json()["translation"] == ""
+
+
+def test_language_model_streams_the_seeded_sample(server, runs):
+    model, vocab, _ = charlm.load_run(runs["shakespeare"])
+    expected = "".join(charlm.sample(model, vocab, "ROMEO:", 120, 0.8, None, seed=3))
+    body = {"prime": "ROMEO:", "length": 120, "temperature": 0.8, "seed": 3}
+    chunks = []
+    with server.stream("POST", "/api/shakespeare/generate", json=body) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        chunks = list(response.iter_text())
+    assert "".join(chunks) == expected
+    assert len(chunks) > 1  # written in pieces, not at the end
+    assert post(server, "shakespeare", body).json()["text"] == expected
+
+
+# -- micro-batching --------------------------------------------------------------------------------------
+
+
+def test_concurrent_requests_are_batched_and_get_their_own_answers(server):
+    alone = [post(server, "review", {"text": t, "explain": True}).json() for t in REVIEWS]
+    before = server.get("/health").json()["models"]["review"]
+    texts = REVIEWS * 4
+    with ThreadPoolExecutor(len(texts)) as pool:
+        together = list(
+            pool.map(lambda t: post(server, "review", {"text": t, "explain": True}).json(), texts)
+        )
+    after = server.get("/health").json()["models"]["review"]
+    assert after["requests"] - before["requests"] == len(texts)
+    assert after["batches"] - before["batches"] < len(texts)  # some requests shared a model call
+    for i, answer in enumerate(together):
+        expected = alone[i % len(REVIEWS)]
+        assert answer["probability"] == pytest.approx(expected["probability"], abs=1e-6)
+        assert [w["text"] for w in answer["words"]] == [w["text"] for w in expected["words"]]
+        np.testing.assert_allclose(
+            [w["weight"] for w in answer["words"]], [w["weight"] for w in expected["words"]], atol=1e-5
+        )
+
+
+class Slow:
+    """A fake model: answers after ``seconds``, recording each batch's size."""
+
+    task, page = "sentiment", "sentiment.html"
+
+    def __init__(self, seconds: float) -> None:
+        from rnnkit.serve.models import SentimentAnswer, SentimentRequest
+
+        self.Request, self.Answer, self.seconds, self.sizes = SentimentRequest, SentimentAnswer, seconds, []
+
+    def describe(self):
+        return {}
+
+    def check(self, request):
+        pass
+
+    def answer(self, requests):
+        self.sizes.append(len(requests))
+        time.sleep(self.seconds)
+        return [self.Answer(probability=0.5, label="positive", logit=0.0, tokens=1) for _ in requests]
+
+
+def test_the_event_loop_answers_while_a_model_computes():
+    slow = Slow(1.5)
+    with running(create_app({"slow": slow})) as url, httpx.Client(base_url=url, timeout=30) as client:
+        worker = threading.Thread(target=lambda: post(client, "slow", {"text": "x"}))
+        worker.start()
+        time.sleep(0.2)  # the model call is under way
+        started = time.perf_counter()
+        assert client.get("/health").status_code == 200
+        waited = time.perf_counter() - started
+        worker.join()
+    assert slow.sizes == [1]
+    assert waited < 0.5, f"/health waited {waited:.2f} s behind a model call"
+
+
+def test_batcher_takes_at_most_max_batch_and_passes_errors_to_each_request():
+    import asyncio
+
+    sizes = []
+
+    def run(requests):
+        sizes.append(len(requests))
+        if "boom" in requests:
+            raise ValueError("boom")
+        return [r.upper() for r in requests]
+
+    async def scenario():
+        batcher = MicroBatcher(run, ThreadPoolExecutor(1), max_batch=3, max_wait_ms=50)
+        answers = await asyncio.gather(*(batcher.submit(c) for c in "abcdefg"))
+        failed = await asyncio.gather(batcher.submit("boom"), batcher.submit("ok"), return_exceptions=True)
+        await batcher.close()
+        return answers, failed
+
+    answers, failed = asyncio.run(scenario())
+    assert answers == list("ABCDEFG")
+    assert sizes[:3] == [3, 3, 1]
+    assert [type(f) for f in failed] == [ValueError, ValueError]
+
+
+# -- limits and bad input: a JSON refusal each, and the server goes on ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "match"),
+    [
+        ("/api/review/predict", {"text": "x" * 2_001}, 422, "limit is 2000"),
+        ("/api/review/predict", {"text": "   "}, 422, "only whitespace"),
+        ("/api/review/predict", {"text": ""}, 422, "at least 1 character"),
+        ("/api/review/predict", {"review": "good"}, 422, "Field required"),
+        ("/api/review/predict", {"text": 5}, 422, "valid string"),
+        ("/api/shakespeare/generate", {"prime": "ROMEO:", "length": 501}, 422, "at most 500"),
+        ("/api/shakespeare/generate", {"prime": "ROMEO: 💥"}, 422, "never saw"),
+        ("/api/shakespeare/generate", {"prime": "a", "temperature": 0}, 422, "greater than 0"),
+        ("/api/fr-en/predict", {"text": "un .", "beam": 11}, 422, "at most 10"),
+        ("/api/fr-en/predict", {"text": "un .", "beam": 0}, 422, "greater than or equal to 1"),
+        ("/api/ner/predict", {"text": "!!! ???"}, 200, ""),
+        ("/api/nobody/predict", {"text": "good"}, 404, "no model named 'nobody'"),
+        ("/api/review/explode", {"text": "good"}, 404, "has no 'explode'"),
+    ],
+)
+def test_bad_requests_are_refused_with_a_json_message(server, path, body, status, match):
+    response = server.post(path, json=body)
+    assert response.status_code == status, response.text
+    if match:
+        assert match in json.dumps(response.json()["detail"])
+    assert post(server, "review", {"text": "good"}).status_code == 200
+
+
+def test_malformed_json_and_oversized_bodies(server):
+    bad = server.post(
+        "/api/review/predict", content=b'{"text": "good"', headers={"content-type": "application/json"}
+    )
+    assert bad.status_code == 422
+    big = server.post(
+        "/api/review/predict", content=b"x" * 20_000, headers={"content-type": "application/json"}
+    )
+    assert big.status_code == 413 and "16384 bytes" in big.json()["detail"]
+
+    def chunks():  # no Content-Length: counted as it arrives
+        for _ in range(20):
+            yield b" " * 1_000
+
+    chunked = server.post(
+        "/api/review/predict", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert chunked.status_code == 413
+    assert server.get("/m/nobody").status_code == 404
+    assert post(server, "review", {"text": "good"}).status_code == 200
+
+
+def test_too_many_requests_in_flight_get_429():
+    slow = Slow(1.0)
+    limits = Limits(max_concurrent=2, max_batch=1)
+    with running(create_app({"slow": slow}, limits)) as url, httpx.Client(base_url=url, timeout=30) as client:
+        with ThreadPoolExecutor(4) as pool:
+            statuses = sorted(pool.map(lambda _: post(client, "slow", {"text": "x"}).status_code, range(4)))
+        assert statuses == [200, 200, 429, 429]
+        assert post(client, "slow", {"text": "x"}).status_code == 200  # and it goes on
+
+
+def test_cors_is_off_unless_asked():
+    for cors, allowed in ((None, None), (["http://example.org"], "http://example.org")):
+        app = create_app({"slow": Slow(0)}, cors=cors)
+        with running(app) as url, httpx.Client(base_url=url) as client:
+            response = client.get("/health", headers={"Origin": "http://example.org"})
+            assert response.headers.get("access-control-allow-origin") == allowed
+
+
+# -- the command -----------------------------------------------------------------------------------------
+
+
+def test_serve_command_refuses_what_it_cannot_serve(runs, tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "none")]) == 2
+    assert "no run directory" in capsys.readouterr().err
+    assert main(["serve", str(runs["review"]), f"review={runs['ner']}"]) == 2
+    assert "two runs are named 'review'" in capsys.readouterr().err
+    assert main(["serve", f"bad/name={runs['ner']}"]) == 2
+    assert "may hold only letters" in capsys.readouterr().err
+    assert main(["serve", str(runs["review"]), "--port", "70000"]) == 2
+    assert "--port" in capsys.readouterr().err
+    (tmp_path / "old").mkdir()
+    assert main(["serve", str(tmp_path / "old")]) == 2
+    assert "no run.json" in capsys.readouterr().err
