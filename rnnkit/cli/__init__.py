@@ -14,7 +14,7 @@ import traceback
 from ..errors import RnnkitError
 from ..runtime import tune_allocator
 from ..train import TrainingError
-from . import ball, core, forecast, lab, lm, sentiment, serve, tag, translate
+from . import ball, core, export, forecast, lab, lm, sentiment, serve, tag, translate
 
 
 def cmd_tour(args: argparse.Namespace) -> int:
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_parser(commands)
     tag.add_parser(commands)
     translate.add_parser(commands)
+    export.add_parser(commands)
     serve.add_parser(commands)
     return parser
 

@@ -1,6 +1,7 @@
 """What the ``rnnkit`` commands share: options that override config fields, the run-directory
-options, training with a progress bar that Ctrl-C stops cleanly, reading lines of input, and a
-count on stderr for long predictions.
+options (``--nproc N`` among them: the same command as N processes under torchrun), training with a
+progress bar that Ctrl-C stops cleanly, reading lines of input, and a count on stderr for long
+predictions.
 
 A training command is a few lines with these::
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -34,7 +36,7 @@ import torch
 
 from ..config import apply_overrides
 from ..errors import ConfigError, InputError
-from ..train import CountBar, ProgressBar, RunKind
+from ..train import CountBar, ProgressBar, RunKind, distributed
 
 R = TypeVar("R")
 
@@ -99,42 +101,122 @@ def config_from_args(config: Any, args: argparse.Namespace, options: Sequence[Ov
     return apply_overrides(config, overrides)
 
 
+def process_count(text: str) -> int:
+    """``--nproc``: a whole number of processes, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes >= 1, got {text!r}")
+    return value
+
+
 def add_run_options(
     parser: argparse.ArgumentParser,
     presets: Mapping[str, Any] | None = None,
     default_preset: str | None = None,
     out: str | None = None,
+    nproc: bool = False,
 ) -> None:
-    """``--preset`` (when ``presets`` are given), ``--out`` and ``--restart``, for a resumable run."""
+    """``--preset`` (when ``presets`` are given), ``--out`` and ``--restart``, for a resumable run;
+    with ``nproc``, ``--nproc N`` too, for a task whose training shards its batches."""
     if presets is not None:
         parser.add_argument("--preset", default=default_preset, choices=list(presets))
     parser.add_argument("--out", default=out, help="run directory (default: runs/PRESET)")
     parser.add_argument("--restart", action="store_true", help="start over even if --out holds a run")
+    if nproc:
+        parser.add_argument(
+            "--nproc",
+            type=process_count,
+            metavar="N",
+            help="train as N processes on this machine (torchrun, DDP), cores/N threads each; each "
+            "step's global batch is the one process's, so results match (docs/distributed.md)",
+        )
 
 
 def run_dir(args: argparse.Namespace, runs: RunKind) -> Path:
-    """``--out`` (default ``runs/PRESET``), emptied of its run first with ``--restart``."""
+    """``--out`` (default ``runs/PRESET``), emptied of its run first with ``--restart``.
+
+    With ``--nproc N`` (N > 1) the command line runs again as N processes under torchrun, and this
+    process ends with their exit status. Under torchrun, rank 0 alone empties the directory, and
+    every process waits for it."""
+    if getattr(args, "nproc", None) is not None and args.nproc > 1:
+        raise SystemExit(_relaunch(args.nproc))
     path = Path(args.out or f"runs/{args.preset}")
     if args.restart:
-        runs.clear(path)
+        if distributed.is_main():
+            runs.clear(path)
+        distributed.barrier()
     return path
+
+
+def _relaunch(nproc: int) -> int:
+    """``rnnkit ARGS`` again, without ``--nproc``, as ``nproc`` processes under torchrun."""
+    if distributed.world_size() > 1:
+        raise ConfigError(
+            f"this command already runs under torchrun ({distributed.world_size()} processes); "
+            "--nproc starts torchrun itself: leave it out"
+        )
+    argv = sys.argv[1:]
+    rest = without_nproc(argv)
+    if rest == argv:
+        raise ConfigError(
+            "--nproc runs the command line again under torchrun, so it must be on the command line; "
+            "from Python, start torchrun yourself (docs/distributed.md)"
+        )
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if nproc > cores:
+        print(
+            f"warning: --nproc {nproc} is more processes than the {cores} cores this command may use; "
+            f"they will take turns on them (--nproc {cores} or fewer is faster)",
+            file=sys.stderr,
+        )
+    threads = int(os.environ.get("OMP_NUM_THREADS") or max(cores // nproc, 1))
+    return distributed.launch_local(rest, nproc, threads)
+
+
+def without_nproc(argv: list[str]) -> list[str]:
+    """``argv`` without ``--nproc N`` (or ``--nproc=N``, or an abbreviation argparse accepts)."""
+    out, skip = [], False
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if skip:
+            skip = False
+        elif len(name) > 3 and "--nproc".startswith(name):
+            skip = "=" not in arg
+        else:
+            out.append(arg)
+    return out
 
 
 def train_with_progress(train: Callable[[list], R], run_dir: Path, title: str, resumable: bool = True) -> R:
     """``train(callbacks)`` with a progress bar, after a line on stderr: ``title into run_dir``.
 
     Ctrl-C ends the command with exit status 130 and a line that says what was kept: for a
-    ``resumable`` run, the last finished epoch and that the same command resumes it."""
-    print(f"{title} into {run_dir} (threads: {torch.get_num_threads()})", file=sys.stderr)
+    ``resumable`` run, the last finished epoch and that the same command resumes it. Under torchrun,
+    rank 0 alone shows progress and reports: the other processes end here once training is done."""
+    main = distributed.is_main()
+    threads = torch.get_num_threads()
+    world = distributed.world_size()
+    processes = f"{world} processes x {threads} thread(s)" if world > 1 else f"threads: {threads}"
+    if main:
+        print(f"{title} into {run_dir} ({processes})", file=sys.stderr)
     try:
-        return train([ProgressBar()])
+        result = train([ProgressBar()] if main else [])
     except KeyboardInterrupt:
         if resumable:
             kept = f"the last finished epoch is saved in {run_dir}; run the same command to resume"
         else:
             kept = f"the run in {run_dir} is incomplete; run the command again to start it over"
-        print(f"\ninterrupted: {kept}", file=sys.stderr)
+        if main:
+            print(f"\ninterrupted: {kept}", file=sys.stderr)
         raise SystemExit(130) from None
+    finally:
+        distributed.teardown()
+    if not main:
+        raise SystemExit(0)
+    return result
 
 
 def add_threads(parser: argparse.ArgumentParser, why: str) -> None:

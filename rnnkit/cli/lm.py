@@ -30,7 +30,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     train = sub.add_parser("train", help="train on a UTF-8 text file (resumes an interrupted --out)")
     train.add_argument("--text", required=True, help="UTF-8 text file; the last 10%% is the validation text")
-    _add_training_options(train, default_preset="shakespeare-15min")
+    _add_training_options(train, default_preset="shakespeare-15min", nproc=True)
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser(
@@ -103,8 +103,10 @@ OPTIONS = (
 )
 
 
-def _add_training_options(parser: argparse.ArgumentParser, default_preset: str, default_out=None) -> None:
-    common.add_run_options(parser, charlm.PRESETS, default_preset, default_out)
+def _add_training_options(
+    parser: argparse.ArgumentParser, default_preset: str, default_out=None, nproc: bool = False
+) -> None:
+    common.add_run_options(parser, charlm.PRESETS, default_preset, default_out, nproc=nproc)
     common.add_overrides(parser, OPTIONS)
 
 

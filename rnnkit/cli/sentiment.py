@@ -30,7 +30,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="sentiment_command", required=True)
 
     train = sub.add_parser("train", help="train a preset on IMDB (resumes an interrupted --out)")
-    common.add_run_options(train, sentiment.PRESETS, default_preset="seed")
+    common.add_run_options(train, sentiment.PRESETS, default_preset="seed", nproc=True)
     _add_data(train)
     common.add_overrides(train, OPTIONS, SET_HELP)
     train.set_defaults(func=cmd_train)

@@ -34,7 +34,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     train = sub.add_parser("train", help="train on eng.train, select on eng.testa, score eng.testb")
     _add_data(train)
-    common.add_run_options(train, tag.PRESETS, default_preset="fast")
+    common.add_run_options(train, tag.PRESETS, default_preset="fast", nproc=True)
     common.add_overrides(train, OPTIONS, "override any config field, e.g. --set model.hidden_size=200")
     train.set_defaults(func=cmd_train)
 

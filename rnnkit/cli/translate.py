@@ -41,7 +41,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     train = sub.add_parser("train", help="train, select on the validation BLEU, score the test split")
     _add_data(train)
-    common.add_run_options(train, translate.PRESETS, default_preset="fast")
+    common.add_run_options(train, translate.PRESETS, default_preset="fast", nproc=True)
     common.add_overrides(train, OPTIONS, "override any config field, e.g. --set model.dropout=0.3")
     train.set_defaults(func=cmd_train)
 

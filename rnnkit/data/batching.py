@@ -11,12 +11,18 @@ For evaluation and prediction (``shuffle=False``) the whole set is sorted by len
 come in smaller batches, so memory stays bounded: no batch's padded size exceeds the budget. With
 a fixed count the batches of the longest IMDB reviews were many times the size of the rest, and
 growing the heap for them cost most of a prediction's page faults (docs/core.md).
+
+Under ``torchrun`` (:mod:`rnnkit.train.distributed`) every process draws the same *global* batches,
+in the same order, as a single process would, and collates only its :class:`Shard` of each: rows
+dealt so that the processes hold about as many real tokens each. A dataset's ``batches(...,
+shard=...)`` then yields a :class:`Share` per global batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -68,15 +74,71 @@ class SequenceDataset:
         seed: int = 0,
         pool: int = 50,
         token_budget: int | None = None,
-    ) -> Iterator[Batch]:
+        shard: Shard | None = None,
+    ) -> Iterator[Batch] | Iterator[Share]:
+        """Collated batches; with a ``shard``, this process's :class:`Share` of each instead."""
         for indices in bucket_indices(self.lengths, batch_size, shuffle, seed, pool, token_budget):
-            yield self.collate(indices)
+            yield self.collate(indices) if shard is None else shard.share(indices, self.lengths, self.collate)
 
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
 
     def real_tokens(self) -> int:
         return int(self.lengths.sum())
+
+
+@dataclass
+class Share:
+    """One process's part of a global batch, collated.
+
+    ``empty``: none of the global batch's rows fell to this process (the batch has fewer rows than
+    there are processes, as the last batch of an epoch may). ``batch`` then holds one of the
+    global batch's rows as a stand-in that the trainer weighs by zero: the process still runs the
+    step, so every process takes part in every gradient all-reduce and none waits for the rest."""
+
+    batch: Any
+    empty: bool = False
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Rank ``rank`` of ``world`` processes: which rows of each global batch it trains on."""
+
+    rank: int
+    world: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rank < self.world:
+            raise ValueError(f"rank must be in [0, {self.world}), got {self.rank}")
+
+    def rows(self, indices: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """This rank's rows of the global batch ``indices`` (``lengths``: real tokens of each row
+        of the dataset), in the global batch's order.
+
+        The rows are dealt longest first, each to the process with the fewest tokens so far (ties:
+        the lowest rank), so the processes hold about as many real tokens each, and each holds a row
+        when there are at least ``world`` rows. Every process computes the same deal."""
+        sizes = lengths[indices]  # (B,)
+        owner = np.empty(len(indices), dtype=np.int64)
+        held = np.zeros(self.world, dtype=np.int64)
+        for row in np.argsort(-sizes, kind="stable"):
+            owner[row] = int(np.argmin(held))  # argmin: the first of equals, the lowest rank
+            held[owner[row]] += sizes[row]
+        return indices[owner == self.rank]
+
+    def block(self, rows: int) -> slice:
+        """This rank's contiguous block of ``rows`` rows of equal length (the streams of a
+        language model): ``rows // world`` each, one more for the first ``rows % world``."""
+        size, extra = divmod(rows, self.world)
+        start = self.rank * size + min(self.rank, extra)
+        return slice(start, start + size + (self.rank < extra))
+
+    def share(self, indices: np.ndarray, lengths: np.ndarray, collate: Callable[[np.ndarray], Any]) -> Share:
+        """This rank's :meth:`rows` of a global batch, collated; an empty share holds a stand-in."""
+        rows = self.rows(indices, lengths)
+        if len(rows):
+            return Share(collate(rows))
+        return Share(collate(indices[:1]), empty=True)
 
 
 def bucket_indices(

@@ -8,6 +8,9 @@ hidden state from one batch to the next (detached: gradients flow back at most T
 
     stream 0: |chunk 0|chunk 1|chunk 2| ...        x = stream[k*T     : (k+1)*T]
     stream 1: |chunk 0|chunk 1|chunk 2| ...        y = stream[k*T + 1 : (k+1)*T + 1]
+
+Under ``torchrun`` each process reads a contiguous block of the streams (:meth:`Shard.block`), the
+same block at every step, so each carries the state of its own rows from batch to batch.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError
+from .batching import Shard, Share
 from .locate import DataError
 
 
@@ -121,26 +125,41 @@ class TextStreams:
         streams = self.ids[: B * n + 1]
         return streams[:-1].view(B, n), streams[1:].view(B, n)  # x, y: (B, n), row b is stream b
 
-    def batches(self, offset: int = 0):
-        """The chunks of one training pass; ``offset`` (modulo seq_len) shifts where they are cut."""
+    def _rows(self, shard: Shard | None) -> slice:
+        if shard is None:
+            return slice(None)
+        if self.batch_size < shard.world:
+            raise DataError(
+                f"the text is read as {self.batch_size} streams, fewer than the {shard.world} processes, "
+                f"and each process carries the state of its own streams; use a batch size of at least "
+                f"{shard.world} (--batch-size, or --set val_batch_size=N for validation)"
+            )
+        return shard.block(self.batch_size)
+
+    def batches(self, offset: int = 0, shard: Shard | None = None):
+        """The chunks of one training pass; ``offset`` (modulo seq_len) shifts where they are cut.
+        With a ``shard``: this process's block of streams of each chunk, as a :class:`Share`."""
         if len(self) < 1:
             raise DataError(
                 f"streams of {self.per_stream} characters hold no whole chunk of seq_len={self.seq_len} "
                 f"at every offset (that needs {2 * self.seq_len - 1}); "
                 "use a longer text, a smaller batch size or a shorter seq_len"
             )
-        T, (x_all, y_all) = self.seq_len, self._streams()
+        T, (x_all, y_all), rows = self.seq_len, self._streams(), self._rows(shard)
         offset %= T
         for k in range(len(self)):
             start = offset + k * T
-            yield TextBatch(x_all[:, start : start + T], y_all[:, start : start + T], first=k == 0)
+            batch = TextBatch(x_all[rows, start : start + T], y_all[rows, start : start + T], first=k == 0)
+            yield batch if shard is None else Share(batch)
 
-    def full_pass(self):
-        """Every position of every stream, in order, in chunks of at most seq_len (evaluation)."""
-        x_all, y_all = self._streams()
+    def full_pass(self, shard: Shard | None = None):
+        """Every position of every stream, in order, in chunks of at most seq_len (evaluation).
+        With a ``shard``: this process's block of streams, as :class:`Share` objects."""
+        (x_all, y_all), rows = self._streams(), self._rows(shard)
         for k, start in enumerate(range(0, self.per_stream, self.seq_len)):
             end = start + self.seq_len
-            yield TextBatch(x_all[:, start:end], y_all[:, start:end], first=k == 0)
+            batch = TextBatch(x_all[rows, start:end], y_all[rows, start:end], first=k == 0)
+            yield batch if shard is None else Share(batch)
 
     def tokens(self) -> int:
         """Characters scored in one training pass."""

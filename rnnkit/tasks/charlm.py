@@ -39,6 +39,7 @@ from ..errors import ConfigError
 from ..models.charlm import CharLM, CharLMConfig, State, detach
 from ..train import RunKind, TrainConfig, seed_everything
 from ..train import checkpoint as ckpt
+from ..train.distributed import is_main
 from ..train.trainer import evaluate as evaluate_model
 
 VOCAB_FILE = "vocab.json"
@@ -222,7 +223,8 @@ def train(
                 "characters); resume it with that file, or pass a new --out"
             )
         config = RUNS.resumable(load_config(run_dir), config, run_dir)
-        RUNS.save_config(config, run_dir)  # the resolved config, grown budget included
+        if is_main():  # under torchrun, rank 0 alone writes the run directory
+            RUNS.save_config(config, run_dir)  # the resolved config, grown budget included
         vocab = load_vocab(run_dir)
     seed_everything(config.train.seed)
     data = prepare(text, config, vocab)
@@ -230,21 +232,23 @@ def train(
         config = dataclasses.replace(
             config, model=dataclasses.replace(config.model, vocab_size=len(data.vocab))
         )
-        run_dir.mkdir(parents=True, exist_ok=True)
-        data.vocab.save(run_dir / VOCAB_FILE)
-        RUNS.save_config(config, run_dir)
-        ckpt.save_json(source, run_dir / SOURCE_FILE)
+        if is_main():
+            run_dir.mkdir(parents=True, exist_ok=True)
+            data.vocab.save(run_dir / VOCAB_FILE)
+            RUNS.save_config(config, run_dir)
+            ckpt.save_json(source, run_dir / SOURCE_FILE)
     model = build_model(config)
     trainer = RUNS.trainer(model, StatefulStep(), config.train, run_dir, callbacks, resume)
-    seq_len, seed = config.seq_len, config.train.seed
+    seq_len, seed, shard = config.seq_len, config.train.seed, trainer.shard
     start = time.perf_counter()
     trainer.fit(
-        # each pass cuts its chunks at another offset, so chunk boundaries move between passes
+        # each pass cuts its chunks at another offset, so chunk boundaries move between passes;
+        # under torchrun each process reads its own block of streams, and carries their state
         lambda epoch: data.train.batches(
-            offset=int(np.random.default_rng(seed * 1000 + epoch).integers(seq_len))
+            offset=int(np.random.default_rng(seed * 1000 + epoch).integers(seq_len)), shard=shard
         ),
         len(data.train),
-        data.validation.full_pass,
+        lambda: data.validation.full_pass(shard),
     )
     session = time.perf_counter() - start
     best = min(trainer.history, key=lambda row: row["val_loss"])
@@ -261,7 +265,8 @@ def train(
         "parameters": sum(p.numel() for p in model.parameters()),
         "threads": torch.get_num_threads(),
     }
-    ckpt.save_json(results, run_dir / RESULTS_FILE)
+    if trainer.writes:
+        ckpt.save_json(results, run_dir / RESULTS_FILE)
     return results
 
 

@@ -27,12 +27,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import SequenceDataset, imdb
-from ..data.batching import Batch
+from ..data.batching import Batch, Shard, Share
 from ..data.tokenizer import Tokenizer
 from ..errors import InputError
 from ..models import ClassifierConfig, SequenceClassifier
 from ..train import RunKind, TrainConfig, resolve_device, seed_everything
 from ..train import checkpoint as ckpt
+from ..train.distributed import is_main
 from ..train.trainer import evaluate as evaluate_model
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -174,21 +175,22 @@ def train(
         config = dataclasses.replace(
             config, vocab_size=vocab, model=dataclasses.replace(config.model, vocab_size=vocab)
         )
-        run_dir.mkdir(parents=True, exist_ok=True)
-        prepared.tokenizer.save(run_dir / TOKENIZER_FILE)
-        RUNS.save_config(config, run_dir)
+        if is_main():  # under torchrun, rank 0 alone writes the run directory
+            run_dir.mkdir(parents=True, exist_ok=True)
+            prepared.tokenizer.save(run_dir / TOKENIZER_FILE)
+            RUNS.save_config(config, run_dir)
     model = build_model(config)
     trainer = RUNS.trainer(model, step, config.train, run_dir, callbacks, resume)
-    batch_size, seed = config.train.batch_size, config.train.seed
+    batch_size, seed, shard = config.train.batch_size, config.train.seed, trainer.shard
     start = time.perf_counter()
     trainer.fit(
-        lambda epoch: prepared.train.batches(batch_size, shuffle=True, seed=seed * 1000 + epoch),
+        lambda epoch: prepared.train.batches(batch_size, shuffle=True, seed=seed * 1000 + epoch, shard=shard),
         prepared.train.num_batches(batch_size),
-        lambda: inference_batches(prepared.validation),
+        lambda: inference_batches(prepared.validation, shard=shard),
     )
     train_seconds = time.perf_counter() - start
     ckpt.load_weights(model, run_dir / ckpt.BEST)
-    test = trainer.evaluate(inference_batches(prepared.test))
+    test = trainer.evaluate(inference_batches(prepared.test, shard=shard))
     results = {
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
@@ -202,7 +204,8 @@ def train(
         "data_seconds": prepared.seconds,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
-    ckpt.save_json(results, run_dir / RESULTS_FILE)
+    if trainer.writes:
+        ckpt.save_json(results, run_dir / RESULTS_FILE)
     return results
 
 
@@ -227,8 +230,10 @@ def load_run(
     return model, load_tokenizer(run_dir), config
 
 
-def inference_batches(dataset: SequenceDataset, batch_size: int = EVAL_BATCH) -> Iterator[Batch]:
-    return dataset.batches(batch_size, token_budget=EVAL_TOKENS)
+def inference_batches(
+    dataset: SequenceDataset, batch_size: int = EVAL_BATCH, shard: Shard | None = None
+) -> Iterator[Batch] | Iterator[Share]:
+    return dataset.batches(batch_size, token_budget=EVAL_TOKENS, shard=shard)
 
 
 def evaluate(run_dir: str | Path, data: str | None) -> dict[str, float]:

@@ -31,12 +31,13 @@ import torch
 from torch import Tensor, nn
 
 from ..data import DataError
-from ..data.batching import bucket_indices
+from ..data.batching import Shard, bucket_indices
 from ..data.conll import CASINGS, Sentence, TagSet, Vocab, casing, entity_spans, normalize_digits, read_conll
 from ..errors import ConfigError, InputError
 from ..models.tagger import SequenceTagger, TagBatch, TaggerConfig
 from ..train import RunKind, TrainConfig, resolve_device, seed_everything
 from ..train import checkpoint as ckpt
+from ..train.distributed import is_main
 
 VOCAB_FILE = "vocab.json"
 RESULTS_FILE = "results.json"
@@ -202,12 +203,18 @@ class TagDataset:
         )
 
     def batches(
-        self, batch_size: int, shuffle: bool = False, seed: int = 0, token_budget: int | None = None
+        self,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        token_budget: int | None = None,
+        shard: Shard | None = None,
     ) -> Iterator[TagBatch]:
+        """Collated batches; with a ``shard``, this process's share of each (rnnkit.data.batching)."""
         for indices in bucket_indices(
             self.lengths, batch_size, shuffle, seed, pool=20, token_budget=token_budget
         ):
-            yield self.collate(indices)
+            yield self.collate(indices) if shard is None else shard.share(indices, self.lengths, self.collate)
 
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
@@ -308,7 +315,8 @@ def train(
     vocab = None
     if resume and (run_dir / ckpt.STATE).is_file():
         config = RUNS.resumable(RUNS.load_config(run_dir), config, run_dir)
-        RUNS.save_config(config, run_dir)
+        if is_main():  # under torchrun, rank 0 alone writes the run directory
+            RUNS.save_config(config, run_dir)
         vocab = Vocabularies.load(run_dir / VOCAB_FILE)
     seed_everything(config.train.seed)
     prepared = prepare(config, data, vocab)
@@ -320,14 +328,15 @@ def train(
             tags=tuple(prepared.vocab.tags.tags),
         )
         config = dataclasses.replace(config, model=model_config)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        prepared.vocab.save(run_dir / VOCAB_FILE)
-        RUNS.save_config(config, run_dir)
+        if is_main():
+            run_dir.mkdir(parents=True, exist_ok=True)
+            prepared.vocab.save(run_dir / VOCAB_FILE)
+            RUNS.save_config(config, run_dir)
     model = build_model(config)
     trainer = RUNS.trainer(model, step, config.train, run_dir, callbacks, resume)
     validation, gold_val = prepared.datasets["validation"], [s.tags for s in prepared.sentences["validation"]]
 
-    def validate(model: nn.Module) -> dict[str, float]:
+    def validate(model: nn.Module) -> dict[str, float]:  # under torchrun, every process tags it all
         result = scores(gold_val, predict_tags(model, validation, prepared.vocab.tags, trainer.device))
         return {"f1": result["f1"], "precision": result["precision"], "recall": result["recall"]}
 
@@ -335,7 +344,9 @@ def train(
     train_set = prepared.datasets["train"]
     start = time.perf_counter()
     trainer.fit(
-        lambda epoch: train_set.batches(batch_size, shuffle=True, seed=seed * 1000 + epoch),
+        lambda epoch: train_set.batches(
+            batch_size, shuffle=True, seed=seed * 1000 + epoch, shard=trainer.shard
+        ),
         train_set.num_batches(batch_size),
         validate=validate,
     )
@@ -358,7 +369,8 @@ def train(
         "test_tag_seconds": tag_seconds,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
-    ckpt.save_json(results, run_dir / RESULTS_FILE)
+    if trainer.writes:
+        ckpt.save_json(results, run_dir / RESULTS_FILE)
     return results
 
 

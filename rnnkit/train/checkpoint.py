@@ -33,6 +33,7 @@ from safetensors.torch import load_file, save
 from ..errors import RnnkitError
 
 CONFIG, LAST, BEST, STATE = "config.json", "last.safetensors", "best.safetensors", "train_state.pt"
+PROCESSES = "processes.json"  # a run under torchrun: its processes and their seeds, per session
 TEMP_PREFIX = ".partial-"  # temporary files of unfinished writes (a kill -9 can leave them)
 
 
@@ -89,7 +90,7 @@ def remove_partial_files(run_dir: Path) -> list[Path]:
 
 def clear_run(run_dir: Path, extra: tuple[str, ...] = ()) -> None:
     """Remove what a run directory holds (for ``--restart``), keeping anything else in it."""
-    for name in (CONFIG, LAST, BEST, STATE, "history.json", "history.csv", "curves.png", *extra):
+    for name in (CONFIG, LAST, BEST, STATE, "history.json", "history.csv", "curves.png", PROCESSES, *extra):
         (Path(run_dir) / name).unlink(missing_ok=True)
     remove_partial_files(run_dir)
 

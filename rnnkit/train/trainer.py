@@ -9,6 +9,11 @@ and stopping with a clear message on a NaN or infinite loss (the last good check
 With ``time_limit`` (minutes) the run is a wall-clock budget, as in nanoGPT-style comparisons: the
 epoch in which the budget runs out ends early (then validates and saves), and the cosine schedule
 decays over the budget instead of over the epochs.
+
+Under ``torchrun`` with several processes the same loop trains each process on its share of every
+global batch, with gradients equal to the single process's (:mod:`rnnkit.train.distributed`,
+docs/distributed.md). The contract that makes this possible: a step's loss is the *mean* over the
+``count`` it returns (examples or tokens), so ``loss * count`` is the batch's summed loss.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError, RnnkitError
 from . import checkpoint as ckpt
+from . import distributed
 
 CHECKPOINT_FORMAT = 2  # train_state.pt holds the weights and every RNG (1: the weights were apart)
 
@@ -156,13 +162,21 @@ class Trainer:
         self.config = config
         self.run_dir = Path(run_dir)
         self.callbacks = list(callbacks)
+        self.group = distributed.setup()  # None for a process alone: no DDP, nothing shared
         self.device = resolve_device(config.device)
+        if self.group is not None:
+            self.device = self.group.device(self.device)
         self.model.to(self.device)
         self.optimizer = (
             torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
             if config.weight_decay
             else torch.optim.Adam(model.parameters(), lr=config.lr)
         )
+        if self.group is not None:
+            # each process draws its own dropout masks: seed + rank (recorded in processes.json)
+            self._seeds: list[int] | None = [config.seed + rank for rank in range(self.group.world)]
+            seed_everything(self._seeds[self.group.rank])
+            self._ddp = self.group.wrap(model, step, self.device)
         self.history: list[dict[str, float]] = []
         self.best: float | None = None
         self.epoch = 0  # epochs completed
@@ -198,6 +212,17 @@ class Trainer:
         """A line for the user, through the callbacks (the progress bar prints it)."""
         self._emit("on_message", text)
 
+    @property
+    def shard(self) -> distributed.Shard | None:
+        """This process's share of each global batch under torchrun (None alone): a task passes
+        it to its datasets' ``batches(..., shard=trainer.shard)``."""
+        return None if self.group is None else self.group.shard
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run directory: rank 0, or the only process."""
+        return self.group is None or self.group.is_main
+
     # -- state ---------------------------------------------------------------------------------
 
     def _improved(self, value: float) -> bool:
@@ -217,7 +242,14 @@ class Trainer:
         leaves exports that are a step ahead of the state; :meth:`resume` notices (the stamps) and
         rewrites them from the state, then trains the lost epoch again with the same batches and
         random numbers, so the run ends bitwise as if it had never stopped (without a ``time_limit``:
-        a wall-clock budget makes the schedule and the epoch's end depend on time anyway)."""
+        a wall-clock budget makes the schedule and the epoch's end depend on time anyway).
+
+        Under torchrun rank 0 writes, with every process's random states."""
+        rank_rngs = None if self.group is None else self.group.all_gather(rng_states())
+        if not self.writes:
+            if improved:
+                self.best_epoch = self.epoch
+            return
         weights = ckpt.cpu_state_dict(self.model)
         if improved:
             self.best_epoch, self._best_weights = self.epoch, weights
@@ -241,6 +273,8 @@ class Trainer:
             "rng": rng_states(),
             "train_config": asdict(self.config),
         }
+        if rank_rngs is not None:
+            state["rank_rngs"] = rank_rngs  # rank r resumes with rank_rngs[r]
         ckpt.save_state(state, self.run_dir / ckpt.STATE)
         if time.perf_counter() - self._last_plot >= PLOT_EVERY:
             self._plot()
@@ -267,9 +301,11 @@ class Trainer:
         """Load the run's checkpoint if there is one; True if training continues from it.
 
         Files that an interrupted save left behind are removed, and weights or history files that
-        do not belong to the checkpoint's epoch are rewritten from it (with a message)."""
-        for path in ckpt.remove_partial_files(self.run_dir):
-            self.message(f"removed {path.name}, left by an interrupted save")
+        do not belong to the checkpoint's epoch are rewritten from it (with a message). Under
+        torchrun every process loads the checkpoint, and rank 0 alone repairs the files."""
+        if self.writes:
+            for path in ckpt.remove_partial_files(self.run_dir):
+                self.message(f"removed {path.name}, left by an interrupted save")
         path = self.run_dir / ckpt.STATE
         if not path.is_file():
             return False
@@ -285,7 +321,7 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError) as error:
             first = str(error).strip().splitlines()[0]
             raise ckpt.CheckpointError(f"{path} does not fit this model or optimizer: {first}") from None
-        set_rng_states(state["rng"])
+        self._restore_rng(state)
         self.epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
         self.best = state["best"]
@@ -293,8 +329,29 @@ class Trainer:
         self._best_weights = state["best_model"] if state["best_model"] is not None else state["model"]
         self.elapsed = float(state["elapsed"])
         self.history = list(state["history"])
-        self._repair_exports(state["model"])
+        if self.writes:
+            self._repair_exports(state["model"])
         return True
+
+    def _restore_rng(self, state: dict[str, Any]) -> None:
+        """Each process's random states as saved; a checkpoint of another number of processes
+        cannot give them (its rows were dealt otherwise anyway): those restart from a new seed."""
+        if self.group is None:
+            set_rng_states(state["rng"])
+            return
+        saved = state.get("rank_rngs")
+        if saved is not None and len(saved) == self.group.world:
+            set_rng_states(saved[self.group.rank])
+            self._seeds = None  # each process goes on with its saved random states
+            return
+        processes = 1 if saved is None else len(saved)
+        epoch = int(state["epoch"])
+        self._seeds = [self.config.seed + rank + 1000 * epoch for rank in range(self.group.world)]
+        seed_everything(self._seeds[self.group.rank])
+        self.message(
+            f"the checkpoint was written by {processes} process(es), this run has {self.group.world}: "
+            f"each process's random numbers (dropout) restart from seed + rank + 1000 * epoch"
+        )
 
     def _repair_exports(self, weights: dict[str, Tensor]) -> None:
         """Make ``last``, ``best`` and the history those of the checkpoint being resumed."""
@@ -315,7 +372,56 @@ class Trainer:
     # -- loops ---------------------------------------------------------------------------------
 
     def evaluate(self, batches: Iterable[Any]) -> dict[str, float]:
-        return evaluate(self.model, self.step, batches, self.device)
+        """Mean loss and metrics over ``batches``; under torchrun, over every process's shares."""
+        if self.group is None:
+            return evaluate(self.model, self.step, batches, self.device)
+        meter = Meter()
+        self.model.eval()
+        with torch.no_grad():
+            for item in batches:
+                share = self.group.unwrap(item)
+                if not share.empty:
+                    loss, metrics, count = self.step(self.model, share.batch.to(self.device))
+                    meter.update(loss.item(), metrics, count)
+        total = Meter()
+        for sums, count in self.group.all_gather((meter.sums, meter.count)):  # rank order: the same sums
+            for name, value in sums.items():
+                total.sums[name] = total.sums.get(name, 0.0) + value
+            total.count += count
+        return total.means()
+
+    def _check_finite(self, loss: float, epoch: int, index: int) -> None:
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"the loss became {loss} at epoch {epoch}, step {index + 1}; stopped. "
+                f"The last good checkpoint (epoch {self.epoch}) is kept in {self.run_dir}. "
+                "Try a lower learning rate or gradient clipping (--clip-norm 1.0)."
+            )
+
+    def _backward(self, batch: Any, epoch: int, index: int) -> tuple[float, dict[str, float], float]:
+        """Forward and backward on one batch; the mean loss, metric sums and count to log."""
+        if self.group is None:
+            loss, metrics, count = self.step(self.model, batch.to(self.device))
+            value = loss.item()
+            self._check_finite(value, epoch, index)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            return value, metrics, count
+        share = self.group.unwrap(batch)
+        loss, metrics, count = self._ddp(share.batch.to(self.device))
+        names = list(metrics)
+        if share.empty:  # a stand-in counts for nothing
+            weight, local = 0, [0.0] * (2 + len(names))
+        else:
+            weight, local = count, [count, loss.item() * count, *(metrics[n] for n in names)]
+        total = self.group.all_sum(local)  # the global batch's count, summed loss and metric sums
+        assert total[0] > 0, "a global batch has rows"
+        self._check_finite(total[1] / total[0], epoch, index)
+        self.optimizer.zero_grad(set_to_none=True)
+        # DDP averages the processes' gradients (their sum / world); weighted so, that average is
+        # sum_r (count_r / N) grad loss_r, the gradient of the global batch's mean loss
+        (loss * (weight * self.group.world / total[0])).backward()
+        return total[1] / total[0], dict(zip(names, total[2:])), total[0]
 
     def fit(
         self,
@@ -332,6 +438,16 @@ class Trainer:
         config = self.config
         total_steps = config.epochs * steps_per_epoch
         stale = self._epochs_since_best()
+        if self.group is not None:
+            starts = self.group.all_gather(self.epoch)
+            if len(set(starts)) > 1:
+                raise distributed.DistributedError(
+                    f"the processes would start at different epochs ({', '.join(map(str, starts))} by "
+                    "rank): each must read the same run directory to resume (on several machines, a "
+                    "shared filesystem)"
+                )
+            if self.writes:
+                self._record_processes()
         while self.epoch < config.epochs and not self._out_of_time(self.elapsed):
             epoch = self.epoch + 1
             self._emit("on_epoch_begin", epoch, config.epochs, steps_per_epoch)
@@ -340,25 +456,19 @@ class Trainer:
             self.model.train()
             for index, batch in enumerate(train_batches(epoch)):
                 elapsed = self.elapsed + time.perf_counter() - start
+                if self.group is not None and config.time_limit is not None:
+                    elapsed = self.group.broadcast_float(elapsed)  # rank 0's clock: all stop together
                 if index and self._out_of_time(elapsed):  # every epoch takes at least one step
                     self._emit("on_message", f"time limit of {config.time_limit} min reached at step {index}")
                     break
                 for group in self.optimizer.param_groups:
                     group["lr"] = self._lr_at(self.global_step, total_steps, elapsed)
-                loss, metrics, count = self.step(self.model, batch.to(self.device))
-                if not torch.isfinite(loss):
-                    raise TrainingError(
-                        f"the loss became {loss.item()} at epoch {epoch}, step {index + 1}; stopped. "
-                        f"The last good checkpoint (epoch {self.epoch}) is kept in {self.run_dir}. "
-                        "Try a lower learning rate or gradient clipping (--clip-norm 1.0)."
-                    )
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loss, metrics, count = self._backward(batch, epoch, index)
                 if config.clip_norm:
                     nn.utils.clip_grad_norm_(self.model.parameters(), config.clip_norm)
                 self.optimizer.step()
                 self.global_step += 1
-                meter.update(loss.item(), metrics, count)
+                meter.update(loss, metrics, count)
                 self._emit("on_step", index + 1, meter.means())
             logs = meter.means()
             if val_batches is not None:
@@ -370,6 +480,9 @@ class Trainer:
             self.epoch = epoch
             row = {"epoch": epoch, **logs, "lr": self.optimizer.param_groups[0]["lr"]}
             row["seconds"] = time.perf_counter() - start
+            if self.group is not None:  # rank 0's row everywhere: every process stops on the same numbers
+                row = self.group.broadcast(row)
+                logs = {name: row[name] for name in logs}
             self.elapsed += row["seconds"]
             row["elapsed"] = self.elapsed
             self.history.append(row)
@@ -390,5 +503,24 @@ class Trainer:
                     "on_message", f"early stopping: {config.monitor} has not improved for {stale} epochs"
                 )
                 break
-        self._plot()
+        if self.writes:
+            self._plot()
+        if self.group is not None:
+            self.group.barrier()  # no process reads the run's files before rank 0 has written them
         return self.history
+
+    def _record_processes(self) -> None:
+        """Append this session to ``processes.json``: the processes, their seeds and threads."""
+        path = self.run_dir / ckpt.PROCESSES
+        sessions = ckpt.load_json(path) if path.is_file() else []
+        sessions.append(
+            {
+                "from_epoch": self.epoch,
+                "processes": self.group.world,
+                # None: every process went on with the random states saved in train_state.pt
+                "dropout_seeds": self._seeds,
+                "backend": str(torch.distributed.get_backend()),
+                "threads_per_process": torch.get_num_threads(),
+            }
+        )
+        ckpt.save_json(sessions, path)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...data.batching import bucket_indices
+from ...data.batching import Shard, bucket_indices
 from ...data.locate import DataError
 from ...data.tokenizer import Tokenizer
 from ...data.translation import Pair, Splits, read_pairs, split_by_source
@@ -94,6 +94,9 @@ class PairDataset:
             else None
         )
         self.lengths = np.array([len(s) for s in self.sources], dtype=np.int64)
+        # the tokens a pair costs in training (source, target and </s>): what a Shard balances
+        targets = [len(t) + 1 for t in self.targets] if self.targets is not None else 0
+        self.tokens = self.lengths + np.asarray(targets, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -119,11 +122,19 @@ class PairDataset:
             [int(i) for i in indices],
         )
 
-    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0, token_budget: int | None = None):
+    def batches(
+        self,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        token_budget: int | None = None,
+        shard: Shard | None = None,
+    ):
+        """Collated batches; with a ``shard``, this process's share of each (rnnkit.data.batching)."""
         for indices in bucket_indices(
             self.lengths, batch_size, shuffle, seed, pool=20, token_budget=token_budget
         ):
-            yield self.collate(indices)
+            yield self.collate(indices) if shard is None else shard.share(indices, self.tokens, self.collate)
 
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)

@@ -36,6 +36,7 @@ from ...models.seq2seq import Seq2Seq, Seq2SeqConfig
 from ...summary import summary
 from ...train import RunKind, TrainConfig, resolve_device, seed_everything
 from ...train import checkpoint as ckpt
+from ...train.distributed import is_main
 from .data import SOURCE_TOKENIZER, TARGET_TOKENIZER, PairBatch, PairDataset, Tokenizers, encode_pairs
 from .data import load_splits as _load_splits
 
@@ -163,7 +164,8 @@ def train(
     tokenizers = None
     if resume and (run_dir / ckpt.STATE).is_file():
         config = RUNS.resumable(RUNS.load_config(run_dir), config, run_dir)
-        RUNS.save_config(config, run_dir)
+        if is_main():  # under torchrun, rank 0 alone writes the run directory
+            RUNS.save_config(config, run_dir)
         tokenizers = Tokenizers.load(run_dir)
     seed_everything(config.train.seed)
     splits = load_splits(config, data)
@@ -175,9 +177,10 @@ def train(
             target_vocab=tokenizers.target.vocab_size,
         )
         config = dataclasses.replace(config, model=model_config)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        tokenizers.save(run_dir)
-        RUNS.save_config(config, run_dir)
+        if is_main():
+            run_dir.mkdir(parents=True, exist_ok=True)
+            tokenizers.save(run_dir)
+            RUNS.save_config(config, run_dir)
     train_set = encode_pairs(splits.train, tokenizers, config.max_tokens)
     validation = encode_pairs(splits.validation, tokenizers, config.max_tokens)
     model = build_model(config)
@@ -186,17 +189,17 @@ def train(
     example = train_set.collate(np.arange(2))
     trainer.message(str(summary(model, example.source, example.source_lengths, example.target_in)))
 
-    def validate(model: nn.Module) -> dict[str, float]:
+    def validate(model: nn.Module) -> dict[str, float]:  # under torchrun, every process translates it all
         translator.device = trainer.device
         hypotheses = translator.translate([p.source for p in splits.validation], beam=1)
         return {"bleu": corpus_scores([h.text for h in hypotheses], splits.validation, config)["bleu"]}
 
-    batch_size, seed = config.train.batch_size, config.train.seed
+    batch_size, seed, shard = config.train.batch_size, config.train.seed, trainer.shard
     start = time.perf_counter()
     trainer.fit(
-        lambda epoch: train_set.batches(batch_size, shuffle=True, seed=seed * 1000 + epoch),
+        lambda epoch: train_set.batches(batch_size, shuffle=True, seed=seed * 1000 + epoch, shard=shard),
         train_set.num_batches(batch_size),
-        val_batches=lambda: validation.batches(256),
+        val_batches=lambda: validation.batches(256, shard=shard),
         validate=validate,
     )
     session = time.perf_counter() - start
@@ -218,7 +221,8 @@ def train(
         "train_pairs": len(splits.train),
         "test_pairs": len(splits.test),
     }
-    ckpt.save_json(results, run_dir / RESULTS_FILE)
+    if trainer.writes:
+        ckpt.save_json(results, run_dir / RESULTS_FILE)
     return results
 
 
