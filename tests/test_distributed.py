@@ -243,7 +243,7 @@ def runs(tmp_path_factory, _no_plots):
     single = {name: train_case(name, out / f"{name}-single") for name in CASES}
     # fork: the children start at once, warm, with this process's imports (it runs no CPU threads)
     mp.start_processes(_worker, args=(2, free_port(), str(out)), nprocs=2, start_method="fork")
-    return single, [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(2)], out
+    return single, [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(2)], out
 
 
 def assert_close(a, b, what):
