@@ -97,6 +97,27 @@ class Server:
         self.process.wait(timeout=30)
 
 
+def model_alone(run: str, texts: list[str], sizes: tuple[int, ...], seconds: float, threads: int) -> dict:
+    """Requests/s of the model's own batch call in this process, no HTTP: the ceiling of what
+    batching can gain, whatever the server does (the same adapter and cut as the server's)."""
+    import torch
+
+    from rnnkit.serve.models import Limits, SentimentModel, SentimentRequest
+
+    torch.set_num_threads(threads)
+    model = SentimentModel(Path(run), Limits())
+    requests = [SentimentRequest(text=t) for t in texts]
+    rng, rates = random.Random(0), {}
+    for size in sizes:
+        model.answer(rng.sample(requests, size))
+        done, began = 0, time.perf_counter()
+        while time.perf_counter() - began < seconds:
+            model.answer(rng.sample(requests, size))
+            done += size
+        rates[size] = done / (time.perf_counter() - began)
+    return rates
+
+
 async def load(url: str, texts: list[str], clients: int, seconds: float, warmup: float) -> dict:
     latencies: list[float] = []
     errors = 0
@@ -149,6 +170,16 @@ def main() -> None:
     args = parser.parse_args()
 
     texts = reviews(args.data, args.reviews)
+    import torch
+
+    threads = args.threads or max(1, torch.get_num_threads() - 1)  # what the server will use
+    alone = model_alone(args.run, texts, (1, 16, 32), args.seconds / 4, threads)
+    print(
+        f"the model alone, {threads} thread(s), no HTTP: "
+        + ", ".join(f"batch {b}: {r:.0f} req/s" for b, r in alone.items())
+        + f" ({alone[32] / alone[1]:.2f}x at 32)",
+        flush=True,
+    )
     modes = {"one at a time (--max-batch 1)": 1, "micro-batching (--max-batch 64)": 64}
     rows: dict[str, list[dict]] = {mode: [] for mode in modes}
     for round_ in range(args.rounds):
@@ -191,7 +222,9 @@ def main() -> None:
     print(f"  micro-batching / one at a time: {ratio:.2f}x requests/s")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(
-        json.dumps({"args": vars(args), "summary": summary, "rounds": rows, "ratio": ratio})
+        json.dumps(
+            {"args": vars(args), "model_alone": alone, "summary": summary, "rounds": rows, "ratio": ratio}
+        )
     )
 
 

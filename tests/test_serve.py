@@ -240,6 +240,86 @@ def test_batcher_takes_at_most_max_batch_and_passes_errors_to_each_request():
     assert [type(f) for f in failed] == [ValueError, ValueError]
 
 
+def test_every_torch_call_of_the_server_runs_in_one_thread(monkeypatch, tmp_path):
+    """Loading and answering, for every model, in the one torch thread: a second thread running
+    torch gets a second OpenMP team, and the two teams made one-review calls 8x slower on a
+    2-core machine (docs/serve.md). Before the fix, models loaded in the caller's thread and each
+    answered in a thread of its own."""
+    import rnnkit.serve.app as app_module
+
+    threads = []
+
+    class Recording(Slow):
+        def __init__(self) -> None:
+            super().__init__(0.0)
+            threads.append(("load", threading.get_ident()))
+
+        def answer(self, requests):
+            threads.append(("answer", threading.get_ident()))
+            return super().answer(requests)
+
+    monkeypatch.setattr(app_module, "load", lambda path, limits: Recording())
+    models = load_models([f"one={tmp_path}", f"two={tmp_path}"], Limits())
+    with running(create_app(models)) as url, httpx.Client(base_url=url, timeout=30) as client:
+        for name in ("one", "two", "one"):
+            assert post(client, name, {"text": "x"}).status_code == 200
+    assert [what for what, _ in threads] == ["load", "load", "answer", "answer", "answer"]
+    assert len({ident for _, ident in threads}) == 1
+    assert threads[0][1] != threading.get_ident()
+
+
+def brute_force_cut(lengths, step, call, budget):
+    """The cheapest cut of the sorted rows into consecutive batches, by trying every cut."""
+    import itertools
+
+    sorted_lengths = sorted(lengths)
+    n, best = len(lengths), (np.inf, None)
+    for mask in itertools.product([False, True], repeat=n - 1):
+        bounds = [0, *[i + 1 for i, cut in enumerate(mask) if cut], n]
+        groups = [sorted_lengths[a:b] for a, b in itertools.pairwise(bounds)]
+        if any(len(g) > len(step) or (len(g) > 1 and len(g) * g[-1] > budget) for g in groups):
+            continue
+        cost = sum(call + g[-1] * step[len(g) - 1] for g in groups)
+        best = min(best, (cost, [len(g) for g in groups]), key=lambda pair: pair[0])
+    return best
+
+
+def test_planned_batches_are_the_cheapest_cut():
+    from rnnkit.data.batching import planned_batches
+
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        n = int(rng.integers(1, 9))
+        lengths = rng.integers(1, 400, n)
+        widest = int(rng.integers(1, 9))
+        step = np.cumsum(rng.uniform(0.1, 2.0, widest))  # a step over more rows costs more
+        call, budget = float(rng.uniform(0, 300)), int(rng.integers(400, 2_000))
+        batches = planned_batches(lengths, step, call, budget)
+        assert sorted(np.concatenate(batches).tolist()) == list(range(n))  # each row once
+        cost = sum(call + lengths[b].max() * step[len(b) - 1] for b in batches)
+        expected, _ = brute_force_cut(lengths.tolist(), step, call, budget)
+        assert cost == pytest.approx(expected), trial
+        assert all(len(b) == 1 or len(b) * lengths[b].max() <= budget for b in batches)
+    lengths = np.array([5, 500, 7, 480, 6])
+    # a step that costs as much for 5 rows as for 1: everything in one call
+    assert [len(b) for b in planned_batches(lengths, [1.0] * 5, 10.0)] == [5]
+    # a step whose cost grows with the rows, and calls for free: short and long rows apart
+    cut = planned_batches(lengths, [1.0, 1.5, 2.0, 2.5, 3.0], 0.0)
+    assert [sorted(lengths[b].tolist()) for b in cut] == [[5, 6, 7], [480, 500]]
+
+
+def test_step_costs_are_a_table_per_batch_size_that_never_falls():
+    from rnnkit.serve.batcher import StepCosts
+
+    def forward(rows, steps):
+        time.sleep(1e-4 + steps * rows * 2e-6)
+
+    costs = StepCosts.measure(forward, max_batch=12, repeats=1)
+    assert len(costs.step) == 12
+    assert all(b >= a for a, b in zip(costs.step, costs.step[1:]))
+    assert costs.call >= 0
+
+
 # -- limits and bad input: a JSON refusal each, and the server goes on ------------------------------------
 
 

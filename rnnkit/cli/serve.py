@@ -44,7 +44,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--cors", action="append", metavar="ORIGIN", help="allow pages of ORIGIN to call the API"
     )
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads for the models (default: one core fewer than torch's default, at least 1: "
+        "the event loop, HTTP and tokenizing need a core)",
+    )
     parser.set_defaults(func=cmd_serve)
 
 
@@ -66,10 +71,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ):
         if value < 1:
             raise InputError(f"{flag} must be >= 1, got {value}")
-    if args.threads:
-        import torch
+    import torch
 
-        torch.set_num_threads(args.threads)
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads or max(1, torch.get_num_threads() - 1))
     limits = Limits(
         max_chars=args.max_chars,
         max_concurrent=args.max_concurrent,

@@ -187,3 +187,41 @@ def _within_budget(order: np.ndarray, sorted_lengths: np.ndarray, batch_size: in
         batches.append(order[start : start + k])
         start += k
     return batches
+
+
+def planned_batches(
+    lengths: np.ndarray, step_seconds: Sequence[float], call_seconds: float, token_budget: int | None = None
+) -> list[np.ndarray]:
+    """The cut of a few sequences into batches that a model runs fastest, by its measured costs.
+
+    A padded batch of ``B`` rows whose longest row has ``T`` tokens costs ``call_seconds + T *
+    step_seconds[B - 1]``: a recurrent layer runs ``T`` steps whatever the other rows' lengths, and
+    a step over ``B`` rows costs less than ``B`` steps over one row (one pass over the weights).
+    Sorted by length, the rows are cut where the cost of their padding would exceed the cost of
+    one more call; dynamic programming over the cut points finds the cheapest cut exactly (``n *
+    len(step_seconds)`` work). A server's gathered requests are a mix of lengths: one batch of all
+    of them would run mostly padding, one call each would pay the whole step ``n`` times.
+    ``token_budget`` caps ``B * T`` as in :func:`bucket_indices`. Returns index arrays, shortest
+    rows first."""
+    if not len(step_seconds):
+        raise ValueError("step_seconds must hold the cost of at least one batch size")
+    order = np.argsort(lengths, kind="stable")
+    sorted_lengths = lengths[order]
+    n, widest = len(order), len(step_seconds)
+    best = np.full(n + 1, np.inf)
+    best[0] = 0.0
+    start = np.zeros(n + 1, dtype=np.int64)
+    for end in range(1, n + 1):
+        longest = float(sorted_lengths[end - 1])  # the batch [first, end) pads to its last row
+        for first in range(end - 1, max(0, end - widest) - 1, -1):
+            rows = end - first
+            if token_budget is not None and rows > 1 and rows * longest > token_budget:
+                break
+            cost = best[first] + call_seconds + longest * step_seconds[rows - 1]
+            if cost < best[end]:
+                best[end], start[end] = cost, first
+    batches, end = [], n
+    while end > 0:
+        batches.append(order[start[end] : end])
+        end = start[end]
+    return batches[::-1]

@@ -8,7 +8,7 @@ Routes (``NAME`` is a loaded model's name, the run directory's name unless given
   ``POST /api/NAME/generate`` (language models): the text, streamed as it is written.
 - ``GET /api/models``: what is loaded; ``GET /health``: liveness and the batchers' counts.
 
-Every model call runs in the model's worker thread (the event loop is never blocked by one), and
+Every model call runs in the server's torch thread (the event loop is never blocked by one), and
 requests to one model are micro-batched (:mod:`.batcher`). Refusals are JSON ``{"detail": ...}``:
 a body over the limit 413, bad or over-long input 422, too many requests in flight 429, an
 unknown model 404; the server goes on serving after each.
@@ -22,7 +22,6 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..errors import InputError, RnnkitError
-from .batcher import MicroBatcher, in_thread
+from .batcher import MicroBatcher, in_thread, torch_thread
 from .models import LanguageModel, Limits, Served, load
 
 STATIC = Path(__file__).parent / "static"
@@ -54,14 +53,15 @@ def model_name(spec: str) -> tuple[str, Path]:
 
 
 def load_models(specs: list[str], limits: Limits) -> dict[str, Any]:
-    """The adapters of the runs ``specs`` (``PATH`` or ``NAME=PATH``), by name; a name twice is an error."""
-    models: dict[str, Any] = {}
+    """The adapters of the runs ``specs`` (``PATH`` or ``NAME=PATH``), by name; a name twice is an
+    error. They load in the server's torch thread (:func:`.batcher.torch_thread`), where they will run."""
+    named: dict[str, Path] = {}
     for spec in specs:
         name, path = model_name(spec)
-        if name in models:
+        if name in named:
             raise InputError(f"two runs are named {name!r}; name them with NAME=PATH")
-        models[name] = load(path, limits)
-    return models
+        named[name] = path
+    return torch_thread().submit(lambda: {name: load(path, limits) for name, path in named.items()}).result()
 
 
 class Guard:
@@ -133,10 +133,7 @@ def create_app(
     """The app serving ``models`` (name -> adapter, see :func:`load_models`). ``cors``: origins
     allowed to call the API from their pages (none by default)."""
     limits = limits or Limits()
-    served = {
-        name: Served(name, Path(name), model, ThreadPoolExecutor(1, thread_name_prefix=f"rnnkit-{name}"))
-        for name, model in models.items()
-    }
+    served = {name: Served(name, Path(name), model, torch_thread()) for name, model in models.items()}
     for entry in served.values():
         if not isinstance(entry.model, LanguageModel):
             entry.batcher = MicroBatcher(
@@ -149,7 +146,6 @@ def create_app(
         for entry in served.values():
             if entry.batcher is not None:
                 await entry.batcher.close()
-            entry.executor.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
         title="rnnkit",

@@ -4,22 +4,30 @@ A model answers 32 reviews in one call much faster than in 32 calls (one pass ov
 the time loop shared, rows sorted by length), and the exact masking of rnnkit's layers makes the
 answer of a request the same whether it runs alone or beside others. :class:`MicroBatcher` keeps
 a queue per model: the first request waits up to ``max_wait_ms`` for company, at most ``max_batch``
-requests are taken, and the batch function runs in the model's own worker thread, so the event
+requests are taken, and the batch function runs in the server's torch thread, so the event
 loop goes on accepting requests (and answering ``/health``) while the model computes.
 
-One worker thread per model: calls into one model never overlap (PyTorch modules are not meant to
-be run from two threads at once, and two overlapping batches would only share the same cores).
+One thread runs every torch call of the server, loading included (:func:`torch_thread`): calls
+into a model never overlap (PyTorch modules are not meant to be run from two threads at once, and
+two overlapping batches would only share the same cores), and torch's OpenMP thread team stays
+one. A second thread that runs torch operations gets a team of its own, and on a small CPU the two
+teams' threads get in each other's way: on this project's 2-core machine a one-review call of the
+seed model took 28 ms in a worker thread of a process whose main thread had run torch before, and
+3 ms with every torch call in one thread (docs/serve.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+
+import numpy as np
 
 Q = TypeVar("Q")  # a request
 A = TypeVar("A")  # its answer
@@ -56,7 +64,7 @@ class MicroBatcher(Generic[Q, A]):
     """``await batcher.submit(request)``: the answer of ``run([..., request, ...])``.
 
     ``run`` takes a list of requests and returns one answer per request, in order; it is called in
-    ``executor`` (the model's worker thread). An exception raised by ``run`` is given to every
+    ``executor`` (the server's torch thread). An exception raised by ``run`` is given to every
     request of that batch. ``max_batch=1`` turns batching off (one request per call), the baseline
     of the load benchmark.
     """
@@ -132,6 +140,56 @@ class MicroBatcher(Generic[Q, A]):
             self._worker = None
 
 
+@dataclass(frozen=True)
+class StepCosts:
+    """What a recurrent model's padded batch costs on this machine: ``call`` seconds per call plus
+    ``step[B - 1]`` seconds per time step of a batch of ``B`` rows (for
+    :func:`~rnnkit.data.batching.planned_batches`)."""
+
+    call: float
+    step: tuple[float, ...]
+
+    @classmethod
+    def measure(cls, forward: Callable[[int, int], Any], max_batch: int, repeats: int = 3) -> StepCosts:
+        """Time ``forward(rows, steps)`` (the model on a made-up padded batch) at powers of two up
+        to ``max_batch`` rows and two lengths; the best of ``repeats`` runs of each. A step over
+        more rows never counts as cheaper than over fewer (the noise of a busy machine would
+        otherwise pick odd cuts); sizes between the powers of two are interpolated."""
+        short, long = 8, 72
+
+        def seconds(rows: int, steps: int) -> float:
+            forward(rows, steps)  # warm: the allocator's first blocks, oneDNN's primitive cache
+            times = []
+            for _ in range(repeats):
+                began = time.perf_counter()
+                forward(rows, steps)
+                times.append(time.perf_counter() - began)
+            return min(times)
+
+        sizes = sorted({1, max_batch} | {2**k for k in range(1, max_batch.bit_length()) if 2**k < max_batch})
+        calls, steps = [], []
+        for rows in sizes:
+            at_short, at_long = seconds(rows, short), seconds(rows, long)
+            per_step = max((at_long - at_short) / (long - short), 1e-9)
+            calls.append(max(at_short - short * per_step, 0.0))
+            steps.append(per_step)
+        steps = list(itertools.accumulate(steps, max))
+        table = tuple(float(v) for v in np.interp(np.arange(1, max_batch + 1), sizes, steps))
+        return cls(call=float(np.median(calls)), step=table)
+
+
+_TORCH_THREAD: ThreadPoolExecutor | None = None
+
+
+def torch_thread() -> ThreadPoolExecutor:
+    """The process's one thread for torch calls of served models (made on first use, never shut
+    down: it idles at no cost, and apps made one after another, as in tests, share it)."""
+    global _TORCH_THREAD
+    if _TORCH_THREAD is None:
+        _TORCH_THREAD = ThreadPoolExecutor(1, thread_name_prefix="rnnkit-torch")
+    return _TORCH_THREAD
+
+
 async def in_thread(executor: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` in the model's worker thread, awaited without blocking the event loop."""
+    """``fn(*args)`` in the server's torch thread, awaited without blocking the event loop."""
     return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)

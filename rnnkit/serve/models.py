@@ -4,7 +4,7 @@ requests in one call.
 
 An adapter has a ``task`` (the name in ``run.json``), a ``page`` (its HTML file in ``static/``), a
 request and an answer schema (pydantic: they make the OpenAPI page and the 422s), and
-``answer(requests) -> answers``, run by the micro-batcher in the model's worker thread. The
+``answer(requests) -> answers``, run by the micro-batcher in the server's torch thread. The
 language model, whose answer is a stream, has ``generate`` instead.
 """
 
@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 from pydantic import BaseModel, Field
 
+from ..data.batching import planned_batches
 from ..errors import InputError
 from ..train import checkpoint as ckpt
 from ..train.rundir import RUN_FILE
+from .batcher import StepCosts
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,14 @@ class SentimentModel:
 
         self.sentiment, self.limits = sentiment, limits
         self.predictor = sentiment.Predictor.from_run(run_dir)
+        # what a padded batch costs this model here, to cut each gathered batch where it runs fastest
+        self.costs = StepCosts.measure(self._forward, max(limits.max_batch, 8))
+
+    def _forward(self, rows: int, steps: int) -> None:
+        model = self.predictor.model
+        tokens = torch.randint(1, model.embedding.num_embeddings, (rows, steps))
+        with torch.inference_mode():
+            model(tokens, torch.full((rows,), steps))
 
     def describe(self) -> dict[str, Any]:
         return {"max_tokens": self.predictor.max_tokens, "samples": list(self.sentiment.SAMPLES)}
@@ -95,7 +106,9 @@ class SentimentModel:
         dataset = self.sentiment.encode(
             predictor.tokenizer, [texts[i] for i in real], [0] * len(real), predictor.max_tokens
         )
-        logits[real] = predictor.logits(dataset)
+        costs = self.costs
+        cut = planned_batches(dataset.lengths, costs.step, costs.call, self.sentiment.EVAL_TOKENS)
+        logits[real] = predictor.logits(dataset, batches=cut)
         counts = dict(zip(real, (len(seq) for seq in dataset.sequences)))
         answers, at = [], 0
         for request, occluded in zip(requests, occlusions):
@@ -245,12 +258,12 @@ class GenerateRequest(BaseModel):
 
 class LanguageModel:
     """The char LM writes one character at a time: its answer is streamed (``generate``), written
-    in chunks in the model's worker thread so that other requests get turns in between."""
+    in chunks in the torch thread so that other requests get turns in between."""
 
     task: ClassVar[str] = "language-model"
     page: ClassVar[str] = "lm.html"
     Request, Answer = GenerateRequest, None
-    CHUNK = 16  # characters per turn in the worker thread
+    CHUNK = 16  # characters per turn in the torch thread
 
     def __init__(self, run_dir: Path, limits: Limits) -> None:
         from ..tasks import charlm
@@ -291,7 +304,7 @@ ADAPTERS = {cls.task: cls for cls in (SentimentModel, TaggingModel, TranslationM
 
 @dataclass
 class Served:
-    """A loaded model with its name (the URL's), run directory, worker thread and batcher."""
+    """A loaded model with its name (the URL's), run directory, torch thread and batcher."""
 
     name: str
     run_dir: Path

@@ -291,14 +291,22 @@ class Predictor:
         return 1 / (1 + np.exp(-self.logits(dataset, progress)))
 
     def logits(
-        self, dataset: SequenceDataset, progress: Callable[[int, int], None] | None = None
+        self,
+        dataset: SequenceDataset,
+        progress: Callable[[int, int], None] | None = None,
+        batches: list[np.ndarray] | None = None,
     ) -> np.ndarray:
-        """The model's logits (log-odds of the positive class), in the dataset's order."""
+        """The model's logits (log-odds of the positive class), in the dataset's order. ``batches``:
+        the dataset's rows cut into batches (:func:`~rnnkit.data.batching.planned_batches`, as the
+        server does); by default, sorted batches within a token budget."""
         out = np.zeros(len(dataset), dtype=np.float64)
         device = next(self.model.parameters()).device
         done = 0
+        cut = (
+            inference_batches(dataset, self.batch_size) if batches is None else map(dataset.collate, batches)
+        )
         with torch.inference_mode():
-            for batch in inference_batches(dataset, self.batch_size):
+            for batch in cut:
                 batch = batch.to(device)
                 logits = self.model(batch.tokens, batch.lengths).squeeze(1)  # (B,)
                 out[batch.indices] = logits.double().cpu().numpy()
