@@ -20,8 +20,16 @@ OPTIONS = (
     common.LR,
     common.BATCH_SIZE,
     common.Override("--subset", "train_subset", int, "train on this many reviews (quick runs)"),
+    common.Override(
+        "--init",
+        "init",
+        str,
+        "start from a pretrained run (rnnkit sentiment pretrain): its vocabulary, "
+        "embedding and LSTMs (use --preset pretrained, or a preset with its sizes)",
+    ),
     common.DEVICE,
 )
+PRETRAIN_OPTIONS = (common.EPOCHS, common.LR, common.BATCH_SIZE, common.MINUTES, common.DEVICE)
 SET_HELP = "override any config field, e.g. --set model.hidden_sizes=64,32 --set train.clip_norm=1"
 
 
@@ -34,6 +42,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     _add_data(train)
     common.add_overrides(train, OPTIONS, SET_HELP)
     train.set_defaults(func=cmd_train)
+
+    pretrain = sub.add_parser(
+        "pretrain",
+        help="pretrain forward and backward language models on unlabelled reviews (resumable)",
+        description="Learn the language of reviews before the task: a forward and a backward subword "
+        "LSTM language model on IMDB's 50,000 unlabelled reviews and the labelled training reviews "
+        "(never the test reviews), or on --text-dir. Then: rnnkit sentiment train --init RUN "
+        "--preset pretrained.",
+    )
+    common.add_run_options(pretrain, pretrain_task().PRESETS, default_preset="imdb", out="runs/pretrain")
+    _add_data(pretrain)
+    pretrain.add_argument("--text-dir", help="pretrain on the .txt files under this folder instead of IMDB")
+    common.add_overrides(
+        pretrain, PRETRAIN_OPTIONS, "override any config field, e.g. --set model.hidden_size=512"
+    )
+    pretrain.set_defaults(func=cmd_pretrain)
 
     demo = sub.add_parser("demo", help="train the seed model briefly, score it, try the samples")
     common.add_run_options(demo, out="runs/demo")
@@ -90,6 +114,34 @@ def _report(run_dir: Path, results: dict) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     config = common.config_from_args(sentiment.preset(args.preset), args, OPTIONS)
     _report(*_train(args, config))
+    return 0
+
+
+def pretrain_task():
+    from ..tasks import pretrain
+
+    return pretrain
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    pretrain = pretrain_task()
+    config = common.config_from_args(pretrain.preset(args.preset), args, PRETRAIN_OPTIONS)
+    run_dir = common.run_dir(args, pretrain.RUNS)
+    results = common.train_with_progress(
+        lambda callbacks: pretrain.train(config, args.data, run_dir, args.text_dir, callbacks),
+        run_dir,
+        f"pretraining preset {args.preset!r}",
+    )
+    shown = [f"forward {results['best_val_perplexity_forward']:.1f}"]
+    if "best_val_perplexity_backward" in results:
+        shown.append(f"backward {results['best_val_perplexity_backward']:.1f}")
+    directions = ", ".join(shown)
+    print(
+        f"validation perplexity {results['best_val_perplexity']:.1f} ({directions}) after "
+        f"{results['passes']:.2f} passes over {results['corpus']['tokens']['train']:,} pieces, "
+        f"{results['train_seconds_total'] / 60:.1f} min of training"
+    )
+    print(f"run: {run_dir}  next: rnnkit sentiment train --init {run_dir} --preset pretrained")
     return 0
 
 

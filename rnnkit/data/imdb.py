@@ -16,6 +16,7 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -143,3 +144,52 @@ def load(
         unsup=[text for _, text in unlabelled],
         source=source,
     )
+
+
+def pretraining_texts(data: str | os.PathLike | None = None) -> Iterator[tuple[str, str]]:
+    """The reviews a language model may learn from, streamed: ``("train", text)`` for the labelled
+    training reviews :func:`load` trains on, ``("validation", text)`` for its validation reviews
+    (held out: the language model's validation text), ``("unsup", text)`` for the 50,000 unlabelled.
+
+    The test reviews are never read: their archive members are skipped by name, before their
+    bytes are extracted (asserted by the tests). A first pass over the names finds the training
+    reviews that :func:`load` holds out for validation (the same seeded draw); a second yields the
+    texts, one review in memory at a time."""
+    source = resolve(data)
+    names = sorted(source.glob("*/*/*.txt")) if source.is_dir() else []
+
+    def members() -> Iterator[tuple[str, str, int, Any]]:
+        if source.is_dir():
+            for path in names:
+                match = _MEMBER.search(path.as_posix())
+                if match is not None and match.group(1) == "train":
+                    yield match.group(2), match.group(2), int(match.group(3)), path
+            return
+        try:
+            with tarfile.open(source, "r:*") as archive:
+                for member in archive:
+                    match = _MEMBER.search(member.name)
+                    if member.isfile() and match is not None and match.group(1) == "train":
+                        yield match.group(2), match.group(2), int(match.group(3)), (archive, member)
+        except (tarfile.TarError, OSError, EOFError) as error:
+            raise DataError(f"{source} is not a readable tar.gz archive ({error})") from None
+
+    def read(handle: Any) -> str:
+        if isinstance(handle, Path):
+            return handle.read_text("utf-8", errors="replace")
+        archive, member = handle
+        return archive.extractfile(member).read().decode("utf-8", errors="replace")
+
+    labelled = sorted(
+        (int(label == "pos"), review_id) for label, _, review_id, _ in members() if label != "unsup"
+    )
+    if not labelled:
+        raise DataError(f"{source} holds no training reviews under aclImdb/train/{{pos,neg}}/")
+    order = np.random.default_rng(VALIDATION_SEED).permutation(len(labelled))
+    held_out = {labelled[i] for i in order[: round(VALIDATION_SHARE * len(order))]}
+    for label, _, review_id, handle in members():
+        if label == "unsup":
+            yield "unsup", clean(read(handle))
+        else:
+            key = (int(label == "pos"), review_id)
+            yield ("validation" if key in held_out else "train"), clean(read(handle))

@@ -164,3 +164,81 @@ class TextStreams:
     def tokens(self) -> int:
         """Characters scored in one training pass."""
         return len(self) * self.batch_size * self.seq_len
+
+
+class TokenFile:
+    """Token ids on disk, appended a document at a time: a corpus of any size in bounded memory.
+
+    ``<name>.bin`` holds the ids as little-endian uint16 (a vocabulary under 65,536) or uint32;
+    :meth:`read` maps it without loading it (``np.memmap``). Documents are separated by the id
+    ``separator`` (the end-of-document token), so a language model learns where reviews end."""
+
+    def __init__(self, path: str | Path, vocab_size: int, separator: int) -> None:
+        self.path = Path(path)
+        self.dtype = np.dtype("<u2") if vocab_size <= 2**16 else np.dtype("<u4")
+        self.separator, self.tokens, self.documents = separator, 0, 0
+        self._file = self.path.open("wb")
+
+    def add(self, documents: list[list[int]]) -> None:
+        for ids in documents:
+            array = np.asarray([*ids, self.separator], dtype=self.dtype)
+            self._file.write(array.tobytes())
+            self.tokens += len(array)
+            self.documents += 1
+
+    def close(self) -> None:
+        self._file.close()
+
+    @staticmethod
+    def read(path: str | Path, vocab_size: int) -> np.ndarray:
+        dtype = np.dtype("<u2") if vocab_size <= 2**16 else np.dtype("<u4")
+        if Path(path).stat().st_size < 2 * dtype.itemsize:
+            raise DataError(f"{path} holds fewer than two tokens")
+        return np.memmap(path, dtype=dtype, mode="r")
+
+
+class TokenStreams(TextStreams):
+    """:class:`TextStreams` over token ids on disk (a :class:`TokenFile`), read chunk by chunk:
+    each batch gathers its B x (T + 1) ids from the memory map, so memory stays bounded whatever
+    the corpus's size. ``reverse``: the corpus read back to front (a backward language model)."""
+
+    def __init__(
+        self, ids: np.ndarray, batch_size: int, seq_len: int, fix: str = "", reverse: bool = False
+    ) -> None:
+        self.ids = ids[::-1] if reverse else ids
+        self.batch_size, self.seq_len = batch_size, seq_len
+        self.per_stream = (len(ids) - 1) // batch_size
+        if self.per_stream < 1:
+            raise DataError(
+                f"{len(ids)} tokens cannot fill {batch_size} streams; "
+                + (fix or "use a longer text or a smaller batch size")
+            )
+
+    def _chunk(self, rows: slice, start: int, end: int) -> tuple[Tensor, Tensor]:
+        streams = np.arange(self.batch_size)[rows]
+        end = min(end, self.per_stream)
+        index = streams[:, None] * self.per_stream + np.arange(start, end + 1)[None, :]  # (B, T + 1)
+        block = torch.from_numpy(np.asarray(self.ids[index], dtype=np.int64))
+        return block[:, :-1], block[:, 1:]
+
+    def batches(self, offset: int = 0, shard: Shard | None = None, chunks: range | None = None):
+        """As :meth:`TextStreams.batches`; ``chunks``: only these chunks of the pass (a slice of it)."""
+        if len(self) < 1:
+            raise DataError(
+                f"streams of {self.per_stream} tokens hold no whole chunk of seq_len={self.seq_len} "
+                f"at every offset (that needs {2 * self.seq_len - 1}); "
+                "use a longer text, a smaller batch size or a shorter seq_len"
+            )
+        T, rows = self.seq_len, self._rows(shard)
+        offset %= T
+        for k in range(len(self)) if chunks is None else chunks:
+            x, y = self._chunk(rows, offset + k * T, offset + (k + 1) * T)
+            batch = TextBatch(x, y, first=k == 0)
+            yield batch if shard is None else Share(batch)
+
+    def full_pass(self, shard: Shard | None = None):
+        rows = self._rows(shard)
+        for k, start in enumerate(range(0, self.per_stream, self.seq_len)):
+            x, y = self._chunk(rows, start, start + self.seq_len)
+            batch = TextBatch(x, y, first=k == 0)
+            yield batch if shard is None else Share(batch)

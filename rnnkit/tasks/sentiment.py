@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from ..data import SequenceDataset, imdb
 from ..data.batching import Batch, Shard, Share
 from ..data.tokenizer import Tokenizer
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..models import ClassifierConfig, SequenceClassifier
 from ..train import RunKind, TrainConfig, resolve_device, seed_everything
 from ..train import checkpoint as ckpt
@@ -59,6 +59,8 @@ class SentimentConfig:
     vocab_size: int = 8185
     max_tokens: int = 2000  # longer reviews keep their first max_tokens tokens: a memory bound (README)
     train_subset: int = 0  # train on this many reviews (0: all 22,500), for quick demos
+    init: str = ""  # a pretrained run (rnnkit sentiment pretrain): its tokenizer, embedding and LSTMs
+    init_lr_scale: float = 0.5  # the pretrained layers' learning rate, relative to the new head's
     model: ClassifierConfig = field(default_factory=ClassifierConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -75,6 +77,17 @@ PRESETS: dict[str, SentimentConfig] = {
         ),
         train=TrainConfig(
             epochs=4, batch_size=64, lr=2e-3, schedule="cosine", warmup=0.05, clip_norm=1.0, weight_decay=1e-4
+        ),
+    ),
+    # fine-tuning a pretrained run (rnnkit sentiment pretrain, preset imdb): its sizes, a new head
+    "pretrained": SentimentConfig(
+        vocab_size=16000,
+        max_tokens=1000,
+        model=ClassifierConfig(
+            vocab_size=16000, embed_dim=128, cell="lstm", hidden_sizes=(256,), pooling="max", dropout=0.3
+        ),
+        train=TrainConfig(
+            epochs=2, batch_size=64, lr=1e-3, schedule="cosine", warmup=0.05, clip_norm=1.0, weight_decay=1e-4
         ),
     ),
 }
@@ -165,12 +178,15 @@ def train(
     config = resolved(config)
     tokenizer = None
     RUNS.check_task(run_dir)  # before the data is read and the tokenizer trained
+    pretrained = None
     if resume and (run_dir / ckpt.STATE).is_file():
         config = RUNS.resumable(load_config(run_dir), config, run_dir)
         tokenizer = load_tokenizer(run_dir)
+    elif config.init:  # a new run from a pretrained one: its vocabulary, checked sizes
+        pretrained, tokenizer = pretrained_start(config)
     seed_everything(config.train.seed)
     prepared = prepare(config, data, tokenizer)
-    if tokenizer is None:  # a new run: the vocabulary is what the tokenizer learned
+    if tokenizer is None or pretrained is not None:  # a new run: the vocabulary is the tokenizer's
         vocab = prepared.tokenizer.vocab_size
         config = dataclasses.replace(
             config, vocab_size=vocab, model=dataclasses.replace(config.model, vocab_size=vocab)
@@ -180,7 +196,19 @@ def train(
             prepared.tokenizer.save(run_dir / TOKENIZER_FILE)
             RUNS.save_config(config, run_dir)
     model = build_model(config)
-    trainer = RUNS.trainer(model, step, config.train, run_dir, callbacks, resume)
+    groups = None
+    if config.init:
+        if pretrained is not None:  # a resume restores these weights with the rest
+            model.load_state_dict(pretrained, strict=False)
+        keys = pretrained_keys(model)
+        groups = [
+            {"params": [p for n, p in model.named_parameters() if n not in keys]},
+            {
+                "params": [p for n, p in model.named_parameters() if n in keys],
+                "lr_scale": config.init_lr_scale,
+            },
+        ]
+    trainer = RUNS.trainer(model, step, config.train, run_dir, callbacks, resume, groups)
     batch_size, seed, shard = config.train.batch_size, config.train.seed, trainer.shard
     start = time.perf_counter()
     trainer.fit(
@@ -207,6 +235,35 @@ def train(
     if trainer.writes:
         ckpt.save_json(results, run_dir / RESULTS_FILE)
     return results
+
+
+def pretrained_keys(model: SequenceClassifier) -> set[str]:
+    """The classifier's parameters that a pretrained language model gives: embedding, first layer."""
+    return {n for n, _ in model.named_parameters() if n.startswith(("embedding.", "recurrent.0."))}
+
+
+def pretrained_start(config: SentimentConfig) -> tuple[dict[str, Tensor], Tokenizer]:
+    """The weights and tokenizer of ``config.init``, after checking that the classifier has the
+    pretrained model's sizes (a clear error naming both otherwise)."""
+    from ..models.wordlm import classifier_weights
+    from . import pretrain
+
+    lm, tokenizer, lm_config = pretrain.load_run(config.init)
+    ours, theirs = config.model, lm_config.model
+    wanted = {
+        "model.embed_dim": (ours.embed_dim, theirs.embed_dim),
+        "model.cell": (ours.cell, theirs.cell),
+        "model.hidden_sizes[0]": (ours.hidden_sizes[0], theirs.hidden_size),
+        "model.bidirectional": (ours.bidirectional, theirs.bidirectional),
+    }
+    differ = [f"{key} {a!r} here, {b!r} pretrained" for key, (a, b) in wanted.items() if a != b]
+    if differ:
+        raise ConfigError(
+            f"the classifier does not have the shape of the pretrained run {config.init}: "
+            + "; ".join(differ)
+            + " (choose a preset with its sizes, e.g. --preset pretrained, or --set the fields)"
+        )
+    return classifier_weights(lm.state_dict()), tokenizer
 
 
 def load_config(run_dir: str | Path) -> SentimentConfig:

@@ -130,10 +130,11 @@ class RunKind(Generic[C]):
         run_dir: str | Path,
         callbacks: Iterable[Any] = (),
         resume: bool = True,
+        param_groups: list[dict[str, Any]] | None = None,
     ) -> Trainer:
         """The :class:`~rnnkit.train.Trainer` of ``run_dir``; with ``resume``, restored to the end of
         the last finished epoch if one is saved there (and it says so)."""
-        trainer = Trainer(model, step, config, run_dir, callbacks)
+        trainer = Trainer(model, step, config, run_dir, callbacks, param_groups)
         if resume and trainer.resume():
             trainer.message(f"resuming the {self.name} run in {run_dir} after epoch {trainer.epoch}")
         return trainer

@@ -156,7 +156,11 @@ class Trainer:
         config: TrainConfig,
         run_dir: str | Path,
         callbacks: Iterable[Any] = (),
+        param_groups: list[dict[str, Any]] | None = None,
     ) -> None:
+        """``param_groups``: the optimizer's groups (torch's ``{"params": [...]}`` dicts), each with
+        an optional ``lr_scale`` that multiplies the scheduled learning rate (discriminative
+        learning rates: pretrained layers slower than new ones); default, one group of all."""
         self.model = model
         self.step = step
         self.config = config
@@ -167,10 +171,11 @@ class Trainer:
         if self.group is not None:
             self.device = self.group.device(self.device)
         self.model.to(self.device)
+        groups = param_groups if param_groups is not None else [{"params": list(model.parameters())}]
         self.optimizer = (
-            torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+            torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
             if config.weight_decay
-            else torch.optim.Adam(model.parameters(), lr=config.lr)
+            else torch.optim.Adam(groups, lr=config.lr)
         )
         if self.group is not None:
             # each process draws its own dropout masks: seed + rank (recorded in processes.json)
@@ -461,8 +466,9 @@ class Trainer:
                 if index and self._out_of_time(elapsed):  # every epoch takes at least one step
                     self._emit("on_message", f"time limit of {config.time_limit} min reached at step {index}")
                     break
+                lr = self._lr_at(self.global_step, total_steps, elapsed)
                 for group in self.optimizer.param_groups:
-                    group["lr"] = self._lr_at(self.global_step, total_steps, elapsed)
+                    group["lr"] = lr * group.get("lr_scale", 1.0)
                 loss, metrics, count = self._backward(batch, epoch, index)
                 if config.clip_norm:
                     nn.utils.clip_grad_norm_(self.model.parameters(), config.clip_norm)
@@ -478,7 +484,8 @@ class Trainer:
                 with torch.no_grad():
                     logs.update({f"val_{k}": v for k, v in validate(self.model).items()})
             self.epoch = epoch
-            row = {"epoch": epoch, **logs, "lr": self.optimizer.param_groups[0]["lr"]}
+            first = self.optimizer.param_groups[0]
+            row = {"epoch": epoch, **logs, "lr": first["lr"] / first.get("lr_scale", 1.0)}  # the schedule's
             row["seconds"] = time.perf_counter() - start
             if self.group is not None:  # rank 0's row everywhere: every process stops on the same numbers
                 row = self.group.broadcast(row)

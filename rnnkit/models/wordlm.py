@@ -1,0 +1,83 @@
+"""Word-level (subword) language models for pretraining: a forward and a backward LSTM sharing one
+embedding and one output layer, as ELMo's, over a vocabulary of tens of thousands of pieces.
+
+    forward:  x_1 .. x_t -> Embedding (E) -> LSTM (H) -> Linear (E) -> adaptive softmax -> x_{t+1}
+    backward: x_n .. x_t -> the same embedding -> its own LSTM -> the same projection and softmax -> x_{t-1}
+
+The output layer is torch's adaptive softmax (Grave et al. 2017, ``nn.AdaptiveLogSoftmaxWithLoss``):
+the ``cutoffs[0]`` most frequent pieces and one entry per tail cluster get a full softmax, the rarer
+pieces a smaller one inside their cluster, so a 16,000-piece vocabulary costs about what a 2,000-piece
+one would on a CPU. (The byte-level BPE's ids follow its merges, which come roughly in order of
+frequency: the head holds the common pieces without renumbering them.)
+
+Each direction's LSTM has the shape of one direction of the classifier's bidirectional layer, so a
+:class:`~rnnkit.models.SequenceClassifier` starts from them (:func:`classifier_weights`): its forward
+cell from the forward model, its backward cell from the backward one, its embedding from theirs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from ..nn import GRU, LSTM
+
+_LAYERS = {"lstm": LSTM, "gru": GRU}
+
+
+@dataclass
+class WordLMConfig:
+    vocab_size: int = 16000
+    embed_dim: int = 128
+    cell: str = "lstm"  # "lstm" | "gru"
+    hidden_size: int = 256
+    dropout: float = 0.1  # on the embeddings and before the projection
+    cutoffs: tuple[int, ...] = (2000, 6000)  # the adaptive softmax's clusters (pieces below each)
+    bidirectional: bool = True  # also a backward model (the classifier's second direction)
+
+    def __post_init__(self) -> None:
+        if self.cell not in _LAYERS:
+            raise ConfigError(f"cell must be one of {sorted(_LAYERS)}, got {self.cell!r}")
+        for name in ("vocab_size", "embed_dim", "hidden_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        self.cutoffs = tuple(c for c in self.cutoffs if c < self.vocab_size - 1)
+
+
+class WordLM(nn.Module):
+    def __init__(self, config: WordLMConfig) -> None:
+        super().__init__()
+        self.config = config
+        V, E, H = config.vocab_size, config.embed_dim, config.hidden_size
+        self.embedding = nn.Embedding(V, E)
+        nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
+        layer = _LAYERS[config.cell]
+        self.rnns = nn.ModuleList([layer(E, H)] + ([layer(E, H)] if config.bidirectional else []))
+        self.dropout = nn.Dropout(config.dropout)
+        self.projection = nn.Linear(H, E)
+        self.softmax = nn.AdaptiveLogSoftmaxWithLoss(E, V, list(config.cutoffs), div_value=4.0)
+
+    def forward(self, x: Tensor, y: Tensor, direction: int = 0, state=None) -> tuple[Tensor, object]:
+        """``x`` (B, T) ids, ``y`` (B, T) the ids to predict; ``direction`` 0 (forward: y is the
+        next piece) or 1 (backward: the stream runs back to front, y is the previous piece).
+        Returns the mean negative log-likelihood (nats per piece) and the state after the chunk."""
+        h, state = self.rnns[direction](self.dropout(self.embedding(x)), state=state)  # (B, T, H)
+        out = self.softmax(self.projection(self.dropout(h)).flatten(0, 1), y.flatten())
+        return out.loss, state
+
+
+def classifier_weights(lm_state: dict[str, Tensor], prefix: str = "") -> dict[str, Tensor]:
+    """The weights a :class:`~rnnkit.models.SequenceClassifier` with one bidirectional layer takes
+    from a :class:`WordLM`'s ``state_dict``: the embedding, the forward cell (``rnns.0``) as the
+    layer's forward direction, the backward cell (``rnns.1``) as its backward direction."""
+    weights = {f"{prefix}embedding.weight": lm_state["embedding.weight"]}
+    for direction in (0, 1):
+        cell = f"rnns.{direction}.cells.0."
+        for key, value in lm_state.items():
+            if key.startswith(cell):
+                weights[f"{prefix}recurrent.0.cells.{direction}.{key[len(cell) :]}"] = value
+    return weights

@@ -1,0 +1,338 @@
+"""Language-model pretraining for sentiment: learn the language of reviews from unlabelled text
+first, then the task (Dai & Le 2015, ULMFiT, ELMo's two directions).
+
+``rnnkit sentiment pretrain --out RUN`` trains a :class:`~rnnkit.models.wordlm.WordLM` (a forward
+and a backward subword LSTM language model sharing an embedding) on IMDB's 50,000 unlabelled reviews
+plus the labelled *training* reviews; the test reviews are never read (:func:`rnnkit.data.imdb.
+pretraining_texts` skips them by name), and the training reviews that sentiment holds out for
+validation are the language model's validation text. ``--text-dir DIR`` pretrains on a folder of
+the user's own ``.txt`` files instead (every 20th file held out for validation).
+
+The corpus is streamed: the tokenizer learns from an iterator, and the token ids go to disk a batch
+of documents at a time (``train.bin``, ``validation.bin``) and are read back through a memory map,
+so memory stays bounded whatever the corpus's size. Training is truncated BPTT as in the char LM,
+the state carried from chunk to chunk, both directions in every step. One pass over IMDB's corpus
+is 20 million pieces per direction, so an "epoch" of the trainer is a *slice* of a pass
+(``slices`` per pass): checkpoints, validation, curves and the time budget work at that grain, and a
+kill loses at most one slice. A sentiment run starts from the result with ``rnnkit sentiment train
+--init RUN`` (:mod:`rnnkit.tasks.sentiment`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from torch import Tensor, nn
+
+from ..data import DataError, imdb
+from ..data.text import TextBatch, TokenFile, TokenStreams
+from ..data.tokenizer import Tokenizer
+from ..errors import ConfigError
+from ..models.wordlm import WordLM, WordLMConfig
+from ..train import RunKind, TrainConfig, seed_everything
+from ..train import checkpoint as ckpt
+from ..train.rundir import RUN_FILE
+
+TOKENIZER_FILE = "tokenizer.json"
+CORPUS_FILE = "corpus.json"  # written last: a corpus without it is rebuilt on resume
+TRAIN_TOKENS, VALIDATION_TOKENS = "train.bin", "validation.bin"
+RESULTS_FILE = "results.json"
+SEPARATOR = "</s>"  # between documents
+TASK = "sentiment-pretrain"
+
+
+@dataclass
+class PretrainConfig:
+    vocab_size: int = 16000
+    seq_len: int = 70  # pieces per chunk, the BPTT truncation
+    slices: int = 20  # trainer epochs per pass over the corpus
+    val_batch_size: int = 16
+    max_documents: int = 0  # read at most this many training documents (0: all), for quick runs
+    max_val_documents: int = 1000  # validation reviews scored each slice
+    model: WordLMConfig = field(default_factory=WordLMConfig)
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            epochs=20,
+            batch_size=64,
+            lr=2e-3,
+            schedule="cosine",
+            warmup=0.02,
+            clip_norm=0.5,
+            monitor="val_loss",
+            time_limit=45.0,
+        )
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("seq_len", "slices", "val_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+PRESETS: dict[str, PretrainConfig] = {
+    "imdb": PretrainConfig(),
+    # a few minutes: the pipeline end to end, a small model on the first 5,000 documents
+    "quick": PretrainConfig(
+        max_documents=5000,
+        slices=4,
+        model=WordLMConfig(embed_dim=64, hidden_size=64),
+        train=TrainConfig(
+            epochs=4,
+            batch_size=32,
+            lr=3e-3,
+            schedule="cosine",
+            clip_norm=0.5,
+            monitor="val_loss",
+            time_limit=5,
+        ),
+    ),
+}
+
+RUNS = RunKind(
+    TASK,
+    PretrainConfig,
+    PRESETS,
+    may_change=("train.epochs", "train.time_limit"),
+    from_data=("model.vocab_size",),
+    files=(TOKENIZER_FILE, CORPUS_FILE, TRAIN_TOKENS, VALIDATION_TOKENS, RESULTS_FILE),
+)
+
+
+def preset(name: str) -> PretrainConfig:
+    return RUNS.preset(name)
+
+
+# -- the corpus --------------------------------------------------------------------------------------
+
+
+def corpus_texts(data: str | None, text_dir: str | None) -> Iterator[tuple[str, str]]:
+    """``(part, text)`` with part "train" or "validation", streamed; IMDB's reviews (never the test
+    reviews) or the ``.txt`` files under ``text_dir`` (every 20th held out)."""
+    if text_dir is None:
+        for part, text in imdb.pretraining_texts(data):
+            yield ("validation" if part == "validation" else "train"), text
+        return
+    root = Path(text_dir)
+    if not root.is_dir():
+        raise DataError(f"--text-dir {text_dir} is not a folder")
+    files = sorted(root.rglob("*.txt"))
+    if not files:
+        raise DataError(f"{text_dir} holds no .txt files")
+    for i, path in enumerate(files):
+        try:
+            text = path.read_text("utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(f"{path} is not UTF-8 text ({error})") from None
+        if text.strip():
+            yield ("validation" if i % 20 == 19 else "train"), text
+
+
+def _limited(texts: Iterator[tuple[str, str]], config: PretrainConfig) -> Iterator[tuple[str, str]]:
+    counts = {"train": 0, "validation": 0}
+    limits = {"train": config.max_documents or math.inf, "validation": config.max_val_documents or math.inf}
+    for part, text in texts:
+        if counts[part] < limits[part]:
+            counts[part] += 1
+            yield part, text
+
+
+def build_corpus(config: PretrainConfig, data: str | None, text_dir: str | None, run_dir: Path, log) -> dict:
+    """The tokenizer (learned from the training part, streamed) and the token files; returns what
+    ``corpus.json`` records."""
+    began = time.perf_counter()
+    log("reading the corpus to learn the vocabulary ...")
+    training = (text for part, text in _limited(corpus_texts(data, text_dir), config) if part == "train")
+    tokenizer = Tokenizer.train(training, "subword", config.vocab_size, specials=(SEPARATOR,))
+    tokenizer.save(run_dir / TOKENIZER_FILE)
+    separator = tokenizer.token_id(SEPARATOR)
+    files = {
+        "train": TokenFile(run_dir / TRAIN_TOKENS, tokenizer.vocab_size, separator),
+        "validation": TokenFile(run_dir / VALIDATION_TOKENS, tokenizer.vocab_size, separator),
+    }
+    log(f"vocabulary of {tokenizer.vocab_size:,} pieces; writing the token ids ...")
+    pending: dict[str, list[str]] = {"train": [], "validation": []}
+    try:
+        for part, text in _limited(corpus_texts(data, text_dir), config):
+            pending[part].append(text)
+            if len(pending[part]) == 2000:
+                files[part].add(tokenizer.encode_batch(pending[part]))
+                pending[part] = []
+        for part, texts in pending.items():
+            files[part].add(tokenizer.encode_batch(texts) if texts else [])
+    finally:
+        for file in files.values():
+            file.close()
+    if files["validation"].documents == 0:
+        raise DataError("the corpus has no validation documents (held-out reviews, or every 20th file)")
+    record = {
+        "source": str(text_dir) if text_dir else str(imdb.resolve(data)),
+        "kind": "text-dir"
+        if text_dir
+        else "imdb: train/unsup and labelled training reviews, no test reviews",
+        "documents": {part: file.documents for part, file in files.items()},
+        "tokens": {part: file.tokens for part, file in files.items()},
+        "vocab_size": tokenizer.vocab_size,
+        "seconds": round(time.perf_counter() - began, 1),
+    }
+    ckpt.save_json(record, run_dir / CORPUS_FILE)
+    log(
+        f"corpus: {record['documents']['train']:,} documents, "
+        f"{record['tokens']['train']:,} pieces to train on; "
+        f"{record['documents']['validation']:,} held out ({record['seconds']:.0f} s)"
+    )
+    return record
+
+
+# -- the training step ---------------------------------------------------------------------------------
+
+
+@dataclass
+class PairBatch:
+    """The same step's chunk of the forward streams and of the backward streams."""
+
+    forward: TextBatch
+    backward: TextBatch | None
+
+    def to(self, device) -> PairBatch:
+        return PairBatch(self.forward.to(device), self.backward.to(device) if self.backward else None)
+
+
+class PretrainStep:
+    """Both directions' losses (nats per piece), each carrying its state from chunk to chunk."""
+
+    def __init__(self) -> None:
+        self.states: dict[tuple[bool, int], object] = {}
+
+    def __call__(self, model: nn.Module, batch: PairBatch) -> tuple[Tensor, dict[str, float], int]:
+        losses, metrics = [], {}
+        for direction, chunk in enumerate((batch.forward, batch.backward)):
+            if chunk is None:
+                continue
+            key = (model.training, direction)
+            state = None if chunk.first else self.states.get(key)
+            loss, state = model(chunk.x, chunk.y, direction, state)
+            self.states[key] = (
+                tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+            )
+            losses.append(loss)
+            metrics[("forward" if direction == 0 else "backward") + "_loss"] = loss.item() * chunk.y.numel()
+        count = batch.forward.y.numel()
+        return sum(losses) / len(losses), metrics, count
+
+
+def _paired(forward: Iterator[TextBatch], backward: Iterator[TextBatch] | None) -> Iterator[PairBatch]:
+    for chunk, back in zip(forward, backward if backward is not None else itertools.repeat(None)):
+        yield PairBatch(chunk, back)
+
+
+def _slice(streams: TokenStreams, offset: int, part: int, size: int) -> Iterator[TextBatch]:
+    chunks = range(part * size, min((part + 1) * size, len(streams)))
+    for k, batch in enumerate(streams.batches(offset, chunks=chunks)):
+        yield TextBatch(batch.x, batch.y, first=k == 0)  # a slice starts afresh
+
+
+# -- runs -----------------------------------------------------------------------------------------------
+
+
+def build_model(config: PretrainConfig) -> WordLM:
+    return WordLM(config.model)
+
+
+def train(
+    config: PretrainConfig,
+    data: str | None,
+    run_dir: str | Path,
+    text_dir: str | None = None,
+    callbacks=(),
+    resume: bool = True,
+) -> dict:
+    """Pretrain (or resume) the run in ``run_dir``; returns the results."""
+    run_dir = Path(run_dir)
+    RUNS.check_task(run_dir)
+    log = _logger(callbacks)
+    if resume and (run_dir / ckpt.STATE).is_file():
+        config = RUNS.resumable(load_config(run_dir), config, run_dir)
+        RUNS.save_config(config, run_dir)
+    seed_everything(config.train.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / CORPUS_FILE).is_file():
+        record = build_corpus(config, data, text_dir, run_dir, log)
+        config = dataclasses.replace(
+            config, model=dataclasses.replace(config.model, vocab_size=record["vocab_size"])
+        )
+        RUNS.save_config(config, run_dir)
+    record = ckpt.load_json(run_dir / CORPUS_FILE)
+    V, B, T = record["vocab_size"], config.train.batch_size, config.seq_len
+    train_ids = TokenFile.read(run_dir / TRAIN_TOKENS, V)
+    val_ids = TokenFile.read(run_dir / VALIDATION_TOKENS, V)
+    both = config.model.bidirectional
+    streams = [TokenStreams(train_ids, B, T, reverse=r) for r in ((False, True) if both else (False,))]
+    checks = [
+        TokenStreams(val_ids, config.val_batch_size, 256, reverse=r)
+        for r in ((False, True) if both else (False,))
+    ]
+    per_pass = len(streams[0])
+    size = -(-per_pass // config.slices)  # chunks per slice (the last slice of a pass may be shorter)
+
+    def train_batches(epoch: int) -> Iterator[PairBatch]:
+        done, part = divmod(epoch - 1, config.slices)
+        offset = int(np.random.default_rng(config.train.seed * 1000 + done).integers(T))
+        passes = [_slice(s, offset, part, size) for s in streams]
+        return _paired(passes[0], passes[1] if both else None)
+
+    model = build_model(config)
+    trainer = RUNS.trainer(model, PretrainStep(), config.train, run_dir, callbacks, resume)
+    start = time.perf_counter()
+    trainer.fit(
+        train_batches, size, lambda: _paired(checks[0].full_pass(), checks[1].full_pass() if both else None)
+    )
+    best = min(trainer.history, key=lambda row: row["val_loss"])
+    results = {
+        "best_val_loss": best["val_loss"],
+        "best_val_perplexity": math.exp(best["val_loss"]),
+        "best_val_perplexity_forward": math.exp(best["val_forward_loss"]),
+        **({"best_val_perplexity_backward": math.exp(best["val_backward_loss"])} if both else {}),
+        "best_epoch": best["epoch"],
+        "epochs": trainer.epoch,
+        "passes": trainer.epoch / config.slices,
+        "train_seconds_total": trainer.elapsed,
+        "train_seconds_this_session": time.perf_counter() - start,
+        "corpus": record,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    ckpt.save_json(results, run_dir / RESULTS_FILE)
+    return results
+
+
+def _logger(callbacks):
+    def log(text: str) -> None:
+        for callback in callbacks:
+            if hasattr(callback, "on_message"):
+                callback.on_message(text)
+
+    return log
+
+
+def load_config(run_dir: str | Path) -> PretrainConfig:
+    return RUNS.load_config(run_dir)
+
+
+def load_run(run_dir: str | Path, weights: str = ckpt.BEST) -> tuple[WordLM, Tokenizer, PretrainConfig]:
+    """The pretrained model, its tokenizer and config; a clear error for a run of another task."""
+    run_dir = Path(run_dir)
+    if not (run_dir / RUN_FILE).is_file():
+        raise ckpt.CheckpointError(f"no pretrained run at {run_dir} (no {RUN_FILE})")
+    task = ckpt.load_json(run_dir / RUN_FILE).get("task")
+    if task != TASK:
+        raise ckpt.CheckpointError(
+            f"{run_dir} is a {task} run, not a pretrained language model (rnnkit sentiment pretrain)"
+        )
+    model, config = RUNS.load_model(run_dir, build_model, weights)
+    return model, Tokenizer.load(run_dir / TOKENIZER_FILE), config

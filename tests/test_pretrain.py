@@ -1,0 +1,175 @@
+"""Language-model pretraining for sentiment (rnnkit sentiment pretrain, train --init): the corpus
+never holds a test review, token streams on disk equal the in-memory ones, an exact resume, and a
+classifier that starts from the pretrained weights (or says clearly why it cannot)."""
+
+from __future__ import annotations
+
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit.cli import main
+from rnnkit.config import apply_overrides
+from rnnkit.data import imdb
+from rnnkit.data.text import TextStreams, TokenFile, TokenStreams
+from rnnkit.errors import ConfigError
+from rnnkit.models.wordlm import WordLM, WordLMConfig, classifier_weights
+from rnnkit.tasks import pretrain, sentiment
+from rnnkit.train import checkpoint as ckpt
+
+TINY = [
+    "max_documents=0",
+    "vocab_size=400",
+    "seq_len=8",
+    "slices=2",
+    "val_batch_size=2",
+    "model.embed_dim=16",
+    "model.hidden_size=16",
+    "model.cutoffs=100,200",
+    "train.batch_size=4",
+    "train.epochs=2",
+    "train.time_limit=null",
+]
+
+
+def tiny_config(*more: str) -> pretrain.PretrainConfig:
+    return apply_overrides(pretrain.preset("quick"), [*TINY, *more])
+
+
+def test_the_pretraining_corpus_never_reads_a_test_review(imdb_tarball, monkeypatch):
+    extracted = []
+    original = tarfile.TarFile.extractfile
+
+    def spy(self, member):
+        extracted.append(member.name if hasattr(member, "name") else member)
+        return original(self, member)
+
+    monkeypatch.setattr(tarfile.TarFile, "extractfile", spy)
+    texts = list(imdb.pretraining_texts(imdb_tarball))
+    assert extracted and not [name for name in extracted if "/test/" in name]
+    corpus = imdb.load(imdb_tarball, unsup=True)
+    by_part = {part: sorted(t for p, t in texts if p == part) for part in ("train", "validation", "unsup")}
+    assert by_part["train"] == sorted(corpus.train.texts)  # the reviews sentiment trains on
+    assert by_part["validation"] == sorted(corpus.validation.texts)  # the ones it holds out
+    assert by_part["unsup"] == sorted(corpus.unsup)
+    assert not set(corpus.test.texts) & {t for _, t in texts}
+
+
+def test_token_streams_on_disk_equal_the_streams_in_memory(tmp_path):
+    rng = np.random.default_rng(0)
+    documents = [rng.integers(2, 300, rng.integers(1, 40)).tolist() for _ in range(30)]
+    file = TokenFile(tmp_path / "ids.bin", vocab_size=300, separator=1)
+    file.add(documents)
+    file.close()
+    ids = TokenFile.read(tmp_path / "ids.bin", 300)
+    flat = np.concatenate([[*d, 1] for d in documents])
+    assert file.tokens == len(flat) and np.array_equal(ids, flat)
+    for reverse in (False, True):
+        source = flat[::-1].copy() if reverse else flat
+        memory, disk = TextStreams(source, 3, 7), TokenStreams(ids, 3, 7, reverse=reverse)
+        for offset in (0, 4):
+            pairs = list(zip(memory.batches(offset), disk.batches(offset), strict=True))
+            assert all(
+                torch.equal(a.x, b.x) and torch.equal(a.y, b.y) and a.first == b.first for a, b in pairs
+            )
+        pairs = list(zip(memory.full_pass(), disk.full_pass(), strict=True))
+        assert all(torch.equal(a.x, b.x) and torch.equal(a.y, b.y) for a, b in pairs)
+    part = list(disk.batches(2, chunks=range(1, 3)))
+    assert [torch.equal(a.x, b.x) for a, b in zip(part, list(disk.batches(2))[1:3])] == [True, True]
+
+
+def test_pretraining_learns_and_resumes_exactly(imdb_tarball, tmp_path):
+    config = tiny_config()
+    unbroken = pretrain.train(config, str(imdb_tarball), tmp_path / "unbroken")
+    assert unbroken["epochs"] == 2 and unbroken["passes"] == 1.0
+    assert unbroken["corpus"]["documents"] == {"train": 77, "validation": 8}  # 72 + 5 unlabelled; 8 held out
+    history = [row["val_loss"] for row in sentiment_history(tmp_path / "unbroken")]
+    assert history[-1] < np.log(400)  # better than a uniform guess over the vocabulary
+    with pytest.raises(Killed):  # dies in the second slice, after the first one's checkpoint
+        pretrain.train(config, str(imdb_tarball), tmp_path / "broken", callbacks=[KillAt(epoch=2, step=2)])
+    resumed = pretrain.train(config, str(imdb_tarball), tmp_path / "broken")
+    assert resumed["epochs"] == 2
+    for name in (ckpt.LAST, ckpt.BEST):
+        left = pretrain.load_run(tmp_path / "unbroken", name)[0]
+        right = pretrain.load_run(tmp_path / "broken", name)[0]
+        for (key, x), (_, y) in zip(left.state_dict().items(), right.state_dict().items(), strict=True):
+            assert torch.equal(x, y), f"{name} differs at {key}"
+    assert unbroken["best_val_loss"] == resumed["best_val_loss"]
+
+
+class Killed(BaseException):
+    """Stands for the process dying: nothing after it runs."""
+
+
+class KillAt:
+    def __init__(self, epoch: int, step: int) -> None:
+        self.epoch, self.step, self.current = epoch, step, 0
+
+    def on_epoch_begin(self, epoch, *_):
+        self.current = epoch
+
+    def on_step(self, step, *_):
+        if (self.current, step) == (self.epoch, self.step):
+            raise Killed
+
+
+def sentiment_history(run_dir):
+    import csv
+
+    with open(run_dir / "history.csv") as handle:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def test_a_classifier_starts_from_the_pretrained_weights(imdb_tarball, tmp_path, capsys):
+    run = tmp_path / "lm"
+    assert main(["sentiment", "pretrain", "--preset", "quick", "--data", str(imdb_tarball), "--out", str(run),
+                 *[f"--set={o}" for o in TINY]]) == 0  # fmt: skip
+    assert "validation perplexity" in capsys.readouterr().out
+    config = apply_overrides(
+        sentiment.preset("pretrained"),
+        [
+            f"init={run}",
+            "model.embed_dim=16",
+            "model.hidden_sizes=16",
+            "model.dense_size=8",
+            "train.epochs=1",
+        ],
+    )
+    weights, tokenizer = sentiment.pretrained_start(config)
+    lm = pretrain.load_run(run)[0]
+    model = sentiment.build_model(
+        sentiment.resolved(apply_overrides(config, [f"vocab_size={tokenizer.vocab_size}"]))
+    )
+    model.load_state_dict(weights, strict=False)
+    assert torch.equal(model.embedding.weight, lm.embedding.weight)
+    for direction in (0, 1):
+        mine, theirs = model.recurrent[0].cells[direction], lm.rnns[direction].cells[0]
+        assert all(torch.equal(a, b) for a, b in zip(mine.parameters(), theirs.parameters(), strict=True))
+    results = sentiment.train(config, str(imdb_tarball), tmp_path / "clf")
+    assert results["epochs"] == 1 and 0.0 <= results["test_accuracy"] <= 1.0
+    saved = sentiment.load_config(tmp_path / "clf")
+    assert saved.init == str(run) and saved.vocab_size == tokenizer.vocab_size
+
+
+def test_a_classifier_of_other_sizes_is_refused_clearly(imdb_tarball, tmp_path):
+    run = tmp_path / "lm"
+    pretrain.train(tiny_config("train.epochs=1"), str(imdb_tarball), run)
+    config = apply_overrides(sentiment.preset("pretrained"), [f"init={run}", "model.embed_dim=16"])
+    with pytest.raises(ConfigError, match=r"model.hidden_sizes\[0\] 256 here, 16 pretrained"):
+        sentiment.pretrained_start(config)
+    with pytest.raises(ckpt.CheckpointError, match="no pretrained run at"):
+        sentiment.pretrained_start(apply_overrides(config, [f"init={tmp_path}"]))  # no run.json
+    sentiment_run = tmp_path / "clf"
+    sentiment.RUNS.save_config(sentiment.preset("seed"), sentiment_run)
+    with pytest.raises(ckpt.CheckpointError, match="is a sentiment run, not a pretrained"):
+        pretrain.load_run(sentiment_run)
+
+
+def test_classifier_weights_map_each_direction():
+    lm = WordLM(WordLMConfig(vocab_size=50, embed_dim=4, hidden_size=3, cutoffs=(10,)))
+    weights = classifier_weights(lm.state_dict())
+    assert set(weights) == {"embedding.weight"} | {
+        f"recurrent.0.cells.{d}.{name}" for d in (0, 1) for name, _ in lm.rnns[d].cells[0].named_parameters()
+    }
