@@ -6,7 +6,9 @@ import json
 import pytest
 import torch
 
+from rnnkit.cli import main
 from rnnkit.config import apply_overrides
+from rnnkit.errors import InputError
 from rnnkit.tasks import sentiment
 from rnnkit.train import CheckpointError, TrainingError
 from rnnkit.train import checkpoint as ckpt
@@ -61,6 +63,18 @@ def test_evaluate_and_predict_from_the_run(trained, imdb_tarball):
     predictor = sentiment.Predictor.from_run(run_dir)
     probs = predictor(["A wonderful superb brilliant film.", "An awful boring terrible film."])
     assert probs[0] > 0.5 > probs[1]
+
+
+def test_an_ensemble_averages_the_logits_of_its_runs(trained, imdb_tarball, capsys):
+    run_dir, results = trained
+    result = sentiment.evaluate_ensemble([run_dir, run_dir], imdb_tarball)
+    # a run with itself: each alone and the mean score as the run does
+    assert result["alone"] == [pytest.approx(results["test_accuracy"])] * 2
+    assert result["accuracy"] == pytest.approx(results["test_accuracy"])
+    assert main(["sentiment", "evaluate", str(run_dir), str(run_dir), "--data", str(imdb_tarball)]) == 0
+    assert "ensemble of 2 (mean logit)" in capsys.readouterr().out
+    with pytest.raises(InputError, match="at least two runs"):
+        sentiment.evaluate_ensemble([run_dir], imdb_tarball)
 
 
 def test_same_prediction_padded_or_not(trained):

@@ -65,8 +65,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     common.add_overrides(demo, OPTIONS, SET_HELP)
     demo.set_defaults(func=cmd_demo, preset="seed")
 
-    evaluate = sub.add_parser("evaluate", help="test accuracy of a trained run")
-    evaluate.add_argument("run", help="run directory (the --out of train)")
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="test accuracy of a trained run, or of an ensemble of runs",
+        description="Test accuracy of RUN. With several runs: each one's, and that of their ensemble "
+        "(the mean of their logits).",
+    )
+    evaluate.add_argument("run", nargs="+", help="run directory (the --out of train); several: an ensemble")
     _add_data(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -163,7 +168,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    metrics = sentiment.evaluate(args.run, args.data)
+    if len(args.run) > 1:
+        result = sentiment.evaluate_ensemble(args.run, args.data)
+        for run, accuracy in zip(result["runs"], result["alone"]):
+            print(f"{run}: test accuracy {accuracy:.2%}")
+        seconds = time.perf_counter() - start
+        print(
+            f"ensemble of {len(args.run)} (mean logit): test accuracy {result['accuracy']:.2%}  "
+            f"({seconds:.0f} s)"
+        )
+        return 0
+    metrics = sentiment.evaluate(args.run[0], args.data)
     seconds = time.perf_counter() - start
     print(f"test accuracy {metrics['accuracy']:.2%}  loss {metrics['loss']:.4f}  ({seconds:.0f} s)")
     return 0

@@ -93,7 +93,7 @@ class ClassifierGraph(nn.Module):
         for i, layer in enumerate(model.recurrent):
             # pooling "last" reads only the top layer's final states, as SequenceClassifier.forward
             x = recurrent(layer, x, padding, sequences=i < top or pooling != "last")
-        return model.head(x if pooling == "last" else model._pool(x, lengths))
+        return model.head(x if pooling == "last" else model.pool(x, lengths))
 
     def example(self) -> tuple[Tensor, Tensor]:
         """Inputs to trace with: sizes above 1 (torch.export specialises a dimension of size 1)."""

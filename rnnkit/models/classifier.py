@@ -99,9 +99,9 @@ class SequenceClassifier(nn.Module):
             # pooling "last" reads only the top layer's final states: Keras's return_sequences=False
             sequences = i < last or self.config.pooling != "last"
             x, _ = layer(x, lengths, return_sequences=sequences)  # (B, T, D*H), or (B, D*H)
-        return self.head(x if self.config.pooling == "last" else self._pool(x, lengths))
+        return self.head(x if self.config.pooling == "last" else self.pool(x, lengths))
 
-    def _pool(self, x: Tensor, lengths: Tensor | None) -> Tensor:
+    def pool(self, x: Tensor, lengths: Tensor | None) -> Tensor:
         """Max or mean over each sequence's real steps: (B, T, F) -> (B, F)."""
         pooling = self.config.pooling
         if lengths is None:

@@ -301,6 +301,27 @@ def evaluate(run_dir: str | Path, data: str | None) -> dict[str, float]:
     return evaluate_model(model.to(device), step, inference_batches(dataset), device)
 
 
+def evaluate_ensemble(run_dirs: list[str | Path], data: str | None) -> dict[str, object]:
+    """Test accuracy of each run alone and of their ensemble: the mean of the runs' logits (each
+    run reads the reviews with its own tokenizer and cut). A run's accuracy here equals its
+    :func:`evaluate`'s."""
+    if len(run_dirs) < 2:
+        raise InputError("an ensemble needs at least two runs")
+    corpus = imdb.load(data)
+    labels = np.asarray(corpus.test.labels)
+    logits = []
+    for run_dir in run_dirs:
+        predictor = Predictor.from_run(run_dir)
+        logits.append(predictor.logits(predictor.encode(corpus.test.texts)))
+    alone = [float(((z > 0) == labels).mean()) for z in logits]
+    mean = np.mean(logits, axis=0)
+    return {
+        "runs": [str(r) for r in run_dirs],
+        "alone": alone,
+        "accuracy": float(((mean > 0) == labels).mean()),
+    }
+
+
 def check_texts(texts: list[str]) -> None:
     """Refuse a text that is empty or only whitespace: there is nothing in it to classify."""
     for i, text in enumerate(texts):
