@@ -169,7 +169,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if len(args.run) > 1:
-        result = sentiment.evaluate_ensemble(args.run, args.data)
+        with common.counting("scoring the test reviews", 25_000 * len(args.run)) as progress:
+            result = sentiment.evaluate_ensemble(args.run, args.data, progress)
         for run, accuracy in zip(result["runs"], result["alone"]):
             print(f"{run}: test accuracy {accuracy:.2%}")
         seconds = time.perf_counter() - start

@@ -301,18 +301,21 @@ def evaluate(run_dir: str | Path, data: str | None) -> dict[str, float]:
     return evaluate_model(model.to(device), step, inference_batches(dataset), device)
 
 
-def evaluate_ensemble(run_dirs: list[str | Path], data: str | None) -> dict[str, object]:
+def evaluate_ensemble(
+    run_dirs: list[str | Path], data: str | None, progress: Callable[[int, int], None] | None = None
+) -> dict[str, object]:
     """Test accuracy of each run alone and of their ensemble: the mean of the runs' logits (each
     run reads the reviews with its own tokenizer and cut). A run's accuracy here equals its
-    :func:`evaluate`'s."""
+    :func:`evaluate`'s. ``progress(done, total)``: reviews scored so far, over all the runs."""
     if len(run_dirs) < 2:
         raise InputError("an ensemble needs at least two runs")
     corpus = imdb.load(data)
     labels = np.asarray(corpus.test.labels)
-    logits = []
-    for run_dir in run_dirs:
+    logits, n = [], len(labels)
+    for k, run_dir in enumerate(run_dirs):
         predictor = Predictor.from_run(run_dir)
-        logits.append(predictor.logits(predictor.encode(corpus.test.texts)))
+        report = None if progress is None else lambda done, _, k=k: progress(k * n + done, len(run_dirs) * n)
+        logits.append(predictor.logits(predictor.encode(corpus.test.texts), report))
     alone = [float(((z > 0) == labels).mean()) for z in logits]
     mean = np.mean(logits, axis=0)
     return {
