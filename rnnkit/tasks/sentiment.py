@@ -87,7 +87,7 @@ PRESETS: dict[str, SentimentConfig] = {
             vocab_size=16000, embed_dim=128, cell="lstm", hidden_sizes=(256,), pooling="max", dropout=0.3
         ),
         train=TrainConfig(
-            epochs=2, batch_size=64, lr=1e-3, schedule="cosine", warmup=0.05, clip_norm=1.0, weight_decay=1e-4
+            epochs=4, batch_size=64, lr=2e-3, schedule="cosine", warmup=0.05, clip_norm=1.0, weight_decay=1e-4
         ),
     ),
 }
