@@ -108,11 +108,15 @@ class TextStreams:
 
     def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int, fix: str = "") -> None:
         self.ids = torch.from_numpy(np.asarray(ids, dtype=np.int64))
+        self._layout(len(ids), batch_size, seq_len, fix, "characters")
+
+    def _layout(self, count: int, batch_size: int, seq_len: int, fix: str, unit: str) -> None:
+        """``count`` ids as ``batch_size`` streams of ``per_stream`` each; refused if too few."""
         self.batch_size, self.seq_len = batch_size, seq_len
-        self.per_stream = (len(ids) - 1) // batch_size
+        self.per_stream = (count - 1) // batch_size
         if self.per_stream < 1:
             raise DataError(
-                f"{len(ids)} characters cannot fill {batch_size} streams; "
+                f"{count} {unit} cannot fill {batch_size} streams; "
                 + (fix or "use a longer text or a smaller batch size")
             )
 
@@ -205,14 +209,8 @@ class TokenStreams(TextStreams):
     def __init__(
         self, ids: np.ndarray, batch_size: int, seq_len: int, fix: str = "", reverse: bool = False
     ) -> None:
-        self.ids = ids[::-1] if reverse else ids
-        self.batch_size, self.seq_len = batch_size, seq_len
-        self.per_stream = (len(ids) - 1) // batch_size
-        if self.per_stream < 1:
-            raise DataError(
-                f"{len(ids)} tokens cannot fill {batch_size} streams; "
-                + (fix or "use a longer text or a smaller batch size")
-            )
+        self.ids = ids[::-1] if reverse else ids  # a memory map stays one: nothing is loaded here
+        self._layout(len(ids), batch_size, seq_len, fix, "tokens")
 
     def _chunk(self, rows: slice, start: int, end: int) -> tuple[Tensor, Tensor]:
         streams = np.arange(self.batch_size)[rows]
