@@ -1,4 +1,4 @@
-"""Process-wide settings that make torch fast on a CPU: the memory allocator.
+"""Settings that make torch fast on a CPU: the memory allocator, and bfloat16 for inference.
 
 A recurrent layer's training step allocates and frees the same large buffers every step: the
 kernel's workspace (every gate at every time step), its gradients, the padded activations, megabytes
@@ -16,14 +16,22 @@ calls it; the library never does on its own, since it changes the whole process:
 trains or predicts with rnnkit calls ``rnnkit.tune_allocator()`` once to opt in. Elsewhere than
 glibc (macOS, Windows, musl) it does nothing. ``RNNKIT_TUNE_ALLOCATOR=0`` in the environment turns
 it off.
+
+:func:`bf16_autocast` is the other speed knob, per call rather than per process: it runs the
+matrix products of a forward pass (the recurrent layers' included) in bfloat16 under
+``torch.autocast``, fast where the CPU has native bfloat16 (AVX512-BF16 or AMX) or on a GPU. Weights
+stay float32, so one trained run serves either way; the cost in accuracy is a task's to measure
+(docs/tag.md for tagging).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
 import platform
+import warnings
 
 _M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
 _M_MMAP_THRESHOLD = -3
@@ -58,3 +66,20 @@ def tune_allocator() -> bool:
 def allocator_tuned() -> bool:
     """Whether :func:`tune_allocator` has tuned this process's allocator."""
     return bool(_tuned)
+
+
+def bf16_autocast(enabled: bool, device) -> contextlib.AbstractContextManager:
+    """A context for a forward pass: bfloat16 autocast on ``device`` (a ``torch.device`` or its
+    name) when ``enabled``, else nothing. On a CPU without native bfloat16 it still runs (emulated,
+    slower than float32) and warns."""
+    import torch
+
+    if not enabled:
+        return contextlib.nullcontext()
+    kind = torch.device(device).type
+    if kind == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        warnings.warn(
+            "this CPU has no native bfloat16 (AVX512-BF16 or AMX): bf16 runs slower than float32 here",
+            stacklevel=2,
+        )
+    return torch.autocast(kind, dtype=torch.bfloat16)

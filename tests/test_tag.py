@@ -173,6 +173,18 @@ def test_batched_tagging_equals_one_sentence_at_a_time(trained):
     torch.testing.assert_close(emissions[0], emissions[1], atol=1e-6, rtol=1e-6)
 
 
+def test_bf16_tagging_agrees_with_float32(trained):
+    data, run = trained
+    sentences = [s.tokens for s in read_conll(data / "eng.testb")]
+    fp32, bf16 = tag.Tagger.from_run(run), tag.Tagger.from_run(run, bf16=True)
+    dtypes = []
+    hook = bf16.model.emit.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+    assert bf16(sentences) == fp32(sentences)
+    hook.remove()
+    assert dtypes and set(dtypes) == {torch.bfloat16}, "the bf16 tagger ran in float32"
+    assert tag.evaluate(run, data, bf16=True)["f1"] == 1.0
+
+
 def test_cli_tags_the_lecture_sentence_and_files(trained, tmp_path, capsys):
     data, run = trained
     capsys.readouterr()
@@ -197,7 +209,7 @@ def test_cli_tags_the_lecture_sentence_and_files(trained, tmp_path, capsys):
     assert main(["tag", "predict", str(run), "Ron visited Paris .", "--format", "conll", "--tokenized"]) == 0
     assert capsys.readouterr().out == "Ron B-PER\nvisited O\nParis B-LOC\n. O\n\n"
 
-    assert main(["tag", "evaluate", str(run), "--data", str(data)]) == 0
+    assert main(["tag", "evaluate", str(run), "--data", str(data), "--bf16"]) == 0
     out = capsys.readouterr().out
     assert "overall" in out and "100.00%" in out and "missed" in out
 
