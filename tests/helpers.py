@@ -55,3 +55,37 @@ class XYBatch:
 
     def to(self, device: torch.device | str) -> XYBatch:
         return XYBatch(self.x.to(device), self.y.to(device))
+
+
+class Killed(BaseException):
+    """Stands for the process dying: nothing after it runs, no except-Exception catches it."""
+
+
+class KillAt:
+    """A trainer callback that dies (raises :class:`Killed`) at step ``step`` of epoch ``epoch``."""
+
+    def __init__(self, epoch: int, step: int) -> None:
+        self.epoch, self.step, self.current = epoch, step, 0
+
+    def on_epoch_begin(self, epoch, *_):
+        self.current = epoch
+
+    def on_step(self, step, *_):
+        if (self.current, step) == (self.epoch, self.step):
+            raise Killed
+
+
+# A tiny rnnkit sentiment pretrain (overrides of the "quick" preset): seconds on the IMDB fixture.
+PRETRAIN_TINY = [
+    "max_documents=0",
+    "vocab_size=400",
+    "seq_len=8",
+    "slices=2",
+    "val_batch_size=2",
+    "model.embed_dim=16",
+    "model.hidden_size=16",
+    "model.cutoffs=100,200",
+    "train.batch_size=4",
+    "train.epochs=2",
+    "train.time_limit=null",
+]

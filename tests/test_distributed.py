@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
+from helpers import PRETRAIN_TINY
 from safetensors.torch import load_file
 
 from rnnkit.cli import build_parser, common, main
@@ -29,13 +30,14 @@ from rnnkit.cli import sentiment as sentiment_cli
 from rnnkit.data import DataError
 from rnnkit.data.batching import SequenceDataset, Shard, Share
 from rnnkit.data.conll import Sentence
-from rnnkit.data.text import TextStreams
+from rnnkit.data.text import TextStreams, TokenStreams
 from rnnkit.errors import ConfigError
 from rnnkit.models import ClassifierConfig, SequenceClassifier
 from rnnkit.models.charlm import CharLM, CharLMConfig
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.models.tagger import SequenceTagger, TaggerConfig
-from rnnkit.tasks import charlm, sentiment, tag
+from rnnkit.models.wordlm import WordLM, WordLMConfig
+from rnnkit.tasks import charlm, pretrain, sentiment, tag
 from rnnkit.tasks.translate import make_step
 from rnnkit.tasks.translate.data import PairDataset
 from rnnkit.train import TrainConfig, Trainer, distributed
@@ -72,7 +74,7 @@ def test_a_process_without_rows_gets_a_stand_in():
 
 # -- two processes == one, float64, every task ------------------------------------------------------
 
-STEPS = {"sentiment": 3, "charlm": 4, "tag": 3, "translate": 3}  # steps per epoch; 2 epochs
+STEPS = {"sentiment": 3, "charlm": 4, "tag": 3, "translate": 3, "pretrain": 3}  # steps per epoch; 2 epochs
 
 
 def _sentiment(shard):
@@ -160,7 +162,23 @@ def _translate(shard):
     )
 
 
-CASES = {"sentiment": _sentiment, "charlm": _charlm, "tag": _tag, "translate": _translate}
+def _pretrain(shard):
+    ids = np.random.default_rng(4).integers(0, 30, size=5 * 22 + 1).astype(np.uint16)
+    streams = [TokenStreams(ids, 5, 3, reverse=r) for r in (False, True)]  # 5 streams: rows 3 and 2
+    checks = [TokenStreams(ids[:41], 3, 6, reverse=r) for r in (False, True)]
+    slices = pretrain.Slices(streams, 2, seed=0, shard=shard)  # 2 slices of 3 chunks a pass
+    assert slices.size == STEPS["pretrain"]
+    model = WordLM(WordLMConfig(vocab_size=30, embed_dim=4, hidden_size=5, dropout=0.0, cutoffs=(10, 20)))
+    return model, pretrain.PretrainStep(), slices, lambda: pretrain.validation_pass(checks, shard)
+
+
+CASES = {
+    "sentiment": _sentiment,
+    "charlm": _charlm,
+    "tag": _tag,
+    "translate": _translate,
+    "pretrain": _pretrain,
+}
 
 
 class Grads:
@@ -171,7 +189,9 @@ class Grads:
         self.model, self.steps = model, []
 
     def on_step(self, index, logs):
-        self.steps.append({n: p.grad.detach().clone() for n, p in self.model.named_parameters()})
+        self.steps.append(
+            {n: p.grad.detach().clone() for n, p in self.model.named_parameters() if p.grad is not None}
+        )
 
 
 def train_case(name, run_dir, shard=None):
@@ -259,6 +279,7 @@ def test_two_processes_equal_one_in_float64(runs, name):
         got = rank[name]
         assert len(got["grads"]) == len(single["grads"])
         for k, (g, s) in enumerate(zip(got["grads"], single["grads"])):
+            assert g.keys() == s.keys(), f"{name} step {k + 1}: other weights have gradients"
             for p in s:
                 assert_close(g[p], s[p], f"{name} step {k + 1} gradient of {p}")
         for p, tensor in single["weights"].items():
@@ -417,6 +438,34 @@ def test_one_process_resumes_a_run_of_two(reference, imdb_tarball, tmp_path):
 
 
 # -- bad input -------------------------------------------------------------------------------------
+
+
+def test_pretraining_runs_as_two_processes_and_matches_one(imdb_tarball, tmp_path):
+    """Rank 0 builds the corpus while rank 1 waits; both then train on their blocks of streams."""
+    runs = {n: tmp_path / f"lm{n}" for n in (1, 2)}
+    for n, run in runs.items():
+        command = [sys.executable, "-m", "rnnkit", "sentiment", "pretrain", "--preset", "quick"]
+        command += ["--data", str(imdb_tarball), "--out", str(run), "--nproc", str(n)]
+        done = subprocess.run(
+            [
+                *command,
+                *[f"--set={o}" for o in PRETRAIN_TINY],
+                "--set=model.dropout=0",
+            ],  # ranks' dropout differs
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.count("validation perplexity") == 1  # rank 0 alone reports
+    one, two = (json.loads((runs[n] / pretrain.RESULTS_FILE).read_text()) for n in (1, 2))
+    assert two["corpus"]["tokens"] == one["corpus"]["tokens"] and two["epochs"] == one["epochs"] == 2
+    assert two["best_val_loss"] == pytest.approx(one["best_val_loss"], rel=1e-5)
+    weights = [load_file(runs[n] / "last.safetensors") for n in (1, 2)]
+    assert weights[0].keys() == weights[1].keys()
+    for key in weights[0]:
+        torch.testing.assert_close(weights[1][key], weights[0][key], rtol=1e-4, atol=1e-5, msg=key)
 
 
 def test_nproc_must_be_a_whole_number_of_one_or_more(capsys):

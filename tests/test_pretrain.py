@@ -9,6 +9,8 @@ import tarfile
 import numpy as np
 import pytest
 import torch
+from helpers import PRETRAIN_TINY as TINY
+from helpers import KillAt, Killed
 
 from rnnkit.cli import main
 from rnnkit.config import apply_overrides
@@ -18,20 +20,6 @@ from rnnkit.errors import ConfigError
 from rnnkit.models.wordlm import WordLM, WordLMConfig, classifier_weights
 from rnnkit.tasks import pretrain, sentiment
 from rnnkit.train import checkpoint as ckpt
-
-TINY = [
-    "max_documents=0",
-    "vocab_size=400",
-    "seq_len=8",
-    "slices=2",
-    "val_batch_size=2",
-    "model.embed_dim=16",
-    "model.hidden_size=16",
-    "model.cutoffs=100,200",
-    "train.batch_size=4",
-    "train.epochs=2",
-    "train.time_limit=null",
-]
 
 
 def tiny_config(*more: str) -> pretrain.PretrainConfig:
@@ -97,22 +85,6 @@ def test_pretraining_learns_and_resumes_exactly(imdb_tarball, tmp_path):
         for (key, x), (_, y) in zip(left.state_dict().items(), right.state_dict().items(), strict=True):
             assert torch.equal(x, y), f"{name} differs at {key}"
     assert unbroken["best_val_loss"] == resumed["best_val_loss"]
-
-
-class Killed(BaseException):
-    """Stands for the process dying: nothing after it runs."""
-
-
-class KillAt:
-    def __init__(self, epoch: int, step: int) -> None:
-        self.epoch, self.step, self.current = epoch, step, 0
-
-    def on_epoch_begin(self, epoch, *_):
-        self.current = epoch
-
-    def on_step(self, step, *_):
-        if (self.current, step) == (self.epoch, self.step):
-            raise Killed
 
 
 def sentiment_history(run_dir):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import XYBatch
+from helpers import Killed, XYBatch
 from safetensors.torch import load_file
 from torch import nn
 
@@ -102,10 +102,6 @@ def unbroken(tmp_path_factory, _no_plots):
     reference = snapshot(run_dir)
     assert reference["history"][1]["val_loss"] != reference["history"][0]["val_loss"]
     return run_dir, reference, writes
-
-
-class Killed(BaseException):
-    """Stands for the process dying: nothing after it runs, no except-Exception catches it."""
 
 
 def test_the_reference_run_exercises_a_best_epoch_that_is_not_the_last(unbroken):

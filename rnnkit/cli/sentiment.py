@@ -51,7 +51,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "(never the test reviews), or on --text-dir. Then: rnnkit sentiment train --init RUN "
         "--preset pretrained.",
     )
-    common.add_run_options(pretrain, pretrain_task().PRESETS, default_preset="imdb", out="runs/pretrain")
+    common.add_run_options(
+        pretrain, pretrain_task().PRESETS, default_preset="imdb", out="runs/pretrain", nproc=True
+    )
     _add_data(pretrain)
     pretrain.add_argument("--text-dir", help="pretrain on the .txt files under this folder instead of IMDB")
     common.add_overrides(

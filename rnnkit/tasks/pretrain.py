@@ -32,12 +32,14 @@ import numpy as np
 from torch import Tensor, nn
 
 from ..data import DataError, imdb
+from ..data.batching import Shard, Share
 from ..data.text import TextBatch, TokenFile, TokenStreams
 from ..data.tokenizer import Tokenizer
 from ..errors import ConfigError
 from ..models.wordlm import WordLM, WordLMConfig
 from ..train import RunKind, TrainConfig, seed_everything
 from ..train import checkpoint as ckpt
+from ..train.distributed import barrier, is_main
 from ..train.rundir import RUN_FILE
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -207,6 +209,10 @@ class PairBatch:
 class PretrainStep:
     """Both directions' losses (nats per piece), each carrying its state from chunk to chunk."""
 
+    # the adaptive softmax's tail clusters get a gradient only from the targets that fall in them,
+    # which one process's share of a batch may lack: DDP must look for unused weights every step
+    unused_parameters = True
+
     def __init__(self) -> None:
         self.states: dict[tuple[bool, int], object] = {}
 
@@ -227,15 +233,45 @@ class PretrainStep:
         return sum(losses) / len(losses), metrics, count
 
 
-def _paired(forward: Iterator[TextBatch], backward: Iterator[TextBatch] | None) -> Iterator[PairBatch]:
+def _paired(forward: Iterator, backward: Iterator | None) -> Iterator[PairBatch | Share]:
+    """The two directions' chunks, step by step; under torchrun (items are :class:`Share`), this
+    process's block of streams of both, as one Share."""
     for chunk, back in zip(forward, backward if backward is not None else itertools.repeat(None)):
-        yield PairBatch(chunk, back)
+        if isinstance(chunk, Share):
+            yield Share(PairBatch(chunk.batch, back.batch if back is not None else None))
+        else:
+            yield PairBatch(chunk, back)
 
 
-def _slice(streams: TokenStreams, offset: int, part: int, size: int) -> Iterator[TextBatch]:
-    chunks = range(part * size, min((part + 1) * size, len(streams)))
-    for k, batch in enumerate(streams.batches(offset, chunks=chunks)):
-        yield TextBatch(batch.x, batch.y, first=k == 0)  # a slice starts afresh
+class Slices:
+    """The trainer's epochs over ``streams`` (the forward streams, and the backward ones if any):
+    epoch k is slice ``(k - 1) % slices`` of pass ``(k - 1) // slices``, ``size`` chunks of it. Each
+    pass cuts its chunks at another offset (drawn from ``seed`` and the pass), and a slice starts
+    its streams' state afresh. With a ``shard`` (under torchrun), this process's block of streams."""
+
+    def __init__(
+        self, streams: list[TokenStreams], slices: int, seed: int, shard: Shard | None = None
+    ) -> None:
+        self.streams, self.slices, self.seed, self.shard = streams, slices, seed, shard
+        self.size = -(-len(streams[0]) // slices)  # chunks per slice (a pass's last may be shorter)
+
+    def __call__(self, epoch: int) -> Iterator[PairBatch | Share]:
+        done, part = divmod(epoch - 1, self.slices)
+        offset = int(np.random.default_rng(self.seed * 1000 + done).integers(self.streams[0].seq_len))
+        chunks = range(part * self.size, min((part + 1) * self.size, len(self.streams[0])))
+        passes = [self._slice(s, offset, chunks) for s in self.streams]
+        return _paired(passes[0], passes[1] if len(passes) > 1 else None)
+
+    def _slice(self, streams: TokenStreams, offset: int, chunks: range) -> Iterator[TextBatch | Share]:
+        for k, item in enumerate(streams.batches(offset, shard=self.shard, chunks=chunks)):
+            batch = item.batch if isinstance(item, Share) else item
+            batch = TextBatch(batch.x, batch.y, first=k == 0)  # a slice starts afresh
+            yield Share(batch) if isinstance(item, Share) else batch
+
+
+def validation_pass(checks: list[TokenStreams], shard: Shard | None = None) -> Iterator[PairBatch | Share]:
+    """One pass over the validation streams, both directions (this process's block under torchrun)."""
+    return _paired(checks[0].full_pass(shard), checks[1].full_pass(shard) if len(checks) > 1 else None)
 
 
 # -- runs -----------------------------------------------------------------------------------------------
@@ -257,48 +293,43 @@ def train(
     run_dir = Path(run_dir)
     RUNS.check_task(run_dir)
     log = _logger(callbacks)
+    main = is_main()  # under torchrun, rank 0 alone writes the run directory
     if resume and (run_dir / ckpt.STATE).is_file():
         config = RUNS.resumable(load_config(run_dir), config, run_dir)
-        RUNS.save_config(config, run_dir)
+        if main:
+            RUNS.save_config(config, run_dir)
     seed_everything(config.train.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / CORPUS_FILE).is_file():
-        record = build_corpus(config, data, text_dir, run_dir, log)
-        config = dataclasses.replace(
-            config, model=dataclasses.replace(config.model, vocab_size=record["vocab_size"])
-        )
-        RUNS.save_config(config, run_dir)
+    if main and not (run_dir / CORPUS_FILE).is_file():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        build_corpus(config, data, text_dir, run_dir, log)
+    barrier()  # the other processes wait for rank 0's corpus (RNNKIT_DIST_TIMEOUT bounds the wait)
     record = ckpt.load_json(run_dir / CORPUS_FILE)
+    config = dataclasses.replace(  # the corpus decides the vocabulary's size
+        config, model=dataclasses.replace(config.model, vocab_size=record["vocab_size"])
+    )
+    if main:
+        RUNS.save_config(config, run_dir)
     V, B, T = record["vocab_size"], config.train.batch_size, config.seq_len
     train_ids = TokenFile.read(run_dir / TRAIN_TOKENS, V)
     val_ids = TokenFile.read(run_dir / VALIDATION_TOKENS, V)
-    both = config.model.bidirectional
-    streams = [TokenStreams(train_ids, B, T, reverse=r) for r in ((False, True) if both else (False,))]
-    checks = [
-        TokenStreams(val_ids, config.val_batch_size, 256, reverse=r)
-        for r in ((False, True) if both else (False,))
-    ]
-    per_pass = len(streams[0])
-    size = -(-per_pass // config.slices)  # chunks per slice (the last slice of a pass may be shorter)
-
-    def train_batches(epoch: int) -> Iterator[PairBatch]:
-        done, part = divmod(epoch - 1, config.slices)
-        offset = int(np.random.default_rng(config.train.seed * 1000 + done).integers(T))
-        passes = [_slice(s, offset, part, size) for s in streams]
-        return _paired(passes[0], passes[1] if both else None)
-
+    directions = (False, True) if config.model.bidirectional else (False,)
+    streams = [TokenStreams(train_ids, B, T, reverse=r) for r in directions]
+    checks = [TokenStreams(val_ids, config.val_batch_size, 256, reverse=r) for r in directions]
     model = build_model(config)
     trainer = RUNS.trainer(model, PretrainStep(), config.train, run_dir, callbacks, resume)
+    slices = Slices(streams, config.slices, config.train.seed, trainer.shard)
     start = time.perf_counter()
-    trainer.fit(
-        train_batches, size, lambda: _paired(checks[0].full_pass(), checks[1].full_pass() if both else None)
-    )
+    trainer.fit(slices, slices.size, lambda: validation_pass(checks, trainer.shard))
     best = min(trainer.history, key=lambda row: row["val_loss"])
     results = {
         "best_val_loss": best["val_loss"],
         "best_val_perplexity": math.exp(best["val_loss"]),
         "best_val_perplexity_forward": math.exp(best["val_forward_loss"]),
-        **({"best_val_perplexity_backward": math.exp(best["val_backward_loss"])} if both else {}),
+        **(
+            {"best_val_perplexity_backward": math.exp(best["val_backward_loss"])}
+            if len(directions) > 1
+            else {}
+        ),
         "best_epoch": best["epoch"],
         "epochs": trainer.epoch,
         "passes": trainer.epoch / config.slices,
@@ -307,7 +338,8 @@ def train(
         "corpus": record,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
-    ckpt.save_json(results, run_dir / RESULTS_FILE)
+    if main:
+        ckpt.save_json(results, run_dir / RESULTS_FILE)
     return results
 
 

@@ -115,10 +115,16 @@ class Group:
     def wrap(self, model: nn.Module, step: Callable, device: torch.device) -> nn.Module:
         """``step`` on ``model`` under DDP: calling the result with a batch runs the step, and its
         backward pass averages the gradients over the processes. The models' buffers are
-        constants of their config (the CRF's masks), so they are not re-broadcast every step."""
+        constants of their config (the CRF's masks), so they are not re-broadcast every step. A step
+        whose ``unused_parameters`` is true may leave some weights without a gradient in one
+        process and not another (an adaptive softmax's clusters, used only by the targets that fall
+        in them): DDP then looks for them after every forward (``find_unused_parameters``)."""
         ids = [device.index] if device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(
-            _Step(model, step), device_ids=ids, forward_sync_buffers=False
+            _Step(model, step),
+            device_ids=ids,
+            forward_sync_buffers=False,
+            find_unused_parameters=bool(getattr(step, "unused_parameters", False)),
         )
 
     def all_sum(self, values: list[float]) -> list[float]:
