@@ -16,6 +16,23 @@ from typing import Any
 from .errors import ConfigError
 
 
+def check_at_least_one(config: Any, *names: str) -> None:
+    """A :class:`ConfigError` naming the first of the fields ``names`` of ``config`` below 1."""
+    for name in names:
+        value = getattr(config, name)
+        if value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
+
+
+def check_fraction(config: Any, *names: str) -> None:
+    """A :class:`ConfigError` naming the first of the fields ``names`` of ``config`` outside [0, 1)
+    (a dropout probability, say)."""
+    for name in names:
+        value = getattr(config, name)
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(f"{name} must be in [0, 1), got {value}")
+
+
 def _convert(text: str, annotation: Any, key: str) -> Any:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import check_at_least_one, check_fraction
 from ..errors import ConfigError
 from ..nn import GRU, LSTM, RNN
 
@@ -34,13 +35,10 @@ class CharLMConfig:
     def __post_init__(self) -> None:
         if self.cell not in _LAYERS:
             raise ConfigError(f"cell must be one of {sorted(_LAYERS)}, got {self.cell!r}")
-        for name in ("vocab_size", "hidden_size", "num_layers"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_at_least_one(self, "vocab_size", "hidden_size", "num_layers")
         if self.embed_dim < 0:
             raise ConfigError(f"embed_dim must be >= 0 (0 for one-hot inputs), got {self.embed_dim}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_fraction(self, "dropout")
 
 
 class CharLM(nn.Module):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..config import check_at_least_one, check_fraction
 from ..errors import ConfigError
 from ..nn import GRU, LSTM, RNN
 from ..nn.masking import lengths_to_mask
@@ -50,13 +51,10 @@ class ClassifierConfig:
             raise ConfigError(
                 f"hidden_sizes must name at least one recurrent layer, each >= 1, got {self.hidden_sizes}"
             )
-        for name in ("vocab_size", "embed_dim", "num_outputs"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_at_least_one(self, "vocab_size", "embed_dim", "num_outputs")
         if self.dense_size < 0:
             raise ConfigError(f"dense_size must be >= 0 (0 for no dense layer), got {self.dense_size}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_fraction(self, "dropout")
 
 
 class SequenceClassifier(nn.Module):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ..config import check_fraction
 from ..errors import ConfigError
 from ..nn import GRU, LSTM
 from ..nn.attention import SCORES, Attention
@@ -62,8 +63,7 @@ class Seq2SeqConfig:
                 f"attention='dot' needs decoder_size == 2 * hidden_size, got {self.decoder_size} and "
                 f"{self.hidden_size}; use attention='general'"
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_fraction(self, "dropout")
 
 
 class Seq2Seq(nn.Module):

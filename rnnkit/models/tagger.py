@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import check_at_least_one, check_fraction
 from ..errors import ConfigError
 from ..nn import CRF, LSTM, bio_constraints, iobes_constraints
 
@@ -54,12 +55,8 @@ class TaggerConfig:
         self.tags = tuple(self.tags)
         if self.decoder not in DECODERS:
             raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
-        for name in ("word_dim", "hidden_size", "num_layers"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("dropout", "word_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        check_at_least_one(self, "word_dim", "hidden_size", "num_layers")
+        check_fraction(self, "dropout", "word_dropout")
 
 
 @dataclass

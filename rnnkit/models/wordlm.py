@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from ..config import check_at_least_one, check_fraction
 from ..errors import ConfigError
 from ..nn import GRU, LSTM
 
@@ -40,11 +41,8 @@ class WordLMConfig:
     def __post_init__(self) -> None:
         if self.cell not in _LAYERS:
             raise ConfigError(f"cell must be one of {sorted(_LAYERS)}, got {self.cell!r}")
-        for name in ("vocab_size", "embed_dim", "hidden_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        check_at_least_one(self, "vocab_size", "embed_dim", "hidden_size")
+        check_fraction(self, "dropout")
         self.cutoffs = tuple(c for c in self.cutoffs if c < self.vocab_size - 1)
 
 

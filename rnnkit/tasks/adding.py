@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..config import check_at_least_one
 from ..errors import ConfigError
 from ..nn import GRU, LSTM, RNN
 from ..train import TrainConfig, Trainer, seed_everything
@@ -325,9 +326,7 @@ class ExplodingConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("T", "hidden_size", "steps", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_at_least_one(self, "T", "hidden_size", "steps", "batch_size")
         if self.lr <= 0 or self.clip_norm <= 0:
             raise ConfigError(f"lr and clip_norm must be > 0, got {self.lr} and {self.clip_norm}")
 

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..config import check_at_least_one
 from ..data.ball import SimConfig, Trajectories, simulate
 from ..errors import ConfigError
 from ..nn import GRU, LSTM, RNN
@@ -69,9 +70,9 @@ class BallConfig:
             raise ConfigError(f"window must be >= 2 positions (one displacement), got {self.window}")
         if self.jitter < 0:
             raise ConfigError(f"jitter must be >= 0 (a standard deviation in metres), got {self.jitter}")
-        for name in ("hidden_size", "num_layers", "train_balls", "val_balls", "test_balls", "horizon"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_at_least_one(
+            self, "hidden_size", "num_layers", "train_balls", "val_balls", "test_balls", "horizon"
+        )
 
     def check(self) -> None:
         """Checks across fields, once all overrides are in (so their order does not matter)."""

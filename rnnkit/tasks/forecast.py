@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import check_at_least_one
 from ..data.series import Series, infer_season, read_series
 from ..errors import ConfigError, InputError
 from ..nn import GRU, LSTM, RNN
@@ -72,9 +73,7 @@ class ForecastConfig:
             raise ConfigError(f"cell must be one of {sorted(_LAYERS)}, got {self.cell!r}")
         if self.window < 1:
             raise ConfigError(f"window must be >= 1, got {self.window}; try --window 49")
-        for name in ("hidden_size", "dense_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_at_least_one(self, "hidden_size", "dense_size")
         if self.season < 0:
             raise ConfigError(f"season must be >= 1 (or 0 to infer it from the dates), got {self.season}")
         if not (self.train_share > 0 and self.val_share > 0 and self.train_share + self.val_share < 1):

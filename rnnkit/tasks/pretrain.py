@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 from torch import Tensor, nn
 
+from ..config import check_at_least_one
 from ..data import DataError, imdb
 from ..data.batching import Shard, Share
 from ..data.text import TextBatch, TokenFile, TokenStreams
 from ..data.tokenizer import Tokenizer
-from ..errors import ConfigError
 from ..models.wordlm import WordLM, WordLMConfig
 from ..train import RunKind, TrainConfig, seed_everything
 from ..train import checkpoint as ckpt
@@ -73,9 +73,7 @@ class PretrainConfig:
     )
 
     def __post_init__(self) -> None:
-        for name in ("seq_len", "slices", "val_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_at_least_one(self, "seq_len", "slices", "val_batch_size")
 
 
 PRESETS: dict[str, PretrainConfig] = {

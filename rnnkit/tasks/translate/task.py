@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ...config import check_fraction
 from ...data.translation import Pair, normalize, parse_pair_name
 from ...decode import Hypothesis, beam_search, greedy_search
 from ...errors import ConfigError
@@ -85,8 +86,7 @@ class TranslateConfig:
         parse_pair_name(self.pair)
         if self.beam < 1:
             raise ConfigError(f"beam must be >= 1, got {self.beam}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        check_fraction(self, "label_smoothing")
         if self.max_tokens < 2 or self.max_length_ratio <= 0 or self.max_length_extra < 1:
             raise ConfigError("max_tokens must be >= 2, max_length_ratio > 0 and max_length_extra >= 1")
 
