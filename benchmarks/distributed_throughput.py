@@ -6,9 +6,7 @@ Adam 1e-4), trained on real IMDB reviews by the shared trainer, as ``rnnkit sent
 
 - ``1x2``: one process with 2 torch threads (the single-process trainer, no DDP);
 - ``2x1``: two processes under torchrun (``--standalone``, gloo), 1 thread each, each training on
-  its share of every global batch (docs/distributed.md), left to the kernel's scheduler;
-- ``2x1-pinned``: the same, each process bound to a core of its own, as ``--nproc`` does
-  (``rnnkit.train.distributed.pin_to_cores``).
+  its share of every global batch (docs/distributed.md).
 
 Both see the same global batches in the same order. Throughput is real (non-padding) tokens of the
 training steps per second of training steps (validation excluded), per epoch; the validation
@@ -82,10 +80,8 @@ def worker(args: argparse.Namespace) -> None:
     from rnnkit.runtime import tune_allocator
     from rnnkit.tasks import sentiment
     from rnnkit.train import Trainer, seed_everything
-    from rnnkit.train.distributed import pin_to_cores
 
     tune_allocator()  # as the rnnkit command does
-    pin_to_cores()  # as the rnnkit command does under --nproc, when RNNKIT_PIN_CORES=1
     config = apply_overrides(
         sentiment.preset("seed"), [f"train.epochs={args.epochs}", f"train_subset={args.subset}"]
     )
@@ -134,12 +130,11 @@ def worker(args: argparse.Namespace) -> None:
 
 # -- the comparison ----------------------------------------------------------------------------------
 
-CONFIGS = {"1x2": (1, 2, False), "2x1": (2, 1, False), "2x1-pinned": (2, 1, True)}
-# name: (processes, threads each, bound to cores)
+CONFIGS = {"1x2": (1, 2), "2x1": (2, 1)}  # name: (processes, threads each)
 
 
 def run(name: str, args: argparse.Namespace) -> dict:
-    processes, threads, pinned = CONFIGS[name]
+    processes, threads = CONFIGS[name]
     script = [os.path.abspath(__file__), WORKER, "--epochs", str(args.epochs), "--subset", str(args.subset)]
     script += ["--steps", str(args.steps)] + (["--data", args.data] if args.data else [])
     if processes == 1:
@@ -153,7 +148,7 @@ def run(name: str, args: argparse.Namespace) -> dict:
             f"--nproc-per-node={processes}",
         ]
         command += script
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "RNNKIT_PIN_CORES": "1" if pinned else "0"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode:
@@ -181,12 +176,11 @@ def main() -> None:
     last = {name: [r["tokens_per_second"][-1] for r in results if r["config"] == name] for name in CONFIGS}
     best = {name: max(rates) for name, rates in last.items()}
     first = results[0]
-    for name in ("2x1", "2x1-pinned"):
-        print(
-            f"last epoch, best of {args.repeats}: {name} / 1x2 = {best[name] / best['1x2']:.2f}x "
-            f"({best[name]:,.0f} against {best['1x2']:,.0f} real tokens/s; {first['train_reviews']:,} "
-            f"reviews, {first['steps_per_epoch']} steps an epoch)"
-        )
+    print(
+        f"last epoch, best of {args.repeats}: 2x1 / 1x2 = {best['2x1'] / best['1x2']:.2f}x "
+        f"({best['2x1']:,.0f} against {best['1x2']:,.0f} real tokens/s; {first['train_reviews']:,} "
+        f"reviews, {first['steps_per_epoch']} steps an epoch)"
+    )
     if args.json:
         with open(args.json, "w") as file:
             json.dump({"args": vars(args), "runs": results}, file, indent=2)

@@ -491,41 +491,6 @@ def test_nproc_runs_the_command_line_again_under_torchrun(monkeypatch, capsys):
     assert common.without_nproc(["a", "--nproc=2", "b", "--npr", "4", "--no-x"]) == ["a", "b", "--no-x"]
 
 
-PIN_PROBE = """
-import json, os, torch
-from rnnkit.train.distributed import pin_to_cores
-torch.set_num_threads(1)
-before = sorted(os.sched_getaffinity(0))
-print(json.dumps([before, pin_to_cores(), sorted(os.sched_getaffinity(0))]))
-"""
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no sched_setaffinity here")
-@pytest.mark.parametrize(
-    "env, expect",
-    [
-        ({"RNNKIT_PIN_CORES": "1", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}, "second core"),
-        ({"RNNKIT_PIN_CORES": "0", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}, None),  # not asked
-        ({"RNNKIT_PIN_CORES": "1"}, None),  # not under torchrun
-        ({"RNNKIT_PIN_CORES": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "999"}, None),  # too few cores
-    ],
-)
-def test_a_process_of_nproc_binds_itself_to_a_core_of_its_own(env, expect):
-    if expect and len(os.sched_getaffinity(0)) < 2:
-        pytest.skip("needs 2 cores")
-    clean = {
-        k: v for k, v in os.environ.items() if k not in ("LOCAL_RANK", "LOCAL_WORLD_SIZE", "RNNKIT_PIN_CORES")
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", PIN_PROBE], env={**clean, **env}, capture_output=True, text=True, check=True
-    )
-    before, pinned, after = json.loads(done.stdout)
-    if expect is None:
-        assert pinned is None and after == before
-    else:
-        assert pinned == after == [before[1]]
-
-
 def test_nproc_errors_are_one_line(monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["python"])  # main() called from Python, not a command line
     assert main(["sentiment", "train", "--nproc", "2"]) == 2

@@ -14,7 +14,6 @@ import traceback
 from ..errors import RnnkitError
 from ..runtime import tune_allocator
 from ..train import TrainingError
-from ..train.distributed import pin_to_cores
 from . import ball, core, export, forecast, lab, lm, sentiment, serve, tag, translate
 
 
@@ -76,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = translate.rewrite_argv(tag.rewrite_argv(sys.argv[1:] if argv is None else list(argv)))
     args = build_parser().parse_args(argv)
     tune_allocator()
-    pin_to_cores()  # a process of --nproc N: onto cores of its own, before any torch work
     if getattr(args, "word", None) is not None and set(args.word) - set("helo"):
         print(f"error: --word must use only the letters h, e, l, o, got {args.word!r}", file=sys.stderr)
         return 2

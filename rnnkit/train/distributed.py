@@ -219,42 +219,16 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
-PIN_ENV = "RNNKIT_PIN_CORES"  # "1": each local process binds itself to cores of its own
-
-
-def pin_to_cores() -> list[int] | None:
-    """Bind this process to cores of its own, when it runs under torchrun with ``RNNKIT_PIN_CORES=1``
-    (``launch_local`` sets it when the processes' threads fit the cores): local rank r of n, with t
-    torch threads each, takes the r-th block of t of the cores it may use, so that two processes
-    never share a core nor migrate between cores. Call it before any torch work, so that the
-    OpenMP threads, started later by this thread, inherit the binding. Returns the cores, or None
-    when nothing was bound (not asked, not under torchrun, too few cores, no ``sched_setaffinity``)."""
-    if os.environ.get(PIN_ENV) != "1" or "LOCAL_RANK" not in os.environ:
-        return None
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    local, local_world = int(os.environ["LOCAL_RANK"]), int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    threads = torch.get_num_threads()
-    cores = sorted(os.sched_getaffinity(0))
-    if local_world * threads > len(cores):
-        return None
-    mine = cores[local * threads : (local + 1) * threads]
-    os.sched_setaffinity(0, mine)
-    return mine
-
-
 def launch_local(module_args: list[str], nproc: int, threads: int) -> int:
     """Run ``python -m rnnkit MODULE_ARGS`` as ``nproc`` processes on this machine under torchrun
     (its agent runs in this process: the code of the ``torchrun`` command), with ``threads`` torch
-    threads each, each bound to cores of its own (:func:`pin_to_cores`); returns the exit status (0,
-    or the first failed process's)."""
+    threads each; returns the exit status (0, or the first failed process's)."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.elastic.rendezvous import RendezvousError
     from torch.distributed.run import parse_args, run
 
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    os.environ.setdefault(PIN_ENV, "1")
     args = parse_args(["--standalone", f"--nproc-per-node={nproc}", "-m", "rnnkit", *module_args])
     try:
         run(args)
@@ -285,7 +259,6 @@ __all__ = [
     "barrier",
     "is_main",
     "launch_local",
-    "pin_to_cores",
     "rank",
     "setup",
     "teardown",
