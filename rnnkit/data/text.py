@@ -220,7 +220,8 @@ class TokenStreams(TextStreams):
         return block[:, :-1], block[:, 1:]
 
     def batches(self, offset: int = 0, shard: Shard | None = None, chunks: range | None = None):
-        """As :meth:`TextStreams.batches`; ``chunks``: only these chunks of the pass (a slice of it)."""
+        """As :meth:`TextStreams.batches`; ``chunks``: only these chunks of the pass (a slice of it),
+        the first of them marked ``first`` so that the slice starts its streams' state afresh."""
         if len(self) < 1:
             raise DataError(
                 f"streams of {self.per_stream} tokens hold no whole chunk of seq_len={self.seq_len} "
@@ -229,9 +230,9 @@ class TokenStreams(TextStreams):
             )
         T, rows = self.seq_len, self._rows(shard)
         offset %= T
-        for k in range(len(self)) if chunks is None else chunks:
+        for n, k in enumerate(range(len(self)) if chunks is None else chunks):
             x, y = self._chunk(rows, offset + k * T, offset + (k + 1) * T)
-            batch = TextBatch(x, y, first=k == 0)
+            batch = TextBatch(x, y, first=n == 0)
             yield batch if shard is None else Share(batch)
 
     def full_pass(self, shard: Shard | None = None):

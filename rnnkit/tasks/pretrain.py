@@ -257,14 +257,8 @@ class Slices:
         done, part = divmod(epoch - 1, self.slices)
         offset = int(np.random.default_rng(self.seed * 1000 + done).integers(self.streams[0].seq_len))
         chunks = range(part * self.size, min((part + 1) * self.size, len(self.streams[0])))
-        passes = [self._slice(s, offset, chunks) for s in self.streams]
+        passes = [s.batches(offset, shard=self.shard, chunks=chunks) for s in self.streams]
         return _paired(passes[0], passes[1] if len(passes) > 1 else None)
-
-    def _slice(self, streams: TokenStreams, offset: int, chunks: range) -> Iterator[TextBatch | Share]:
-        for k, item in enumerate(streams.batches(offset, shard=self.shard, chunks=chunks)):
-            batch = item.batch if isinstance(item, Share) else item
-            batch = TextBatch(batch.x, batch.y, first=k == 0)  # a slice starts afresh
-            yield Share(batch) if isinstance(item, Share) else batch
 
 
 def validation_pass(checks: list[TokenStreams], shard: Shard | None = None) -> Iterator[PairBatch | Share]:
