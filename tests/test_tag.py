@@ -237,3 +237,100 @@ def test_the_padding_token_as_a_word_is_just_an_unknown_word(trained):
     assert tagger.vocab.words("<pad>") == 1 and tagger.vocab.words("<unk>") == 1
     tagged = tagger([["Harry", "<PAD>", "met", "<pad>", "Ron"], ["Ron", "visited", "Paris", "."]])
     assert len(tagged[0]) == 5 and tagged[1] == ["B-PER", "O", "B-LOC", "O"]
+
+
+# -- contextual features from a pretrained language model (preset best) --------------------------------
+
+
+def test_contextual_words_are_the_lm_states_at_each_words_ends():
+    """Brute force: each word's features are the forward LM's state after its last piece and the
+    backward LM's state after its first piece (reading right to left), each direction starting from
+    the separator; sentences batched together equal each sentence alone."""
+    from rnnkit.models.wordlm import ContextualWords, WordLM, WordLMConfig
+
+    torch.manual_seed(0)
+    config = WordLMConfig(vocab_size=50, embed_dim=6, hidden_size=5, cutoffs=(20,))
+    lm = WordLM(config).double()
+    words = ContextualWords(config, separator=1, group=2).double()
+    words.load_language_model(lm.state_dict())
+    rng = random.Random(0)
+    sentences = [
+        [[rng.randrange(2, 50) for _ in range(rng.randrange(1, 4))] for _ in range(n)] for n in (3, 1, 5, 2)
+    ]
+    batched = words(sentences)
+    for sentence, features in zip(sentences, batched):
+        pieces = [p for word in sentence for p in word]
+        forward, _ = lm.rnns[0](lm.embedding(torch.tensor([[1, *pieces]])))  # (1, P+1, H)
+        backward, _ = lm.rnns[1](lm.embedding(torch.tensor([[1, *pieces[::-1]]])))
+        expected, start = [], 0
+        for word in sentence:
+            end = start + len(word)
+            # forward: piece end-1 sits at place end; backward: piece start sits at place n - start
+            expected.append(torch.cat([forward[0, end], backward[0, len(pieces) - start]]))
+            start = end
+        torch.testing.assert_close(features, torch.stack(expected))
+        torch.testing.assert_close(words([sentence])[0], features)
+    assert not any(p.requires_grad for p in words.parameters()), "the language model must stay frozen"
+
+
+@pytest.fixture(scope="module")
+def lm_tagged(tmp_path_factory, imdb_tarball):
+    """A tiny pretrained language model (on the fake reviews), then a tagger that reads it."""
+    from helpers import PRETRAIN_TINY
+
+    from rnnkit.tasks import pretrain
+
+    root = tmp_path_factory.mktemp("tag-lm")
+    lm = root / "lm"
+    argv = ["sentiment", "pretrain", "--preset", "quick", "--data", str(imdb_tarball), "--out", str(lm)]
+    assert main([*argv, *[f"--set={o}" for o in PRETRAIN_TINY]]) == 0
+    data = write_conll(root / "conll")
+    run = root / "run"
+    assert main(["tag", "train", "--data", str(data), "--out", str(run), "--lm", str(lm), *TINY]) == 0
+    return data, run, pretrain.load_run(lm)[0]
+
+
+def test_a_tagger_reads_a_frozen_pretrained_language_model(lm_tagged):
+    data, run, lm = lm_tagged
+    results = json.loads((run / tag.RESULTS_FILE).read_text())
+    assert results["test"]["f1"] == 1.0
+    tagger = tag.Tagger.from_run(run)
+    assert tagger.model.context is not None and tagger.vocab.pieces is not None
+    assert (run / tag.LM_TOKENIZER_FILE).is_file()
+    lm_hidden = lm.config.hidden_size
+    assert results["parameters"] - results["trained_parameters"] == sum(
+        p.numel() for p in tagger.model.context.parameters()
+    )
+    for name, mine in tagger.model.context.state_dict().items():  # trained around, never changed
+        assert torch.equal(mine, lm.state_dict()[name]), name
+    sentences = [s.tokens for s in read_conll(data / "eng.testb")][:12]
+    assert tagger(sentences) == [tagger([s])[0] for s in sentences]
+    dataset = tag.TagDataset(sentences[:3], tagger.vocab, tagger.config)
+    dataset.attach_context(tagger.model, tagger.vocab.pieces)
+    batch = dataset.collate(list(range(3)))
+    assert batch.context.shape == (3, int(batch.lengths.max()), 2 * lm_hidden)
+    assert tag.evaluate(run, data)["f1"] == 1.0
+
+
+def test_a_tagger_without_its_language_model_says_so(lm_tagged, tmp_path, capsys):
+    data, run, _ = lm_tagged
+    tagger = tag.Tagger.from_run(run)
+    dataset = tag.TagDataset([["Harry", "met", "Ron"]], tagger.vocab, tagger.config)
+    with pytest.raises(ValueError, match="attach_context"):
+        tagger.model.emissions(dataset.collate([0]))
+    out, missing = str(tmp_path / "x"), str(tmp_path / "no-lm")
+    assert main(["tag", "train", "--data", str(data), "--out", out, "--lm", missing]) == 2
+    err = capsys.readouterr().err
+    assert "no pretrained language model at" in err and "rnnkit sentiment pretrain --out" in err
+
+
+def test_onnx_export_refuses_a_tagger_with_a_language_model(lm_tagged, tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    from rnnkit.errors import InputError
+    from rnnkit.export import onnx as onnx_export
+
+    _, run, _ = lm_tagged
+    with pytest.raises(InputError, match="pretrained language model"):
+        onnx_export.export_onnx(run, tmp_path / "tagger.onnx")
+    assert not (tmp_path / "tagger.onnx").exists()

@@ -14,7 +14,16 @@ import time
 from ..tasks import tag
 from . import common
 
-OPTIONS = common.BUDGETED_TRAINING
+OPTIONS = (
+    *common.BUDGETED_TRAINING,
+    common.Override(
+        "--lm",
+        "lm",
+        str,
+        "contextual word features from a pretrained language model run (rnnkit sentiment pretrain), "
+        "frozen; preset best reads runs/pretrain by default",
+    ),
+)
 COMMANDS = ("train", "evaluate", "predict")
 FORMATS = ("pretty", "conll", "json")
 

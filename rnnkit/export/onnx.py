@@ -156,6 +156,11 @@ def export_onnx(run_dir: str | Path, path: str | Path, *, overwrite: bool = Fals
         probe, expected = _classifier_probe(model)
     elif task == "tagging":
         model, config = tag.RUNS.load_model(run_dir, tag.build_model)
+        if model.context is not None:
+            raise InputError(
+                f"{run_dir} tags with a pretrained language model's features (preset best), which the "
+                "ONNX graph does not compute yet; export a tagger without lm (presets fast, softmax)"
+            )
         graph = TaggerEmissionsGraph(model)
         names, outputs = TAGGER_INPUTS, TAGGER_OUTPUTS
         output_axes = ("batch", "time", len(config.model.tags))

@@ -2,7 +2,8 @@
 
 The model of Lample et al. (2016), "Neural Architectures for Named Entity Recognition"::
 
-    word w_t -> [ Embedding(word) ; char BiLSTM(characters of w_t) ; Embedding(casing) ]   (B, T, F)
+    word w_t -> [ Embedding(word) ; char BiLSTM(characters of w_t) ; Embedding(casing)
+                  ; pretrained LM states (optional) ]                                       (B, T, F)
              -> Dropout -> BiLSTM (stacked) -> Dropout -> Linear -> emissions            (B, T, K)
              -> linear-chain CRF (rnnkit.nn.CRF): log-likelihood in training, Viterbi to decode
 
@@ -12,6 +13,9 @@ The model of Lample et al. (2016), "Neural Architectures for Named Entity Recogn
   (forward at the last character, backward at the first) describe the word: prefixes, suffixes,
   capitals, which is what an unseen name needs.
 - ``decoder="softmax"`` replaces the CRF by an independent softmax per word (the baseline).
+- ``lm_hidden > 0``: the input also holds contextual features from a frozen, pretrained forward
+  and backward language model (:class:`rnnkit.models.wordlm.ContextualWords`, ELMo-style): the
+  batch brings them (``TagBatch.context``, computed once per sentence since the LM does not train).
 - ``word_dropout``: in training each word id is replaced by the unknown id with this probability,
   so the unknown embedding is learned for words never seen in training.
 
@@ -30,6 +34,7 @@ from torch import Tensor, nn
 from ..config import check_at_least_one, check_fraction
 from ..errors import ConfigError
 from ..nn import CRF, LSTM, bio_constraints, iobes_constraints
+from .wordlm import ContextualWords, WordLMConfig
 
 DECODERS = ("crf", "softmax")
 SPELL_GROUP = 256  # distinct words per character-BiLSTM call, sorted by length
@@ -50,6 +55,12 @@ class TaggerConfig:
     word_dropout: float = 0.05
     decoder: str = "crf"  # "crf" | "softmax"
     constrained: bool = True  # the CRF decodes only well-formed BIO/IOBES sequences
+    # A frozen pretrained language model's shape (rnnkit.models.wordlm.WordLMConfig); lm_hidden 0: none.
+    lm_vocab: int = 0
+    lm_embed: int = 0
+    lm_hidden: int = 0
+    lm_cell: str = "lstm"
+    lm_separator: int = 0  # the piece id the LM saw between documents
 
     def __post_init__(self) -> None:
         self.tags = tuple(self.tags)
@@ -70,6 +81,7 @@ class TagBatch:
     lengths: Tensor  # (B,) sentence lengths, on the CPU
     tags: Tensor  # (B, T) tag ids, 0 at padding
     indices: list[int]  # positions in the dataset, for outputs in order
+    context: Tensor | None = None  # (B, T, 2H_lm) the language model's features, zero at padding
 
     def to(self, device: torch.device | str) -> TagBatch:
         return TagBatch(
@@ -82,6 +94,7 @@ class TagBatch:
             self.lengths,
             self.tags.to(device),
             self.indices,
+            None if self.context is None else self.context.to(device),
         )
 
 
@@ -99,6 +112,11 @@ class SequenceTagger(nn.Module):
         if config.casing_dim:
             self.casings = nn.Embedding(8, config.casing_dim)
             width += config.casing_dim
+        self.context = None
+        if config.lm_hidden:
+            lm = WordLMConfig(config.lm_vocab, config.lm_embed, config.lm_cell, config.lm_hidden)
+            self.context = ContextualWords(lm, config.lm_separator)
+            width += self.context.size
         self.dropout = nn.Dropout(config.dropout)
         self.lstm = LSTM(
             width,
@@ -128,6 +146,13 @@ class SequenceTagger(nn.Module):
             parts.append(spelled.view(B, T, -1))  # (B, T, 2C), zero at padding
         if self.config.casing_dim:
             parts.append(self.casings(batch.casings))
+        if self.context is not None:
+            if batch.context is None:
+                raise ValueError(
+                    "this tagger reads a language model's features, and the batch has none: "
+                    "call dataset.attach_context(model) before batching (rnnkit.tasks.tag)"
+                )
+            parts.append(batch.context.to(parts[0].dtype))
         return torch.cat(parts, dim=2)
 
     def spell(self, chars: Tensor, lengths: Tensor) -> Tensor:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor, nn
 
 from ..config import check_at_least_one, check_fraction
@@ -79,3 +80,56 @@ def classifier_weights(lm_state: dict[str, Tensor], prefix: str = "") -> dict[st
             if key.startswith(cell):
                 weights[f"{prefix}recurrent.0.cells.{direction}.{key[len(cell) :]}"] = value
     return weights
+
+
+class ContextualWords(nn.Module):
+    """A pretrained :class:`WordLM`'s embedding and its two LSTMs, frozen, as contextual features of
+    the words of a sentence (ELMo, Peters et al. 2018; TagLM, Peters et al. 2017).
+
+    A sentence is a list of words, each a list of piece ids. The forward LSTM reads
+    ``separator, pieces...`` and the backward one ``separator, pieces reversed...`` (the separator is
+    what both saw between documents in pretraining); a word's features are the forward state at its
+    last piece and the backward state at its first, ``(2H,)``: what the left context and the word say,
+    and what the right context and the word say. Sentences go through sorted by length, ``group`` at a
+    time, exactly masked, so a sentence's features do not depend on its batch-mates."""
+
+    def __init__(self, config: WordLMConfig, separator: int, group: int = 256) -> None:
+        super().__init__()
+        if not config.bidirectional:
+            raise ConfigError("contextual word features need a bidirectional language model")
+        self.separator, self.group = separator, group
+        self.embedding = nn.Embedding(config.vocab_size, config.embed_dim)
+        layer = _LAYERS[config.cell]
+        self.rnns = nn.ModuleList([layer(config.embed_dim, config.hidden_size) for _ in range(2)])
+        self.size = 2 * config.hidden_size
+        self.requires_grad_(False)
+
+    def load_language_model(self, lm_state: dict[str, Tensor]) -> None:
+        """Copy the weights of a :class:`WordLM`'s ``state_dict`` (its softmax is not needed)."""
+        self.load_state_dict({k: v for k, v in lm_state.items() if k.split(".")[0] in ("embedding", "rnns")})
+
+    @torch.no_grad()
+    def forward(self, sentences: list[list[list[int]]]) -> list[Tensor]:
+        """Per sentence, ``(n_words, 2H)``: the features of each of its words, on this module's device."""
+        out: list[Tensor] = [torch.empty(0)] * len(sentences)
+        sizes = [sum(len(w) for w in s) for s in sentences]
+        order = sorted(range(len(sentences)), key=sizes.__getitem__)
+        device = self.embedding.weight.device
+        for start in range(0, len(order), self.group):
+            chosen = order[start : start + self.group]
+            P = max(sizes[i] for i in chosen) + 1  # the separator first
+            fwd = torch.zeros(len(chosen), P, dtype=torch.long)  # (B, P)
+            bwd = torch.zeros(len(chosen), P, dtype=torch.long)
+            lengths = torch.tensor([sizes[i] + 1 for i in chosen])
+            for row, i in enumerate(chosen):
+                pieces = [p for word in sentences[i] for p in word]
+                fwd[row, : len(pieces) + 1] = torch.tensor([self.separator, *pieces])
+                bwd[row, : len(pieces) + 1] = torch.tensor([self.separator, *pieces[::-1]])
+            h_fwd, _ = self.rnns[0](self.embedding(fwd.to(device)), lengths)  # (B, P, H)
+            h_bwd, _ = self.rnns[1](self.embedding(bwd.to(device)), lengths)
+            for row, i in enumerate(chosen):
+                ends = torch.tensor([len(w) for w in sentences[i]]).cumsum(0)  # (n,) after the separator
+                n = sizes[i]
+                firsts = n - (ends - torch.tensor([len(w) for w in sentences[i]]))  # first pieces, reversed
+                out[i] = torch.cat([h_fwd[row, ends.to(device)], h_bwd[row, firsts.to(device)]], dim=1)
+        return out

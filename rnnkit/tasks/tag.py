@@ -10,8 +10,12 @@ BiLSTM -> CRF). Presets:
 
 - ``fast``: the 30-minute recipe on a 2-core CPU, no pretrained vectors (docs/tag.md).
 - ``softmax``: the same model with an independent softmax per word instead of the CRF.
+- ``best``: ``fast`` plus contextual word features from a pretrained forward and backward language
+  model (``lm``: a ``rnnkit sentiment pretrain`` run, trained on IMDB's text in ../shared/data), frozen,
+  ELMo-style (:class:`rnnkit.models.wordlm.ContextualWords`); no external embeddings.
 
-A run directory holds ``config.json``, ``vocab.json`` (words, characters, tags), the weights, the
+A run directory holds ``config.json``, ``vocab.json`` (words, characters, tags; with ``lm``, the
+language model's tokenizer in ``lm_tokenizer.json``; its weights are part of the tagger's), the weights, the
 history and curves, and ``results.json`` (the test scores).
 """
 
@@ -33,14 +37,17 @@ from torch import Tensor, nn
 from ..data import DataError
 from ..data.batching import Shard, bucket_indices
 from ..data.conll import CASINGS, Sentence, TagSet, Vocab, casing, entity_spans, normalize_digits, read_conll
+from ..data.tokenizer import Tokenizer
 from ..errors import ConfigError, InputError
 from ..models.tagger import SequenceTagger, TagBatch, TaggerConfig
 from ..runtime import bf16_autocast
 from ..train import RunKind, TrainConfig, resolve_device, seed_everything
 from ..train import checkpoint as ckpt
 from ..train.distributed import is_main
+from . import pretrain
 
 VOCAB_FILE = "vocab.json"
+LM_TOKENIZER_FILE = "lm_tokenizer.json"
 RESULTS_FILE = "results.json"
 SPLITS = {"train": "eng.train", "validation": "eng.testa", "test": "eng.testb"}
 MAX_WORDS = 512  # a longer sentence is tagged in pieces of this many words (see Tagger)
@@ -62,6 +69,7 @@ class TagConfig:
     digits: bool = True  # every digit read as 0
     min_count: int = 1  # training words seen fewer times are unknown
     max_word_chars: int = 30  # a word's characters beyond this are not read
+    lm: str = ""  # a pretrained language model run (rnnkit sentiment pretrain): frozen context features
     model: TaggerConfig = field(default_factory=TaggerConfig)
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
@@ -86,15 +94,28 @@ class TagConfig:
 PRESETS: dict[str, TagConfig] = {
     "fast": TagConfig(),
     "softmax": TagConfig(model=TaggerConfig(decoder="softmax")),
+    "best": TagConfig(
+        lm="runs/pretrain",
+        train=dataclasses.replace(TagConfig().train, epochs=100, time_limit=88.0),
+    ),
 }
 
 RUNS = RunKind(
     "tagging",
     TagConfig,
     PRESETS,
-    may_change=("train.epochs", "train.time_limit"),
-    from_data=("model.word_vocab", "model.char_vocab", "model.tags"),
-    files=(VOCAB_FILE, RESULTS_FILE),
+    may_change=("train.epochs", "train.time_limit", "lm"),
+    from_data=(
+        "model.word_vocab",
+        "model.char_vocab",
+        "model.tags",
+        "model.lm_vocab",
+        "model.lm_embed",
+        "model.lm_hidden",
+        "model.lm_cell",
+        "model.lm_separator",
+    ),
+    files=(VOCAB_FILE, LM_TOKENIZER_FILE, RESULTS_FILE),
 )
 
 
@@ -110,6 +131,7 @@ class Vocabularies:
     words: Vocab
     chars: Vocab
     tags: TagSet
+    pieces: Tokenizer | None = None  # the pretrained language model's, when the tagger reads one
 
     @classmethod
     def build(cls, sentences: list[Sentence], config: TagConfig) -> Vocabularies:
@@ -128,6 +150,8 @@ class Vocabularies:
             "types": self.tags.types,
             "scheme": self.tags.scheme,
         }
+        if self.pieces is not None:
+            ckpt.atomic_write(path.parent / LM_TOKENIZER_FILE, self.pieces.backend.to_str().encode())
         ckpt.atomic_write(path, json.dumps(data, ensure_ascii=False).encode())
 
     @classmethod
@@ -136,9 +160,12 @@ class Vocabularies:
             raise ckpt.CheckpointError(f"no {path.name} in {path.parent}")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(Vocab(data["words"]), Vocab(data["chars"]), TagSet(data["types"], data["scheme"]))
+            vocab = cls(Vocab(data["words"]), Vocab(data["chars"]), TagSet(data["types"], data["scheme"]))
         except (ValueError, KeyError, TypeError) as error:
             raise ckpt.CheckpointError(f"{path} is damaged ({error})") from None
+        if (path.parent / LM_TOKENIZER_FILE).is_file():
+            vocab.pieces = Tokenizer.load(path.parent / LM_TOKENIZER_FILE)
+        return vocab
 
 
 def _word_key(word: str, config: TagConfig) -> str:
@@ -167,6 +194,28 @@ class TagDataset:
             [np.array(vocab.tags.encode(t), dtype=np.int64) for t in tags] if tags is not None else None
         )
         self.lengths = np.array([len(s) for s in sentences], dtype=np.int64)
+        self.sentences = sentences
+        self.context: list[Tensor] | None = None
+
+    def attach_context(self, model: SequenceTagger, pieces: Tokenizer | None) -> None:
+        """Compute, once, the frozen language model's features of every word (a no-op for a tagger
+        without one); batches then carry them. Each word is read as its pieces with a space before
+        it, as the language model saw words in running text."""
+        if model.context is None or self.context is not None:
+            return
+        if pieces is None:
+            raise ckpt.CheckpointError("this tagger reads a language model, and its tokenizer is missing")
+        spelled: dict[str, list[int]] = {}
+
+        def encode(word: str) -> list[int]:
+            if word not in spelled:
+                spelled[word] = pieces.encode(" " + word)
+            return spelled[word]
+
+        self.context = [
+            features.float().cpu()
+            for features in model.context([[encode(w) for w in s] for s in self.sentences])
+        ]
 
     def __len__(self) -> int:
         return len(self.words)
@@ -191,6 +240,11 @@ class TagDataset:
         chars = np.zeros((len(spellings), int(char_lengths.max())), dtype=np.int64)  # (U, W)
         for row, c in enumerate(spellings):
             chars[row, : len(c)] = c
+        context = None
+        if self.context is not None:
+            context = torch.zeros(B, T, self.context[0].shape[1])  # (B, T, 2H_lm)
+            for row, i in enumerate(indices):
+                context[row, : lengths[row]] = self.context[i]
         return TagBatch(
             torch.from_numpy(words),
             torch.from_numpy(casings),
@@ -201,6 +255,7 @@ class TagDataset:
             torch.from_numpy(lengths),
             torch.from_numpy(tags),
             [int(i) for i in indices],
+            context,
         )
 
     def batches(
@@ -321,6 +376,9 @@ def train(
             RUNS.save_config(config, run_dir)
         vocab = Vocabularies.load(run_dir / VOCAB_FILE)
     seed_everything(config.train.seed)
+    lm = None
+    if vocab is None and config.lm:
+        lm, pieces, lm_config = _language_model(config.lm)
     prepared = prepare(config, data, vocab)
     if vocab is None:
         model_config = dataclasses.replace(
@@ -329,13 +387,31 @@ def train(
             char_vocab=len(prepared.vocab.chars),
             tags=tuple(prepared.vocab.tags.tags),
         )
+        if lm is not None:
+            prepared.vocab.pieces = pieces
+            model_config = dataclasses.replace(
+                model_config,
+                lm_vocab=lm_config.model.vocab_size,
+                lm_embed=lm_config.model.embed_dim,
+                lm_hidden=lm_config.model.hidden_size,
+                lm_cell=lm_config.model.cell,
+                lm_separator=pieces.token_id(pretrain.SEPARATOR),
+            )
         config = dataclasses.replace(config, model=model_config)
         if is_main():
             run_dir.mkdir(parents=True, exist_ok=True)
             prepared.vocab.save(run_dir / VOCAB_FILE)
             RUNS.save_config(config, run_dir)
     model = build_model(config)
-    trainer = RUNS.trainer(model, step, config.train, run_dir, callbacks, resume)
+    if lm is not None:
+        model.context.load_language_model(lm.state_dict())
+    trainer = RUNS.trainer(model, step, config.train, run_dir, callbacks, resume)  # a resume loads the LM too
+    began = time.perf_counter()
+    for dataset in prepared.datasets.values():
+        dataset.attach_context(model.to(trainer.device), prepared.vocab.pieces)
+    if model.context is not None:
+        seconds = time.perf_counter() - began
+        trainer.message(f"the language model's features of every word computed in {seconds:.0f} s")
     validation, gold_val = prepared.datasets["validation"], [s.tags for s in prepared.sentences["validation"]]
 
     def validate(model: nn.Module) -> dict[str, float]:  # under torchrun, every process tags it all
@@ -370,10 +446,22 @@ def train(
         "test_sentences": len(test_tags),
         "test_tag_seconds": tag_seconds,
         "parameters": sum(p.numel() for p in model.parameters()),
+        "trained_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
     if trainer.writes:
         ckpt.save_json(results, run_dir / RESULTS_FILE)
     return results
+
+
+def _language_model(path: str):
+    """The pretrained language model of ``path`` (a ``rnnkit sentiment pretrain`` run), its tokenizer
+    and config; a clear error saying how to make one when there is none."""
+    if not (Path(path) / ckpt.BEST).is_file():
+        raise ConfigError(
+            f"no pretrained language model at {path}: this preset reads one (lm={path!r}); make it "
+            f"with 'rnnkit sentiment pretrain --out {path}' (about an hour on 2 cores), or pass --lm RUN"
+        )
+    return pretrain.load_run(path)
 
 
 # -- using a trained run --------------------------------------------------------------------------------
@@ -420,6 +508,7 @@ class Tagger:
         tagged = [[] for _ in range(len(pieces))]
         done = 0
         with torch.inference_mode(), bf16_autocast(self.bf16, self.device):
+            dataset.attach_context(self.model, self.vocab.pieces)
             for batch in dataset.batches(EVAL_BATCH, token_budget=EVAL_TOKENS):
                 for i, ids in zip(batch.indices, self.model.decode(batch.to(self.device))):
                     tagged[i] = self.vocab.tags.decode(ids)
@@ -459,6 +548,8 @@ def evaluate(run_dir: str | Path, data: str | Path | None, split: str = "test", 
     sentences = read_conll(folder / SPLITS[split])
     dataset = TagDataset([s.tokens for s in sentences], vocab, config)
     start = time.perf_counter()
+    with torch.inference_mode(), bf16_autocast(bf16, device):
+        dataset.attach_context(model, vocab.pieces)
     predicted = predict_tags(model, dataset, vocab.tags, device, bf16)
     seconds = time.perf_counter() - start
     gold = [s.tags for s in sentences]
