@@ -16,6 +16,7 @@ from rnnkit.data.conll import (
     iobes_to_iob2,
     read_conll,
 )
+from rnnkit.errors import InputError
 from rnnkit.tasks import tag
 
 # -- tag schemes ----------------------------------------------------------------------------------------
@@ -58,6 +59,8 @@ def test_reader_converts_iob1_and_names_bad_lines(tmp_path):
     sentences = read_conll(good)
     assert [s.tokens for s in sentences] == [["Harry", "Potter", "Hermione", "met"], ["Paris"]]
     assert sentences[0].tags == ["B-PER", "I-PER", "B-PER", "O"] and sentences[1].tags == ["B-LOC"]
+    good.write_text(good.read_text() + "\n-DOCSTART- -X- O O\n\nRome NNP I-NP I-LOC\n\nIt PRP I-NP O\n")
+    assert [s.document for s in read_conll(good)] == [0, 0, 1, 1]
     bad = tmp_path / "bad.txt"
     bad.write_text("A NNP I-NP O\nB NNP O\n")
     with pytest.raises(DataError, match=r"bad.txt, line 2: expected 4 columns .* got 3"):
@@ -251,7 +254,7 @@ def test_contextual_words_are_the_lm_states_at_each_words_ends():
     torch.manual_seed(0)
     config = WordLMConfig(vocab_size=50, embed_dim=6, hidden_size=5, cutoffs=(20,))
     lm = WordLM(config).double()
-    words = ContextualWords(config, separator=1, group=2).double()
+    words = ContextualWords(config, separator=1, group=3, tokens=16).double()  # groups of 1 to 3
     words.load_language_model(lm.state_dict())
     rng = random.Random(0)
     sentences = [
@@ -334,3 +337,37 @@ def test_onnx_export_refuses_a_tagger_with_a_language_model(lm_tagged, tmp_path)
     with pytest.raises(InputError, match="pretrained language model"):
         onnx_export.export_onnx(run, tmp_path / "tagger.onnx")
     assert not (tmp_path / "tagger.onnx").exists()
+
+
+def test_a_document_context_reads_the_sentences_before_and_after(lm_tagged):
+    """lm_context="document": each sentence's features are its slice of the features of its whole
+    document read at once (brute force); other documents do not matter; without document ids every
+    sentence is read alone, as with lm_context="sentence"."""
+    import dataclasses
+
+    data, run, _ = lm_tagged
+    tagger = tag.Tagger.from_run(run)
+    model, pieces = tagger.model, tagger.vocab.pieces
+    sentences = [s.tokens for s in read_conll(data / "eng.testb")][:5]
+    documents = [0, 0, 0, 1, 1]
+    config = dataclasses.replace(tagger.config, lm_context="document")
+
+    def features(sentences, documents, config=config):
+        dataset = tag.TagDataset(sentences, tagger.vocab, config, documents=documents)
+        dataset.attach_context(model, pieces)
+        return dataset.context
+
+    read = features(sentences, documents)
+    whole = features([[w for s in sentences[:3] for w in s]], None, tagger.config)[0]
+    torch.testing.assert_close(torch.cat(read[:3]), whole)
+    torch.testing.assert_close(torch.cat(read[3:]), torch.cat(features(sentences[3:], [7, 7])))
+    alone = features(sentences, None)
+    assert not torch.allclose(read[1], alone[1])
+    for mine, theirs in zip(alone, features(sentences, None, tagger.config)):
+        torch.testing.assert_close(mine, theirs)
+    by_document = tag.Tagger(model, tagger.vocab, config)  # the same weights, reading documents
+    together = by_document(sentences, documents=documents)
+    first = by_document(sentences[:3], documents=[0] * 3)
+    assert together == first + by_document(sentences[3:], documents=[1] * 2)
+    with pytest.raises(InputError, match="2 document ids for 5 sentences"):
+        by_document(sentences, documents=[0, 1])

@@ -34,6 +34,7 @@ PAD, UNK = "<pad>", "<unk>"
 class Sentence:
     tokens: list[str]
     tags: list[str]  # IOB2 once read
+    document: int = 0  # which document of the file (the count of -DOCSTART- lines before it, less one)
 
 
 def read_conll(path: str | Path, tag_column: int = -1, scheme: str = "iob1") -> list[Sentence]:
@@ -50,7 +51,7 @@ def read_conll(path: str | Path, tag_column: int = -1, scheme: str = "iob1") -> 
     sentences: list[Sentence] = []
     tokens: list[str] = []
     tags: list[str] = []
-    columns = None
+    columns, document = None, -1
     with path.open(encoding="utf-8", errors="strict") as file:
         try:
             lines = list(file)
@@ -60,8 +61,10 @@ def read_conll(path: str | Path, tag_column: int = -1, scheme: str = "iob1") -> 
         fields = line.split()
         if not fields or fields[0] == "-DOCSTART-":
             if tokens:
-                sentences.append(Sentence(tokens, _to_iob2(tags, scheme, path, number - len(tags))))
+                iob2 = _to_iob2(tags, scheme, path, number - len(tags))
+                sentences.append(Sentence(tokens, iob2, max(document, 0)))
             tokens, tags = [], []
+            document += bool(fields)
             continue
         if columns is None:
             columns = len(fields)
@@ -80,7 +83,8 @@ def read_conll(path: str | Path, tag_column: int = -1, scheme: str = "iob1") -> 
         tokens.append(fields[0])
         tags.append(tag)
     if tokens:
-        sentences.append(Sentence(tokens, _to_iob2(tags, scheme, path, len(lines) - len(tags) + 1)))
+        iob2 = _to_iob2(tags, scheme, path, len(lines) - len(tags) + 1)
+        sentences.append(Sentence(tokens, iob2, max(document, 0)))
     if not sentences:
         raise DataError(f"{path} holds no sentence")
     return sentences

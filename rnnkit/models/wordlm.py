@@ -84,20 +84,22 @@ def classifier_weights(lm_state: dict[str, Tensor], prefix: str = "") -> dict[st
 
 class ContextualWords(nn.Module):
     """A pretrained :class:`WordLM`'s embedding and its two LSTMs, frozen, as contextual features of
-    the words of a sentence (ELMo, Peters et al. 2018; TagLM, Peters et al. 2017).
+        the words of a sentence (ELMo, Peters et al. 2018; TagLM, Peters et al. 2017).
 
-    A sentence is a list of words, each a list of piece ids. The forward LSTM reads
-    ``separator, pieces...`` and the backward one ``separator, pieces reversed...`` (the separator is
-    what both saw between documents in pretraining); a word's features are the forward state at its
-    last piece and the backward state at its first, ``(2H,)``: what the left context and the word say,
-    and what the right context and the word say. Sentences go through sorted by length, ``group`` at a
-    time, exactly masked, so a sentence's features do not depend on its batch-mates."""
+        A sentence is a list of words, each a list of piece ids. The forward LSTM reads
+        ``separator, pieces...`` and the backward one ``separator, pieces reversed...`` (the separator is
+        what both saw between documents in pretraining); a word's features are the forward state at its
+        last piece and the backward state at its first, ``(2H,)``: what the left context and the word say,
+        and what the right context and the word say. A "sentence" may as well be a whole document (the
+    caller then splits the features). Sentences go through sorted by length, at most ``group`` and
+    ``tokens`` pieces (padding included) at a time, exactly masked, so a sentence's features do not
+    depend on its batch-mates."""
 
-    def __init__(self, config: WordLMConfig, separator: int, group: int = 256) -> None:
+    def __init__(self, config: WordLMConfig, separator: int, group: int = 256, tokens: int = 65536) -> None:
         super().__init__()
         if not config.bidirectional:
             raise ConfigError("contextual word features need a bidirectional language model")
-        self.separator, self.group = separator, group
+        self.separator, self.group, self.tokens = separator, group, tokens
         self.embedding = nn.Embedding(config.vocab_size, config.embed_dim)
         layer = _LAYERS[config.cell]
         self.rnns = nn.ModuleList([layer(config.embed_dim, config.hidden_size) for _ in range(2)])
@@ -115,8 +117,14 @@ class ContextualWords(nn.Module):
         sizes = [sum(len(w) for w in s) for s in sentences]
         order = sorted(range(len(sentences)), key=sizes.__getitem__)
         device = self.embedding.weight.device
-        for start in range(0, len(order), self.group):
-            chosen = order[start : start + self.group]
+        groups: list[list[int]] = [[]]
+        for i in order:  # by length: a group's padded size is its count times its last one's length
+            if groups[-1] and (
+                len(groups[-1]) == self.group or (len(groups[-1]) + 1) * (sizes[i] + 1) > self.tokens
+            ):
+                groups.append([])
+            groups[-1].append(i)
+        for chosen in groups:
             P = max(sizes[i] for i in chosen) + 1  # the separator first
             fwd = torch.zeros(len(chosen), P, dtype=torch.long)  # (B, P)
             bwd = torch.zeros(len(chosen), P, dtype=torch.long)

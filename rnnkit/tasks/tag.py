@@ -48,6 +48,7 @@ from . import pretrain
 
 VOCAB_FILE = "vocab.json"
 LM_TOKENIZER_FILE = "lm_tokenizer.json"
+LM_CONTEXTS = ("sentence", "document")
 RESULTS_FILE = "results.json"
 SPLITS = {"train": "eng.train", "validation": "eng.testa", "test": "eng.testb"}
 MAX_WORDS = 512  # a longer sentence is tagged in pieces of this many words (see Tagger)
@@ -70,6 +71,7 @@ class TagConfig:
     min_count: int = 1  # training words seen fewer times are unknown
     max_word_chars: int = 30  # a word's characters beyond this are not read
     lm: str = ""  # a pretrained language model run (rnnkit sentiment pretrain): frozen context features
+    lm_context: str = "sentence"  # what the language model reads: each "sentence" alone, or its "document"
     model: TaggerConfig = field(default_factory=TaggerConfig)
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
@@ -87,6 +89,8 @@ class TagConfig:
     def __post_init__(self) -> None:
         if self.scheme not in ("iob2", "iobes"):
             raise ConfigError(f"scheme must be 'iob2' or 'iobes', got {self.scheme!r}")
+        if self.lm_context not in LM_CONTEXTS:
+            raise ConfigError(f"lm_context must be one of {', '.join(LM_CONTEXTS)}, got {self.lm_context!r}")
         if self.min_count < 1 or self.max_word_chars < 1:
             raise ConfigError("min_count and max_word_chars must be >= 1")
 
@@ -176,7 +180,16 @@ def _word_key(word: str, config: TagConfig) -> str:
 class TagDataset:
     """Sentences as id arrays: words, casings, characters per word, and tags (when known)."""
 
-    def __init__(self, sentences: list[list[str]], vocab: Vocabularies, config: TagConfig, tags=None) -> None:
+    def __init__(
+        self,
+        sentences: list[list[str]],
+        vocab: Vocabularies,
+        config: TagConfig,
+        tags=None,
+        documents: list[int] | None = None,
+    ) -> None:
+        """``documents``: each sentence's document (consecutive sentences of one document share
+        it), read by a language model whose ``lm_context`` is "document"; None: each sentence alone."""
         limit = config.max_word_chars
         seen: dict[str, tuple[int, int, tuple[int, ...]]] = {}  # each distinct word encoded once
 
@@ -195,6 +208,7 @@ class TagDataset:
         )
         self.lengths = np.array([len(s) for s in sentences], dtype=np.int64)
         self.sentences = sentences
+        self.documents = documents if config.lm_context == "document" else None
         self.context: list[Tensor] | None = None
 
     def attach_context(self, model: SequenceTagger, pieces: Tokenizer | None) -> None:
@@ -212,10 +226,20 @@ class TagDataset:
                 spelled[word] = pieces.encode(" " + word)
             return spelled[word]
 
-        self.context = [
-            features.float().cpu()
-            for features in model.context([[encode(w) for w in s] for s in self.sentences])
-        ]
+        texts = [[encode(w) for w in s] for s in self.sentences]
+        if self.documents is None:
+            self.context = [features.float().cpu() for features in model.context(texts)]
+            return
+        runs: list[list[int]] = []  # the sentences of each document, in order
+        for i, document in enumerate(self.documents):
+            if not runs or self.documents[runs[-1][-1]] != document:
+                runs.append([])
+            runs[-1].append(i)
+        per_document = model.context([[w for i in run for w in texts[i]] for run in runs])
+        self.context = [torch.empty(0)] * len(self)
+        for run, features in zip(runs, per_document):
+            for i, part in zip(run, features.float().cpu().split([len(texts[i]) for i in run])):
+                self.context[i] = part
 
     def __len__(self) -> int:
         return len(self.words)
@@ -306,7 +330,9 @@ def prepare(config: TagConfig, data: str | Path | None, vocab: Vocabularies | No
     sentences = {split: read_conll(folder / name) for split, name in SPLITS.items()}
     vocab = vocab or Vocabularies.build(sentences["train"], config)
     datasets = {
-        split: TagDataset([s.tokens for s in sents], vocab, config, [s.tags for s in sents])
+        split: TagDataset(
+            [s.tokens for s in sents], vocab, config, [s.tags for s in sents], [s.document for s in sents]
+        )
         for split, sents in sentences.items()
     }
     return PreparedData(vocab, sentences, datasets)
@@ -495,8 +521,15 @@ class Tagger:
         return cls(model, Vocabularies.load(Path(run_dir) / VOCAB_FILE), config, bf16)
 
     def __call__(
-        self, sentences: list[list[str]], progress: Callable[[int, int], None] | None = None
+        self,
+        sentences: list[list[str]],
+        progress: Callable[[int, int], None] | None = None,
+        documents: list[int] | None = None,
     ) -> list[list[str]]:
+        """``documents``: each sentence's document, for a tagger whose language model reads whole
+        documents (``lm_context`` "document"); None: every sentence is a document of its own."""
+        if documents is not None and len(documents) != len(sentences):
+            raise InputError(f"{len(documents)} document ids for {len(sentences)} sentences")
         pieces, owners = [], []
         for index, tokens in enumerate(sentences):
             if not tokens:
@@ -504,7 +537,8 @@ class Tagger:
             for start in range(0, len(tokens), MAX_WORDS):
                 pieces.append(tokens[start : start + MAX_WORDS])
                 owners.append(index)
-        dataset = TagDataset(pieces, self.vocab, self.config)
+        in_documents = None if documents is None else [documents[owner] for owner in owners]
+        dataset = TagDataset(pieces, self.vocab, self.config, documents=in_documents)
         tagged = [[] for _ in range(len(pieces))]
         done = 0
         with torch.inference_mode(), bf16_autocast(self.bf16, self.device):
@@ -546,7 +580,9 @@ def evaluate(run_dir: str | Path, data: str | Path | None, split: str = "test", 
     model.to(device)
     folder = data_dir(data)
     sentences = read_conll(folder / SPLITS[split])
-    dataset = TagDataset([s.tokens for s in sentences], vocab, config)
+    dataset = TagDataset(
+        [s.tokens for s in sentences], vocab, config, documents=[s.document for s in sentences]
+    )
     start = time.perf_counter()
     with torch.inference_mode(), bf16_autocast(bf16, device):
         dataset.attach_context(model, vocab.pieces)
