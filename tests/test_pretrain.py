@@ -145,3 +145,32 @@ def test_classifier_weights_map_each_direction():
     assert set(weights) == {"embedding.weight"} | {
         f"recurrent.0.cells.{d}.{name}" for d in (0, 1) for name, _ in lm.rnns[d].cells[0].named_parameters()
     }
+
+
+def test_pretraining_goes_on_from_a_pretrained_run_on_new_text(imdb_tarball, tmp_path):
+    """init: the new run keeps the old one's tokenizer and sizes and starts from its best weights
+    (with a learning rate of 1e-30, below float32 rounding, it ends with them), then learns the new text."""
+    first = tmp_path / "lm"
+    pretrain.train(tiny_config("train.epochs=1"), str(imdb_tarball), first)
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    rng = np.random.default_rng(0)
+    words = ["Harry", "met", "Hermione", "in", "London", "on", "Monday", "."]
+    for i in range(40):
+        (texts / f"{i:02d}.txt").write_text(" ".join(rng.choice(words, size=30)) + "\n")
+    old, _, old_config = pretrain.load_run(first)
+    frozen = pretrain.train(
+        tiny_config(f"init={first}", "train.lr=1e-30", "train.warmup=0", "model.hidden_size=99"),
+        None,
+        tmp_path / "same",
+        text_dir=str(texts),
+    )
+    new, _, config = pretrain.load_run(tmp_path / "same")
+    assert config.model == old_config.model  # its sizes, whatever the command said
+    assert (tmp_path / "same" / "tokenizer.json").read_text() == (first / "tokenizer.json").read_text()
+    for (key, x), (_, y) in zip(old.state_dict().items(), new.state_dict().items(), strict=True):
+        assert torch.equal(x, y), key
+    adapted = pretrain.train(
+        tiny_config(f"init={first}", "train.epochs=3"), None, tmp_path / "adapted", text_dir=str(texts)
+    )
+    assert adapted["best_val_loss"] < frozen["best_val_loss"]

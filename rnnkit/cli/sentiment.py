@@ -29,7 +29,20 @@ OPTIONS = (
     ),
     common.DEVICE,
 )
-PRETRAIN_OPTIONS = (common.EPOCHS, common.LR, common.BATCH_SIZE, common.MINUTES, common.DEVICE)
+PRETRAIN_OPTIONS = (
+    common.EPOCHS,
+    common.LR,
+    common.BATCH_SIZE,
+    common.MINUTES,
+    common.DEVICE,
+    common.Override(
+        "--init",
+        "init",
+        str,
+        "go on from a pretrained run (its tokenizer, sizes and weights) on new text, e.g. "
+        "--text-dir: adapts the language model to that text (ULMFiT's second stage)",
+    ),
+)
 SET_HELP = "override any config field, e.g. --set model.hidden_sizes=64,32 --set train.clip_norm=1"
 
 

@@ -21,6 +21,7 @@ kill loses at most one slice. A sentiment run starts from the result with ``rnnk
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 import time
@@ -37,7 +38,7 @@ from ..data.batching import Shard, Share
 from ..data.text import TextBatch, TokenFile, TokenStreams
 from ..data.tokenizer import Tokenizer
 from ..models.wordlm import WordLM, WordLMConfig
-from ..train import RunKind, TrainConfig, seed_everything
+from ..train import RunKind, TrainConfig, seed_everything, tell
 from ..train import checkpoint as ckpt
 from ..train.distributed import barrier, is_main
 from ..train.rundir import RUN_FILE
@@ -58,6 +59,9 @@ class PretrainConfig:
     val_batch_size: int = 16
     max_documents: int = 0  # read at most this many training documents (0: all), for quick runs
     max_val_documents: int = 1000  # validation reviews scored each slice
+    # A pretrained run to go on from (ULMFiT's second stage: the same model, new text): its tokenizer,
+    # its sizes and its best weights; the corpus (e.g. --text-dir) is then the new text.
+    init: str = ""
     model: WordLMConfig = field(default_factory=WordLMConfig)
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
@@ -78,6 +82,21 @@ class PretrainConfig:
 
 PRESETS: dict[str, PretrainConfig] = {
     "imdb": PretrainConfig(),
+    # with --init RUN --text-dir DIR: adapt a pretrained model to a small corpus of the text it will
+    # read (the tagger's: eng.train's words, `rnnkit tag text`), whole passes at a gentler rate
+    "adapt": PretrainConfig(
+        slices=1,
+        train=TrainConfig(
+            epochs=6,
+            batch_size=64,
+            lr=1e-3,
+            schedule="cosine",
+            warmup=0.02,
+            clip_norm=0.5,
+            monitor="val_loss",
+            time_limit=10.0,
+        ),
+    ),
     # a few minutes: the pipeline end to end, a small model on the first 5,000 documents
     "quick": PretrainConfig(
         max_documents=5000,
@@ -100,7 +119,7 @@ RUNS = RunKind(
     PretrainConfig,
     PRESETS,
     may_change=("train.epochs", "train.time_limit"),
-    from_data=("model.vocab_size",),
+    from_data=tuple(f"model.{f.name}" for f in dataclasses.fields(WordLMConfig)),  # from the corpus or init
     files=(TOKENIZER_FILE, CORPUS_FILE, TRAIN_TOKENS, VALIDATION_TOKENS, RESULTS_FILE),
 )
 
@@ -147,9 +166,12 @@ def build_corpus(config: PretrainConfig, data: str | None, text_dir: str | None,
     """The tokenizer (learned from the training part, streamed) and the token files; returns what
     ``corpus.json`` records."""
     began = time.perf_counter()
-    log("reading the corpus to learn the vocabulary ...")
-    training = (text for part, text in _limited(corpus_texts(data, text_dir), config) if part == "train")
-    tokenizer = Tokenizer.train(training, "subword", config.vocab_size, specials=(SEPARATOR,))
+    if config.init:
+        tokenizer = Tokenizer.load(Path(config.init) / TOKENIZER_FILE)  # its vocabulary, unchanged
+    else:
+        log("reading the corpus to learn the vocabulary ...")
+        training = (text for part, text in _limited(corpus_texts(data, text_dir), config) if part == "train")
+        tokenizer = Tokenizer.train(training, "subword", config.vocab_size, specials=(SEPARATOR,))
     tokenizer.save(run_dir / TOKENIZER_FILE)
     separator = tokenizer.token_id(SEPARATOR)
     files = {
@@ -284,12 +306,16 @@ def train(
     """Pretrain (or resume) the run in ``run_dir``; returns the results."""
     run_dir = Path(run_dir)
     RUNS.check_task(run_dir)
-    log = _logger(callbacks)
+    log = functools.partial(tell, callbacks)
     main = is_main()  # under torchrun, rank 0 alone writes the run directory
     if resume and (run_dir / ckpt.STATE).is_file():
         config = RUNS.resumable(load_config(run_dir), config, run_dir)
         if main:
             RUNS.save_config(config, run_dir)
+    start_from = None
+    if config.init and not (resume and (run_dir / ckpt.STATE).is_file()):
+        start_from, _, init_config = load_run(config.init)
+        config = dataclasses.replace(config, model=init_config.model)  # its sizes
     seed_everything(config.train.seed)
     if main and not (run_dir / CORPUS_FILE).is_file():
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -308,6 +334,8 @@ def train(
     streams = [TokenStreams(train_ids, B, T, reverse=r) for r in directions]
     checks = [TokenStreams(val_ids, config.val_batch_size, 256, reverse=r) for r in directions]
     model = build_model(config)
+    if start_from is not None:
+        model.load_state_dict(start_from.state_dict())
     trainer = RUNS.trainer(model, PretrainStep(), config.train, run_dir, callbacks, resume)
     slices = Slices(streams, config.slices, config.train.seed, trainer.shard)
     start = time.perf_counter()
@@ -333,15 +361,6 @@ def train(
     if main:
         ckpt.save_json(results, run_dir / RESULTS_FILE)
     return results
-
-
-def _logger(callbacks):
-    def log(text: str) -> None:
-        for callback in callbacks:
-            if hasattr(callback, "on_message"):
-                callback.on_message(text)
-
-    return log
 
 
 def load_config(run_dir: str | Path) -> PretrainConfig:

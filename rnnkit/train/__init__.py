@@ -1,7 +1,7 @@
 """The shared training loop, checkpoints, run directories, progress bar and curves."""
 
 from .checkpoint import CheckpointError
-from .progress import CountBar, ProgressBar
+from .progress import CountBar, ProgressBar, tell
 from .rundir import RUN_FILE, RunKind
 from .trainer import Meter, TrainConfig, Trainer, TrainingError, resolve_device, seed_everything
 
@@ -17,4 +17,5 @@ __all__ = [
     "TrainingError",
     "resolve_device",
     "seed_everything",
+    "tell",
 ]

@@ -103,3 +103,11 @@ class CountBar:
         if self.is_tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def tell(callbacks, text: str) -> None:
+    """Show ``text`` through every callback that shows the trainer's messages (``on_message``), for
+    a task's own lines before or between training runs."""
+    for callback in callbacks:
+        if hasattr(callback, "on_message"):
+            callback.on_message(text)
