@@ -289,7 +289,8 @@ def lm_tagged(tmp_path_factory, imdb_tarball):
     assert main([*argv, *[f"--set={o}" for o in PRETRAIN_TINY]]) == 0
     data = write_conll(root / "conll")
     run = root / "run"
-    assert main(["tag", "train", "--data", str(data), "--out", str(run), "--lm", str(lm), *TINY]) == 0
+    more = ["--lm", str(lm), "--set", "lm_context=document"]
+    assert main(["tag", "train", "--data", str(data), "--out", str(run), *more, *TINY]) == 0
     return data, run, pretrain.load_run(lm)[0]
 
 
@@ -324,7 +325,7 @@ def test_a_tagger_without_its_language_model_says_so(lm_tagged, tmp_path, capsys
     out, missing = str(tmp_path / "x"), str(tmp_path / "no-lm")
     assert main(["tag", "train", "--data", str(data), "--out", out, "--lm", missing]) == 2
     err = capsys.readouterr().err
-    assert "no pretrained language model at" in err and "rnnkit sentiment pretrain --out" in err
+    assert "no pretrained language model at" in err and "rnnkit sentiment pretrain" in err
 
 
 def test_onnx_export_refuses_a_tagger_with_a_language_model(lm_tagged, tmp_path):
@@ -347,10 +348,11 @@ def test_a_document_context_reads_the_sentences_before_and_after(lm_tagged):
 
     data, run, _ = lm_tagged
     tagger = tag.Tagger.from_run(run)
-    model, pieces = tagger.model, tagger.vocab.pieces
+    model, pieces, config = tagger.model, tagger.vocab.pieces, tagger.config
+    assert config.lm_context == "document"
     sentences = [s.tokens for s in read_conll(data / "eng.testb")][:5]
     documents = [0, 0, 0, 1, 1]
-    config = dataclasses.replace(tagger.config, lm_context="document")
+    by_sentence = dataclasses.replace(config, lm_context="sentence")
 
     def features(sentences, documents, config=config):
         dataset = tag.TagDataset(sentences, tagger.vocab, config, documents=documents)
@@ -358,16 +360,116 @@ def test_a_document_context_reads_the_sentences_before_and_after(lm_tagged):
         return dataset.context
 
     read = features(sentences, documents)
-    whole = features([[w for s in sentences[:3] for w in s]], None, tagger.config)[0]
+    whole = features([[w for s in sentences[:3] for w in s]], None)[0]
     torch.testing.assert_close(torch.cat(read[:3]), whole)
     torch.testing.assert_close(torch.cat(read[3:]), torch.cat(features(sentences[3:], [7, 7])))
     alone = features(sentences, None)
     assert not torch.allclose(read[1], alone[1])
-    for mine, theirs in zip(alone, features(sentences, None, tagger.config)):
+    for mine, theirs in zip(alone, features(sentences, documents, by_sentence)):  # ids ignored
         torch.testing.assert_close(mine, theirs)
-    by_document = tag.Tagger(model, tagger.vocab, config)  # the same weights, reading documents
+    by_document = tagger
     together = by_document(sentences, documents=documents)
     first = by_document(sentences[:3], documents=[0] * 3)
     assert together == first + by_document(sentences[3:], documents=[1] * 2)
     with pytest.raises(InputError, match="2 document ids for 5 sentences"):
         by_document(sentences, documents=[0, 1])
+
+
+def test_cli_documents_are_lines_up_to_an_empty_line(lm_tagged, tmp_path, capsys, monkeypatch):
+    """--documents: the document ids the CLI hands the tagger (what they do is tested above)."""
+    data, run, _ = lm_tagged
+    sentences = [s.tokens for s in read_conll(data / "eng.testb")][:5]
+    text = tmp_path / "in.txt"
+    lines = [*map(" ".join, sentences[:3]), "", "", *map(" ".join, sentences[3:])]
+    text.write_text("\n".join(lines) + "\n")
+    seen, original = [], tag.Tagger.__call__
+
+    def spy(self, sentences, progress=None, documents=None):
+        seen.append(documents)
+        return original(self, sentences, progress, documents)
+
+    monkeypatch.setattr(tag.Tagger, "__call__", spy)
+    capsys.readouterr()
+    for flags in ([], ["--documents"]):
+        argv = ["tag", "predict", str(run), "--file", str(text), "--tokenized", "--format", "json", *flags]
+        assert main(argv) == 0
+        records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [len(r["tags"]) for r in records] == [len(line.split()) for line in lines]
+    assert seen == [None, [0, 0, 0, 2, 2]]
+
+
+def test_text_writes_the_words_of_each_document(tmp_path, capsys):
+    data = write_conll(tmp_path / "conll", sizes=(30, 5, 5))
+    train = data / "eng.train"
+    train.write_text(train.read_text() + "-DOCSTART- -X- O O\n\nRon NNP I-NP I-PER\nleft VBD I-VP O\n")
+    out = tmp_path / "text"
+    assert main(["tag", "text", "--data", str(data), "--out", str(out)]) == 0
+    assert "2 documents" in capsys.readouterr().out
+    files = sorted(out.iterdir())
+    sentences = read_conll(train)
+    assert [f.read_text().split() for f in files] == [
+        [w for s in sentences[:-1] for w in s.tokens],
+        ["Ron", "left"],
+    ]
+    assert main(["tag", "text", "--data", str(data), "--out", str(out)]) == 2
+    assert "is not empty" in capsys.readouterr().err
+
+
+# -- ensembles (preset best) ------------------------------------------------------------------------------
+
+
+def test_an_ensemble_decodes_the_best_mean_log_probability():
+    """Brute force over every tag path: the ensemble's Viterbi path maximises the mean of the
+    members' CRF log-likelihoods (float64)."""
+    import itertools
+    from types import SimpleNamespace
+
+    from rnnkit.models.tagger import SequenceTagger, TaggerConfig, TaggerEnsemble
+
+    torch.manual_seed(0)
+    config = TaggerConfig(word_vocab=5, char_vocab=5, tags=("O", "B-PER", "I-PER"), constrained=False)
+    members = [SequenceTagger(config).double() for _ in range(3)]
+    for member in members:
+        for parameter in member.crf.parameters():
+            torch.nn.init.normal_(parameter)
+    ensemble = TaggerEnsemble(members)
+    lengths = torch.tensor([4, 2])
+    emissions = [torch.randn(2, 4, 3, dtype=torch.float64) for _ in members]
+    found = ensemble.decode(SimpleNamespace(lengths=lengths), torch.stack(emissions).mean(0))
+    for b, n in enumerate(lengths.tolist()):
+
+        def mean_log_likelihood(path, b=b, n=n):
+            tags = torch.tensor([path])
+            return sum(
+                m.crf(e[b : b + 1, :n], tags, torch.tensor([n])).item() for m, e in zip(members, emissions)
+            ) / len(members)
+
+        best = max(itertools.product(range(3), repeat=n), key=mean_log_likelihood)
+        assert found[b] == list(best)
+
+
+def test_an_ensemble_run_trains_its_members_and_tags_as_one(tmp_path, capsys):
+    from rnnkit.models.tagger import TaggerEnsemble
+
+    data = write_conll(tmp_path / "conll")
+    run = tmp_path / "ens"
+    argv = ["tag", "train", "--data", str(data), "--out", str(run), "--set", "members=2", *TINY]
+    assert main(argv) == 0
+    assert "the members alone 100.00%, 100.00%" in capsys.readouterr().out
+    results = json.loads((run / tag.RESULTS_FILE).read_text())
+    assert results["test"]["f1"] == 1.0 and len(results["members"]) == 2
+    seeds = [
+        json.loads((tag.member_dir(run, k) / "config.json").read_text())["train"]["seed"] for k in (1, 2)
+    ]
+    assert seeds == [0, 1]
+    tagger = tag.Tagger.from_run(run)
+    assert isinstance(tagger.model, TaggerEnsemble) and len(tagger.model.members) == 2
+    sentences = [s.tokens for s in read_conll(data / "eng.testb")][:10]
+    assert tagger(sentences) == [tagger([s])[0] for s in sentences]
+    assert tag.evaluate(run, data)["f1"] == 1.0
+    assert main(argv) == 0  # everything done: nothing trains again
+    assert "Epoch" not in capsys.readouterr().out
+    assert main([*argv, "--set", "members=3"]) == 2  # another ensemble in the same folder
+    assert "holds a run with other settings" in capsys.readouterr().err
+    assert main([*argv[: -len(TINY)], "--restart", *TINY]) == 0
+    assert (tag.member_dir(run, 2) / "best.safetensors").is_file()

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -24,7 +25,7 @@ OPTIONS = (
         "frozen; preset best reads runs/pretrain by default",
     ),
 )
-COMMANDS = ("train", "evaluate", "predict")
+COMMANDS = ("train", "evaluate", "predict", "text")
 FORMATS = ("pretty", "conll", "json")
 
 
@@ -55,6 +56,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     _add_bf16(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
+    text = sub.add_parser(
+        "text",
+        help="write a split's words as plain text (one file per document), to adapt a language model",
+        description="The words of eng.train's documents (no tags), one .txt file per document, for "
+        "'rnnkit sentiment pretrain --init RUN --text-dir OUT' (docs/tag.md, preset best).",
+    )
+    _add_data(text)
+    text.add_argument("--out", required=True, help="a new (or empty) folder")
+    text.add_argument("--split", default="train", choices=list(tag.SPLITS), help="default: train")
+    text.set_defaults(func=cmd_text)
+
     predict = sub.add_parser("predict", help="tag sentences (also: rnnkit tag RUN 'sentence')")
     predict.add_argument("run", help="run directory (the --out of train)")
     predict.add_argument("texts", nargs="*", help="sentences; none or '-' reads stdin, one per line")
@@ -67,6 +79,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "blank line after each sentence; json: one JSON object per line",
     )
     predict.add_argument("--tokenized", action="store_true", help="words are already split by spaces")
+    predict.add_argument(
+        "--documents",
+        action="store_true",
+        help="consecutive lines up to an empty line form one document, which a tagger whose language "
+        "model reads documents (lm_context=document) reads as a whole; without it each line stands alone",
+    )
     _add_bf16(predict)
     predict.set_defaults(func=cmd_predict)
 
@@ -93,13 +111,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"training {args.preset!r}",
     )
     test = results["test"]
-    print(
+    scored = (
         f"test (eng.testb) F1 {test['f1']:.2%}  precision {test['precision']:.2%}  "
         f"recall {test['recall']:.2%}; "
-        f"best validation F1 {results['best_val_f1']:.2%} at epoch {results['best_epoch']}, "
-        f"{results['train_seconds_total'] / 60:.1f} min of training"
     )
-    print(f"run: {run_dir}  (curves: {run_dir / 'curves.png'}, scores: {run_dir / tag.RESULTS_FILE})")
+    minutes = f"{results['train_seconds_total'] / 60:.1f} min of training"
+    if "members" in results:
+        alone = ", ".join(f"{m['test_f1']:.2%}" for m in results["members"])
+        print(f"{scored}validation F1 {results['val_f1']:.2%}; the members alone {alone}; {minutes}")
+    else:
+        best = f"best validation F1 {results['best_val_f1']:.2%} at epoch {results['best_epoch']}"
+        print(f"{scored}{best}, {minutes}")
+    curves = run_dir / ("members/*/curves.png" if "members" in results else "curves.png")
+    print(f"run: {run_dir}  (curves: {curves}, scores: {run_dir / tag.RESULTS_FILE})")
     return 0
 
 
@@ -121,6 +145,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             shown += 1
             print(f"\n  gold:      {tag.marked(sentence.tokens, sentence.tags)}")
             print(f"  predicted: {tag.marked(sentence.tokens, predicted)}")
+    return 0
+
+
+def cmd_text(args: argparse.Namespace) -> int:
+    counts = tag.write_text(args.data, args.out, args.split)
+    name = tag.SPLITS[args.split]
+    print(f"{counts['documents']:,} documents, {counts['words']:,} words of {name} in {args.out}")
     return 0
 
 
@@ -156,9 +187,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
     tagger = tag.Tagger.from_run(args.run, bf16=args.bf16)
     kept = [s for s in sentences if s]  # an empty line gets an empty record, in its place
+    documents = None
+    if args.documents:  # an empty line ends a document
+        breaks = list(itertools.accumulate(not s for s in sentences))  # empty lines up to each line
+        documents = [breaks[i] for i, s in enumerate(sentences) if s]
     start = time.perf_counter()
     with common.counting("tagging", len(kept)) as progress:
-        tagged = iter(tagger(kept, progress) if kept else [])
+        tagged = iter(tagger(kept, progress, documents) if kept else [])
     for tokens in sentences:
         tags = next(tagged) if tokens else []
         _print(tokens, tags, args.format)

@@ -155,11 +155,12 @@ def export_onnx(run_dir: str | Path, path: str | Path, *, overwrite: bool = Fals
         output_axes = ("batch", model.config.num_outputs)
         probe, expected = _classifier_probe(model)
     elif task == "tagging":
-        model, config = tag.RUNS.load_model(run_dir, tag.build_model)
-        if model.context is not None:
+        model, config, _ = tag.load_run(run_dir)
+        if model.context is not None or config.members > 1:
             raise InputError(
-                f"{run_dir} tags with a pretrained language model's features (preset best), which the "
-                "ONNX graph does not compute yet; export a tagger without lm (presets fast, softmax)"
+                f"{run_dir} tags with a pretrained language model's features or an ensemble (preset "
+                "best), which the ONNX graph does not compute yet; export a single tagger without lm "
+                "(presets fast, softmax)"
             )
         graph = TaggerEmissionsGraph(model)
         names, outputs = TAGGER_INPUTS, TAGGER_OUTPUTS
@@ -365,6 +366,7 @@ class OnnxEmissions(nn.Module):
         super().__init__()
         self.session = runner
         self.tagger = model
+        self.context = None  # only taggers without a language model's features export
 
     def emissions(self, batch: TagBatch) -> Tensor:
         (scores,) = self.session.run(None, _feed(TAGGER_INPUTS, grid_inputs(batch)))

@@ -25,6 +25,7 @@ spelled once by the character BiLSTM), W characters (padded), K tags.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -187,8 +188,47 @@ class SequenceTagger(nn.Module):
 
     def decode(self, batch: TagBatch, scores: Tensor | None = None) -> list[list[int]]:
         """The best tag ids of each sentence, its true length each."""
-        scores = self.emissions(batch) if scores is None else scores
-        if self.crf is not None:
-            return self.crf.decode(scores, batch.lengths)
-        best = scores.argmax(dim=2).cpu()
-        return [best[b, :n].tolist() for b, n in enumerate(batch.lengths.tolist())]
+        return best_paths(self.crf, self.emissions(batch) if scores is None else scores, batch.lengths)
+
+
+class TaggerEnsemble(nn.Module):
+    """Several trained :class:`SequenceTagger` s of one vocabulary and tag set, tagging as one.
+
+    The emissions are the mean of the members' and so are the CRF's transition scores; Viterbi on
+    them finds the tag path of the highest *mean log-probability* over the members (a member's
+    log-partition is the same for every path of a sentence, so it drops out of the argmax): the
+    geometric mean of the members' distributions, exactly. With softmax members, the mean of their
+    scores per word. The members read the same batch; its language model features, if any, come
+    from the first member's model (the members were trained on the same frozen one)."""
+
+    def __init__(self, members: list[SequenceTagger]) -> None:
+        super().__init__()
+        first = members[0].config
+        for member in members[1:]:
+            if member.config.tags != first.tags or member.config.decoder != first.decoder:
+                raise ConfigError("ensemble members must share their tags and decoder")
+        self.members = nn.ModuleList(members)
+        self.config = first
+        self.context = members[0].context
+        self.crf = None
+        if members[0].crf is not None:
+            self.crf = copy.deepcopy(members[0].crf)
+            with torch.no_grad():
+                for name, parameter in self.crf.named_parameters():
+                    parameter.copy_(torch.stack([m.crf.get_parameter(name) for m in members]).mean(0))
+
+    def emissions(self, batch: TagBatch) -> Tensor:
+        """The members' mean emissions, (B, T, K)."""
+        return torch.stack([member.emissions(batch) for member in self.members]).mean(0)
+
+    def decode(self, batch: TagBatch, scores: Tensor | None = None) -> list[list[int]]:
+        """The best tag ids of each sentence under the mean potentials, its true length each."""
+        return best_paths(self.crf, self.emissions(batch) if scores is None else scores, batch.lengths)
+
+
+def best_paths(crf: CRF | None, scores: Tensor, lengths: Tensor) -> list[list[int]]:
+    """Viterbi under ``crf``, or (None) the best tag of each word; each sentence its true length."""
+    if crf is not None:
+        return crf.decode(scores, lengths)
+    best = scores.argmax(dim=2).cpu()  # (B, T)
+    return [best[b, :n].tolist() for b, n in enumerate(lengths.tolist())]

@@ -10,9 +10,10 @@ BiLSTM -> CRF). Presets:
 
 - ``fast``: the 30-minute recipe on a 2-core CPU, no pretrained vectors (docs/tag.md).
 - ``softmax``: the same model with an independent softmax per word instead of the CRF.
-- ``best``: ``fast`` plus contextual word features from a pretrained forward and backward language
-  model (``lm``: a ``rnnkit sentiment pretrain`` run, trained on IMDB's text in ../shared/data), frozen,
-  ELMo-style (:class:`rnnkit.models.wordlm.ContextualWords`); no external embeddings.
+- ``best``: two taggers (seeds 0 and 1) as an ensemble, each ``fast`` plus contextual word
+  features from a frozen forward and backward language model (``lm``: a ``rnnkit sentiment
+  pretrain`` run on IMDB's text, adapted to eng.train's words), ELMo-style
+  (:class:`rnnkit.models.wordlm.ContextualWords`); no external embeddings (docs/tag.md).
 
 A run directory holds ``config.json``, ``vocab.json`` (words, characters, tags; with ``lm``, the
 language model's tokenizer in ``lm_tokenizer.json``; its weights are part of the tagger's), the weights, the
@@ -34,14 +35,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..config import check_at_least_one
 from ..data import DataError
 from ..data.batching import Shard, bucket_indices
 from ..data.conll import CASINGS, Sentence, TagSet, Vocab, casing, entity_spans, normalize_digits, read_conll
 from ..data.tokenizer import Tokenizer
 from ..errors import ConfigError, InputError
-from ..models.tagger import SequenceTagger, TagBatch, TaggerConfig
+from ..models.tagger import SequenceTagger, TagBatch, TaggerConfig, TaggerEnsemble
 from ..runtime import bf16_autocast
-from ..train import RunKind, TrainConfig, resolve_device, seed_everything
+from ..train import RunKind, TrainConfig, resolve_device, seed_everything, tell
 from ..train import checkpoint as ckpt
 from ..train.distributed import is_main
 from . import pretrain
@@ -49,6 +51,7 @@ from . import pretrain
 VOCAB_FILE = "vocab.json"
 LM_TOKENIZER_FILE = "lm_tokenizer.json"
 LM_CONTEXTS = ("sentence", "document")
+MEMBERS_DIR = "members"  # an ensemble's taggers: members/1, members/2, ..., each a run of its own
 RESULTS_FILE = "results.json"
 SPLITS = {"train": "eng.train", "validation": "eng.testa", "test": "eng.testb"}
 MAX_WORDS = 512  # a longer sentence is tagged in pieces of this many words (see Tagger)
@@ -72,6 +75,7 @@ class TagConfig:
     max_word_chars: int = 30  # a word's characters beyond this are not read
     lm: str = ""  # a pretrained language model run (rnnkit sentiment pretrain): frozen context features
     lm_context: str = "sentence"  # what the language model reads: each "sentence" alone, or its "document"
+    members: int = 1  # > 1: an ensemble of this many taggers (seeds seed, seed + 1, ...), in members/
     model: TaggerConfig = field(default_factory=TaggerConfig)
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
@@ -93,14 +97,16 @@ class TagConfig:
             raise ConfigError(f"lm_context must be one of {', '.join(LM_CONTEXTS)}, got {self.lm_context!r}")
         if self.min_count < 1 or self.max_word_chars < 1:
             raise ConfigError("min_count and max_word_chars must be >= 1")
+        check_at_least_one(self, "members")
 
 
 PRESETS: dict[str, TagConfig] = {
     "fast": TagConfig(),
     "softmax": TagConfig(model=TaggerConfig(decoder="softmax")),
     "best": TagConfig(
-        lm="runs/pretrain",
-        train=dataclasses.replace(TagConfig().train, epochs=100, time_limit=88.0),
+        lm="runs/lm-conll",
+        members=2,
+        train=dataclasses.replace(TagConfig().train, epochs=50, time_limit=40.0),  # per member
     ),
 }
 
@@ -120,6 +126,7 @@ RUNS = RunKind(
         "model.lm_separator",
     ),
     files=(VOCAB_FILE, LM_TOKENIZER_FILE, RESULTS_FILE),
+    folders=(MEMBERS_DIR,),
 )
 
 
@@ -395,6 +402,8 @@ def train(
     """Train (or resume) the run in ``run_dir``, select on testa, then score the best on testb."""
     run_dir = Path(run_dir)
     RUNS.check_task(run_dir)
+    if config.members > 1:
+        return _train_ensemble(config, data, run_dir, callbacks, resume)
     vocab = None
     if resume and (run_dir / ckpt.STATE).is_file():
         config = RUNS.resumable(RUNS.load_config(run_dir), config, run_dir)
@@ -479,13 +488,88 @@ def train(
     return results
 
 
+def member_dir(run_dir: str | Path, k: int) -> Path:
+    return Path(run_dir) / MEMBERS_DIR / str(k)
+
+
+def _train_ensemble(config: TagConfig, data, run_dir: Path, callbacks, resume: bool) -> dict:
+    """Train (or resume) each member as a run of its own in ``members/k`` (seed ``seed + k - 1``),
+    then score the ensemble on testa and, once, on testb."""
+    if resume and (run_dir / ckpt.CONFIG).is_file():
+        config = RUNS.resumable(RUNS.load_config(run_dir), config, run_dir)
+    if is_main():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        RUNS.save_config(config, run_dir)
+    members = []
+    for k in range(1, config.members + 1):
+        member = dataclasses.replace(
+            config, members=1, train=dataclasses.replace(config.train, seed=config.train.seed + k - 1)
+        )
+        tell(callbacks, f"ensemble member {k} of {config.members}: {member_dir(run_dir, k)}")
+        members.append(train(member, data, member_dir(run_dir, k), callbacks, resume))
+    model, _, vocab = load_run(run_dir)
+    device = resolve_device(config.train.device)
+    model.to(device)
+    folder = data_dir(data)
+    found = {}
+    for split in ("validation", "test"):
+        sentences = read_conll(folder / SPLITS[split])
+        dataset = TagDataset(
+            [s.tokens for s in sentences], vocab, config, documents=[s.document for s in sentences]
+        )
+        with torch.inference_mode():
+            dataset.attach_context(model, vocab.pieces)
+        found[split] = scores([s.tags for s in sentences], predict_tags(model, dataset, vocab.tags, device))
+    results = {
+        "test": found["test"],
+        "val_f1": found["validation"]["f1"],
+        "members": [
+            {key: m[key] for key in ("best_val_f1", "best_epoch", "epochs", "train_seconds_total")}
+            | {"test_f1": m["test"]["f1"]}
+            for m in members
+        ],
+        "train_seconds_total": sum(m["train_seconds_total"] for m in members),
+        "parameters": sum(m["parameters"] for m in members),
+        "trained_parameters": sum(m["trained_parameters"] for m in members),
+    }
+    if is_main():
+        ckpt.save_json(results, run_dir / RESULTS_FILE)
+    return results
+
+
+def load_run(run_dir: str | Path) -> tuple[SequenceTagger | TaggerEnsemble, TagConfig, Vocabularies]:
+    """A trained run's model (best weights, eval mode), config and vocabularies; for an ensemble,
+    its members as one :class:`~rnnkit.models.tagger.TaggerEnsemble`."""
+    config = RUNS.load_config(run_dir)
+    if config.members == 1:
+        model, config = RUNS.load_model(run_dir, build_model)
+        return model, config, Vocabularies.load(Path(run_dir) / VOCAB_FILE)
+    models, vocab = [], None
+    for k in range(1, config.members + 1):
+        folder = member_dir(run_dir, k)
+        if not (folder / ckpt.BEST).is_file():
+            raise ckpt.CheckpointError(f"member {k} of the ensemble {run_dir} has no trained weights yet")
+        models.append(RUNS.load_model(folder, build_model)[0])
+        mine = Vocabularies.load(folder / VOCAB_FILE)
+        if vocab is None:
+            vocab = mine
+        elif (mine.words.items, mine.chars.items, mine.tags.tags) != (
+            vocab.words.items,
+            vocab.chars.items,
+            vocab.tags.tags,
+        ):
+            raise ckpt.CheckpointError(f"the members of {run_dir} have different vocabularies")
+    return TaggerEnsemble(models).eval(), config, vocab
+
+
 def _language_model(path: str):
     """The pretrained language model of ``path`` (a ``rnnkit sentiment pretrain`` run), its tokenizer
     and config; a clear error saying how to make one when there is none."""
     if not (Path(path) / ckpt.BEST).is_file():
         raise ConfigError(
-            f"no pretrained language model at {path}: this preset reads one (lm={path!r}); make it "
-            f"with 'rnnkit sentiment pretrain --out {path}' (about an hour on 2 cores), or pass --lm RUN"
+            f"no pretrained language model at {path}: this preset reads one (lm={path!r}); make it with "
+            "'rnnkit sentiment pretrain' (about an hour on 2 cores; preset best then adapts it to "
+            "eng.train's words, docs/tag.md), or pass --lm RUN"
         )
     return pretrain.load_run(path)
 
@@ -517,8 +601,8 @@ class Tagger:
 
     @classmethod
     def from_run(cls, run_dir: str | Path, bf16: bool = False) -> Tagger:
-        model, config = RUNS.load_model(run_dir, build_model)
-        return cls(model, Vocabularies.load(Path(run_dir) / VOCAB_FILE), config, bf16)
+        model, config, vocab = load_run(run_dir)
+        return cls(model, vocab, config, bf16)
 
     def __call__(
         self,
@@ -574,8 +658,7 @@ def marked(tokens: list[str], tags: list[str]) -> str:
 def evaluate(run_dir: str | Path, data: str | Path | None, split: str = "test", bf16: bool = False) -> dict:
     """Scores of a run's best weights on a split (testb by default), with the predicted tags;
     ``bf16``: the model under bfloat16 autocast."""
-    model, config = RUNS.load_model(run_dir, build_model)
-    vocab = Vocabularies.load(Path(run_dir) / VOCAB_FILE)
+    model, config, vocab = load_run(run_dir)
     device = resolve_device(config.train.device)
     model.to(device)
     folder = data_dir(data)
@@ -590,6 +673,24 @@ def evaluate(run_dir: str | Path, data: str | Path | None, split: str = "test", 
     seconds = time.perf_counter() - start
     gold = [s.tags for s in sentences]
     return {**scores(gold, predicted), "sentences": sentences, "predicted": predicted, "seconds": seconds}
+
+
+def write_text(data: str | Path | None, out: str | Path, split: str = "train") -> dict[str, int]:
+    """The words of a split's documents as plain text, one ``.txt`` file per document (its words
+    joined by spaces, as :class:`~rnnkit.models.wordlm.ContextualWords` reads them), for adapting a
+    language model to the text it will tag (``rnnkit sentiment pretrain --init RUN --text-dir OUT``).
+    Only the words: no tags. Returns the counts of documents and words."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise InputError(f"{out} is not empty; give a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    documents: dict[int, list[str]] = {}
+    for sentence in read_conll(data_dir(data) / SPLITS[split]):
+        documents.setdefault(sentence.document, []).extend(sentence.tokens)
+    width = len(str(len(documents)))
+    for number, words in documents.items():
+        ckpt.atomic_write(out / f"{number:0{width}d}.txt", (" ".join(words) + "\n").encode())
+    return {"documents": len(documents), "words": sum(len(w) for w in documents.values())}
 
 
 def confusion(sentences: list[Sentence], predicted: list[list[str]]) -> dict[str, Counter]:

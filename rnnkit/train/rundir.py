@@ -21,6 +21,7 @@ existed loads as before, by its config alone.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -48,7 +49,8 @@ class RunKind(Generic[C]):
     lists the dotted config fields that a resumed run takes from the new command (more epochs, a
     longer time budget); ``from_data`` those decided by the data when the run began (a vocabulary
     size), which a resume keeps as saved whatever the new command says. ``files`` are the task's
-    own files in the run directory, removed with the trainer's by :meth:`clear`.
+    own files in the run directory, removed with the trainer's by :meth:`clear`, and ``folders``
+    its own folders (an ensemble's members), removed whole.
     """
 
     name: str
@@ -57,6 +59,7 @@ class RunKind(Generic[C]):
     may_change: tuple[str, ...] = ("train.epochs",)
     from_data: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
+    folders: tuple[str, ...] = ()
 
     def preset(self, name: str) -> C:
         if name not in self.presets:
@@ -142,6 +145,8 @@ class RunKind(Generic[C]):
     def clear(self, run_dir: str | Path) -> None:
         """Remove what a run of this task holds (``--restart``), keeping anything else there."""
         ckpt.clear_run(Path(run_dir), extra=(*self.files, RUN_FILE))
+        for name in self.folders:
+            shutil.rmtree(Path(run_dir) / name, ignore_errors=True)
 
 
 def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
