@@ -85,17 +85,7 @@ PRESETS: dict[str, PretrainConfig] = {
     # with --init RUN --text-dir DIR: adapt a pretrained model to a small corpus of the text it will
     # read (the tagger's: eng.train's words, `rnnkit tag text`), whole passes at a gentler rate
     "adapt": PretrainConfig(
-        slices=1,
-        train=TrainConfig(
-            epochs=6,
-            batch_size=64,
-            lr=1e-3,
-            schedule="cosine",
-            warmup=0.02,
-            clip_norm=0.5,
-            monitor="val_loss",
-            time_limit=10.0,
-        ),
+        slices=1, train=dataclasses.replace(PretrainConfig().train, epochs=6, lr=1e-3, time_limit=10.0)
     ),
     # a few minutes: the pipeline end to end, a small model on the first 5,000 documents
     "quick": PretrainConfig(
