@@ -22,7 +22,7 @@ OPTIONS = (
         "lm",
         str,
         "contextual word features from a pretrained language model run (rnnkit sentiment pretrain), "
-        "frozen; preset best reads runs/pretrain by default",
+        "frozen; preset best reads runs/lm-conll (docs/tag.md)",
     ),
 )
 COMMANDS = ("train", "evaluate", "predict", "text")

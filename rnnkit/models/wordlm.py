@@ -84,13 +84,13 @@ def classifier_weights(lm_state: dict[str, Tensor], prefix: str = "") -> dict[st
 
 class ContextualWords(nn.Module):
     """A pretrained :class:`WordLM`'s embedding and its two LSTMs, frozen, as contextual features of
-        the words of a sentence (ELMo, Peters et al. 2018; TagLM, Peters et al. 2017).
+    the words of a sentence (ELMo, Peters et al. 2018; TagLM, Peters et al. 2017).
 
-        A sentence is a list of words, each a list of piece ids. The forward LSTM reads
-        ``separator, pieces...`` and the backward one ``separator, pieces reversed...`` (the separator is
-        what both saw between documents in pretraining); a word's features are the forward state at its
-        last piece and the backward state at its first, ``(2H,)``: what the left context and the word say,
-        and what the right context and the word say. A "sentence" may as well be a whole document (the
+    A sentence is a list of words, each a list of piece ids. The forward LSTM reads
+    ``separator, pieces...`` and the backward one ``separator, pieces reversed...`` (the separator is
+    what both saw between documents in pretraining); a word's features are the forward state at its
+    last piece and the backward state at its first, ``(2H,)``: what the left context and the word say,
+    and what the right context and the word say. A "sentence" may as well be a whole document (the
     caller then splits the features). Sentences go through sorted by length, at most ``group`` and
     ``tokens`` pieces (padding included) at a time, exactly masked, so a sentence's features do not
     depend on its batch-mates."""
@@ -136,8 +136,8 @@ class ContextualWords(nn.Module):
             h_fwd, _ = self.rnns[0](self.embedding(fwd.to(device)), lengths)  # (B, P, H)
             h_bwd, _ = self.rnns[1](self.embedding(bwd.to(device)), lengths)
             for row, i in enumerate(chosen):
-                ends = torch.tensor([len(w) for w in sentences[i]]).cumsum(0)  # (n,) after the separator
-                n = sizes[i]
-                firsts = n - (ends - torch.tensor([len(w) for w in sentences[i]]))  # first pieces, reversed
+                counts = torch.tensor([len(w) for w in sentences[i]])  # (n,) pieces per word
+                ends = counts.cumsum(0)  # each word's last piece, counted after the separator
+                firsts = sizes[i] - (ends - counts)  # each word's first piece in the reversed reading
                 out[i] = torch.cat([h_fwd[row, ends.to(device)], h_bwd[row, firsts.to(device)]], dim=1)
         return out

@@ -442,8 +442,9 @@ def train(
         model.context.load_language_model(lm.state_dict())
     trainer = RUNS.trainer(model, step, config.train, run_dir, callbacks, resume)  # a resume loads the LM too
     began = time.perf_counter()
+    model.to(trainer.device)
     for dataset in prepared.datasets.values():
-        dataset.attach_context(model.to(trainer.device), prepared.vocab.pieces)
+        dataset.attach_context(model, prepared.vocab.pieces)
     if model.context is not None:
         seconds = time.perf_counter() - began
         trainer.message(f"the language model's features of every word computed in {seconds:.0f} s")
@@ -510,18 +511,12 @@ def _train_ensemble(config: TagConfig, data, run_dir: Path, callbacks, resume: b
     model, _, vocab = load_run(run_dir)
     device = resolve_device(config.train.device)
     model.to(device)
-    folder = data_dir(data)
-    found = {}
-    for split in ("validation", "test"):
-        sentences = read_conll(folder / SPLITS[split])
-        dataset = TagDataset(
-            [s.tokens for s in sentences], vocab, config, documents=[s.document for s in sentences]
-        )
-        with torch.inference_mode():
-            dataset.attach_context(model, vocab.pieces)
-        found[split] = scores([s.tags for s in sentences], predict_tags(model, dataset, vocab.tags, device))
+    found = {
+        split: _evaluate(model, config, vocab, data_dir(data), split, device)
+        for split in ("validation", "test")
+    }
     results = {
-        "test": found["test"],
+        "test": {k: found["test"][k] for k in ("precision", "recall", "f1", "per_type")},
         "val_f1": found["validation"]["f1"],
         "members": [
             {key: m[key] for key in ("best_val_f1", "best_epoch", "epochs", "train_seconds_total")}
@@ -660,8 +655,13 @@ def evaluate(run_dir: str | Path, data: str | Path | None, split: str = "test", 
     ``bf16``: the model under bfloat16 autocast."""
     model, config, vocab = load_run(run_dir)
     device = resolve_device(config.train.device)
-    model.to(device)
-    folder = data_dir(data)
+    return _evaluate(model.to(device), config, vocab, data_dir(data), split, device, bf16)
+
+
+def _evaluate(
+    model, config: TagConfig, vocab: Vocabularies, folder: Path, split: str, device, bf16=False
+) -> dict:
+    """:func:`evaluate` for a loaded model: the split's sentences, their tags and the scores."""
     sentences = read_conll(folder / SPLITS[split])
     dataset = TagDataset(
         [s.tokens for s in sentences], vocab, config, documents=[s.document for s in sentences]
