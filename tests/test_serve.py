@@ -334,6 +334,19 @@ def test_step_costs_are_a_table_per_batch_size_that_never_falls():
         ("/api/shakespeare/generate", {"prime": "ROMEO:", "length": 501}, 422, "at most 500"),
         ("/api/shakespeare/generate", {"prime": "ROMEO: 💥"}, 422, "never saw"),
         ("/api/shakespeare/generate", {"prime": "a", "temperature": 0}, 422, "greater than 0"),
+        (
+            "/api/shakespeare/generate",
+            {"prime": "a", "seed": 2**64},
+            422,
+            "less than or equal to 18446744073709551615",
+        ),
+        (
+            "/api/shakespeare/predict",
+            {"prime": "a", "seed": 2**70},
+            422,
+            "less than or equal to 18446744073709551615",
+        ),
+        ("/api/shakespeare/generate", {"prime": "a", "seed": -1}, 422, "greater than or equal to 0"),
         ("/api/fr-en/predict", {"text": "un .", "beam": 11}, 422, "at most 10"),
         ("/api/fr-en/predict", {"text": "un .", "beam": 0}, 422, "greater than or equal to 1"),
         ("/api/ner/predict", {"text": "!!! ???"}, 200, ""),
@@ -347,6 +360,18 @@ def test_bad_requests_are_refused_with_a_json_message(server, path, body, status
     if match:
         assert match in json.dumps(response.json()["detail"])
     assert post(server, "review", {"text": "good"}).status_code == 200
+
+
+def test_the_largest_seed_streams_the_seeded_sample(server, runs):
+    """Seeds are 0 .. 2**64 - 1, what torch's generator takes; beyond, a 422 (above), not a 500."""
+    model, vocab, _ = charlm.load_run(runs["shakespeare"])
+    seed = 2**64 - 1
+    expected = "".join(charlm.sample(model, vocab, "ROMEO:", 40, 0.8, None, seed=seed))
+    body = {"prime": "ROMEO:", "length": 40, "seed": seed}
+    with server.stream("POST", "/api/shakespeare/generate", json=body) as response:
+        assert response.status_code == 200
+        assert "".join(response.iter_text()) == expected
+    assert post(server, "shakespeare", body).json()["text"] == expected
 
 
 def test_malformed_json_and_oversized_bodies(server):

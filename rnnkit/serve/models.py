@@ -248,12 +248,18 @@ class TranslationModel:
 # -- language model ------------------------------------------------------------------------------------------
 
 
+MAX_SEED = 2**64 - 1  # the largest seed torch.Generator.manual_seed takes
+
+
 class GenerateRequest(BaseModel):
     prime: str = Field("\n", description="the text the model goes on from", min_length=1)
     length: int = Field(300, ge=1, description="characters to write")
     temperature: float = Field(0.8, gt=0, le=5)
     top_k: int | None = Field(None, ge=1)
-    seed: int | None = Field(None, description="a seed makes the text reproducible")
+    # torch's generator takes a 64-bit seed; a larger one would fail mid-stream, so it is a 422 here
+    seed: int | None = Field(
+        None, ge=0, le=MAX_SEED, description=f"a seed (0 to {MAX_SEED}) makes the text reproducible"
+    )
 
 
 class LanguageModel:
