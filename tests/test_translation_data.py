@@ -5,7 +5,16 @@ import zipfile
 import pytest
 
 from rnnkit.data import DataError
-from rnnkit.data.translation import Pair, normalize, read_pairs, split_by_source
+from rnnkit.data.translation import (
+    Pair,
+    components,
+    match_key,
+    normalize,
+    read_pairs,
+    references,
+    shared_keys,
+    split_by_component,
+)
 
 
 def write_zip(folder, lines, name="fra"):
@@ -50,21 +59,84 @@ def test_bad_pairs_and_files_are_one_line_errors(tmp_path):
         read_pairs(tmp_path, "fra-eng")
 
 
-def test_split_keeps_every_source_sentence_in_one_split():
+def test_match_key_ignores_case_accents_quotes_commas_and_spacing():
+    assert match_key("Je sais qu\u2019il l\u2019a fait, non ?") == match_key("je sais qu'il l'a fait non")
+    assert match_key("  Café\u0301  ") == match_key("CAFE") == "cafe"
+    assert match_key("\u00abGo\u00bb!") == match_key('"go".') == "go"
+    assert match_key("가자.") == "가자"
+    assert match_key("Go.") != match_key("Go on.")
+
+
+def paraphrases(groups: int) -> list[Pair]:
+    """French sources and English targets where paraphrases meet only through a shared sentence
+    on the *other* side, with spelling variants that match_key ignores."""
     pairs = []
-    for i in range(300):
-        for k in range(1 + i % 3):  # up to three translations of one source
-            pairs.append(Pair(f"Phrase {i}.", f"Sentence {i} version {k}"))
-        pairs.append(Pair(f"Phrase {i}!", f"Exclaimed {i}"))  # the same source, other punctuation
-    splits = split_by_source(pairs, test=100, validation=50, seed=3)
+    for i in range(groups):
+        pairs += [
+            Pair(f"Je sais que tu es {i}.", f"I know you are {i}."),
+            Pair(f"Je sais que vous êtes {i}.", f"I know you are {i}."),  # same target
+            Pair(f"Je sais que vous etes {i} !", f"I know that you are {i}."),  # source up to accents
+            Pair(f"Je sais que tu l\u2019es {i}.", f"i know you are {i}"),  # target up to case/punct.
+        ][: 1 + i % 4]
+    return pairs
+
+
+def test_split_keeps_paraphrases_on_either_side_in_one_split():
+    pairs = paraphrases(300)
+    splits = split_by_component(pairs, test=100, validation=50, seed=3)
     assert len(splits.test) >= 100 and len(splits.validation) >= 50
     assert sorted(splits.train + splits.validation + splits.test, key=repr) == sorted(pairs, key=repr)
-    sources = [
-        {p.source.rstrip(".!") for p in split} for split in (splits.train, splits.validation, splits.test)
-    ]
-    assert not (sources[0] & sources[1]) and not (sources[0] & sources[2]) and not (sources[1] & sources[2])
-    again = split_by_source(pairs, test=100, validation=50, seed=3)
+    for a, b in (
+        (splits.train, splits.test),
+        (splits.train, splits.validation),
+        (splits.validation, splits.test),
+    ):
+        assert shared_keys(a, b) == {"source": set(), "target": set()}
+    # the old split, by source sentence alone, leaked: a test target trained on through a paraphrase
+    tests = [Pair("Je sais que tu es 1.", "I know you are 1.")]
+    assert shared_keys([Pair("Je sais que vous êtes 1.", "I know you are 1.")], tests)["target"]
+    again = split_by_component(pairs, test=100, validation=50, seed=3)
     assert again.test == splits.test and again.train == splits.train
-    assert split_by_source(pairs, test=100, validation=50, seed=4).test != splits.test
+    assert split_by_component(pairs, test=100, validation=50, seed=4).test != splits.test
     with pytest.raises(DataError, match="cannot make"):
-        split_by_source(pairs[:10], test=10, validation=5)
+        split_by_component(pairs[:10], test=10, validation=5)
+    with pytest.raises(DataError, match="leave no training set"):
+        split_by_component(paraphrases(4)[-4:], test=1, validation=1)  # one group of four pairs
+
+
+def test_components_join_pairs_through_either_side():
+    pairs = [Pair("a", "x"), Pair("b", "x"), Pair("B!", "y"), Pair("c", "z")]
+    assert components(pairs) == [[0, 1, 2], [3]]
+
+
+def test_references_gather_every_target_of_a_source():
+    pairs = [Pair("Va !", "Go."), Pair("va", "Go away."), Pair("Salut.", "Hi."), Pair("Va !", "Go.")]
+    assert references(pairs) == (["Va !", "Salut."], [["Go.", "Go away."], ["Hi."]])
+
+
+@pytest.mark.parametrize("preset", ["fast", "kor"])
+def test_real_splits_share_no_key_on_either_side(preset):
+    """The presets' splits of the real Tatoeba data: no source or target of a test or validation
+    pair is, up to match_key, in training (nor test in validation)."""
+    from rnnkit.tasks import translate
+
+    folder = tatoeba_folder()
+    config = translate.preset(preset)
+    splits = translate.load_splits(config, folder)
+    assert len(splits.test) >= config.test_pairs and len(splits.validation) >= config.validation_pairs
+    for a, b in (
+        (splits.train, splits.test),
+        (splits.train, splits.validation),
+        (splits.validation, splits.test),
+    ):
+        assert shared_keys(a, b) == {"source": set(), "target": set()}
+
+
+def tatoeba_folder():
+    import os
+    from pathlib import Path
+
+    for root in (os.environ.get("RNNKIT_DATA"), Path(__file__).parents[2] / "shared" / "data"):
+        if root and any((Path(root) / "tatoeba").glob("*-eng.zip")):
+            return Path(root) / "tatoeba"
+    pytest.skip("the Tatoeba zips are not here (set RNNKIT_DATA)")

@@ -7,10 +7,14 @@
 Cleaning: Unicode NFC, runs of white space as one space, ends stripped; a pair with an empty side
 is dropped, and so are exact duplicate pairs.
 
-Splitting by *source sentence*: many English sentences have several French translations and the
-other way round, so a random split of pairs would put paraphrases of a test sentence in training
-and inflate the test score. :func:`split_by_source` puts all pairs of one source sentence in the
-same split, so no test source is ever seen in training.
+Splitting by *meaning*: Tatoeba holds paraphrases on both sides. An English sentence has several
+French translations and each of those may have English translations of its own, so a split that
+only keeps a source sentence's pairs together still trains on a test pair's reference through a
+paraphrase of its source ("Je sais que vous ..." in test, "Je sais que tu ..." in training, one
+English sentence for both). :func:`split_by_component` links every pair's source and target
+*keys* (:func:`match_key`: NFKC, case, accents, punctuation, apostrophe and quote variants and
+spacing ignored) and keeps each connected group of pairs in one split, so that no key of a test or
+validation pair, on either side, is trained on (:func:`shared_keys` checks it).
 """
 
 from __future__ import annotations
@@ -94,33 +98,86 @@ class Splits:
     test: list[Pair]
 
 
-def split_by_source(pairs: list[Pair], test: int, validation: int, seed: int = 0) -> Splits:
-    """Train/validation/test with every source sentence's pairs in one split.
+def match_key(sentence: str) -> str:
+    """The sentence as the split compares it: NFKC, case-folded, accents dropped, punctuation
+    (apostrophes and quotes of every kind, commas, final marks) and spacing ignored, i.e. its words
+    joined by single spaces. "Je sais qu’il l’a fait !" and "je sais qu'il l'a fait" have one key."""
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", sentence).casefold())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(re.findall(r"\w+", unicodedata.normalize("NFC", bare)))
 
-    Source sentences are shuffled with ``seed``; test takes whole groups until it holds at least
-    ``test`` pairs, then validation until ``validation``, and training the rest. Sentences are
-    grouped after lowercasing and dropping the final punctuation, so that "Go." and "Go!" (the
-    same source for a model) land together."""
+
+def components(pairs: list[Pair]) -> list[list[int]]:
+    """Groups of pair indices joined by a shared source key or a shared target key (the connected
+    components of the graph whose nodes are keys and whose edges are pairs), each group in the
+    pairs' order, groups in the order of their first pair."""
+    parent: dict[str, str] = {}
+
+    def root(node: str) -> str:
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]  # path halving
+            node = parent[node]
+        return node
+
+    ends = [("s" + match_key(p.source), "t" + match_key(p.target)) for p in pairs]
+    for source, target in ends:
+        a, b = root(source), root(target)
+        if a != b:
+            parent[a] = b
+    groups: dict[str, list[int]] = {}
+    for index, (source, _) in enumerate(ends):
+        groups.setdefault(root(source), []).append(index)
+    return list(groups.values())
+
+
+def split_by_component(pairs: list[Pair], test: int, validation: int, seed: int = 0) -> Splits:
+    """Train/validation/test with every connected group of pairs (:func:`components`) in one split.
+
+    Groups are shuffled with ``seed``; test takes whole groups until it holds at least ``test``
+    pairs, then validation until ``validation``, and training the rest. No source or target key
+    of a test or validation pair appears in another split (:func:`shared_keys` is empty)."""
     if test < 1 or validation < 0:
         raise DataError(f"test must be >= 1 and validation >= 0 pairs, got {test} and {validation}")
-    groups: dict[str, list[Pair]] = {}
-    for item in pairs:
-        groups.setdefault(_group_key(item.source), []).append(item)
-    keys = list(groups)
-    if sum(map(len, groups.values())) < test + validation + 1:
+    if len(pairs) < test + validation + 1:
         raise DataError(
             f"{len(pairs)} pairs cannot make {test} test and {validation} validation pairs and a training set"
         )
-    order = np.random.default_rng(seed).permutation(len(keys))
+    groups = components(pairs)
+    order = np.random.default_rng(seed).permutation(len(groups))
     splits: list[list[Pair]] = [[], [], []]  # test, validation, train
     wanted = (test, validation)
     current = 0
     for index in order:
         while current < 2 and len(splits[current]) >= wanted[current]:
             current += 1
-        splits[current] += groups[keys[index]]
+        splits[current] += [pairs[i] for i in groups[index]]
+    if not splits[2]:
+        raise DataError(
+            f"{len(pairs)} pairs in {len(groups)} groups of paraphrases leave no training set after "
+            f"{test} test and {validation} validation pairs; ask for fewer"
+        )
     return Splits(train=splits[2], validation=splits[1], test=splits[0])
 
 
-def _group_key(sentence: str) -> str:
-    return re.sub("[\\s.!?\u3002\uff01\uff1f\u2026]+$", "", sentence.lower())  # also 。！？…
+def shared_keys(first: list[Pair], second: list[Pair]) -> dict[str, set[str]]:
+    """The source keys and the target keys (:func:`match_key`) that two lists of pairs share."""
+
+    def keys(pairs: list[Pair], side: str) -> set[str]:
+        return {match_key(getattr(p, side)) for p in pairs}
+
+    return {side: keys(first, side) & keys(second, side) for side in ("source", "target")}
+
+
+def references(pairs: list[Pair]) -> tuple[list[str], list[list[str]]]:
+    """The distinct source sentences of ``pairs`` (by :func:`match_key`, the first spelling kept,
+    in order) and, for each, every target the pairs give it: the references of multi-reference
+    scoring."""
+    sources: dict[str, str] = {}
+    targets: dict[str, list[str]] = {}
+    for p in pairs:
+        key = match_key(p.source)
+        sources.setdefault(key, p.source)
+        if p.target not in targets.setdefault(key, []):
+            targets[key].append(p.target)
+    return list(sources.values()), list(targets.values())

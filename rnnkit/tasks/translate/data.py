@@ -20,7 +20,7 @@ from torch import Tensor
 from ...data.batching import Shard, bucket_indices
 from ...data.locate import DataError
 from ...data.tokenizer import Tokenizer
-from ...data.translation import Pair, Splits, read_pairs, split_by_source
+from ...data.translation import Pair, Splits, read_pairs, split_by_component
 
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 SOURCE_TOKENIZER, TARGET_TOKENIZER = "source_tokenizer.json", "target_tokenizer.json"
@@ -163,7 +163,7 @@ def data_dir(data: str | Path | None) -> Path:
 
 
 def load_splits(data: str | Path | None, pair: str, test: int, validation: int, seed: int) -> Splits:
-    return split_by_source(read_pairs(data_dir(data), pair), test, validation, seed)
+    return split_by_component(read_pairs(data_dir(data), pair), test, validation, seed)
 
 
 __all__ = [

@@ -1,11 +1,13 @@
 """Machine translation (many-to-many with an encoder and a decoder): "Voulez-vous chanter avec moi ?"
 -> "Do you want to sing with me?".
 
-Tatoeba pairs (``rnnkit.data.translation``), split by source sentence; one byte-level BPE per
+Tatoeba pairs (``rnnkit.data.translation``), split so that no sentence of a test pair, on either
+side and up to case, accents and punctuation, is trained on; one byte-level BPE per
 language (:mod:`.data`); :class:`rnnkit.models.seq2seq.Seq2Seq` (a BiGRU encoder, a GRU decoder with
 attention) trained with teacher forcing and label smoothing by the shared trainer, selected on the
 validation BLEU (greedy) each epoch; the best weights translate the test split with greedy and beam
-search, scored by sacrebleu (BLEU and chrF, detokenized text, one reference per pair).
+search, scored by sacrebleu (BLEU and chrF, detokenized text, each distinct source against all
+its references).
 
 Presets:
 
@@ -30,7 +32,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ...config import check_fraction
-from ...data.translation import Pair, normalize, parse_pair_name
+from ...data.translation import Pair, match_key, normalize, parse_pair_name, references
 from ...decode import Hypothesis, beam_search, greedy_search
 from ...errors import ConfigError
 from ...models.seq2seq import Seq2Seq, Seq2SeqConfig
@@ -230,16 +232,35 @@ def train(
 
 
 def corpus_scores(hypotheses: list[str], pairs: list[Pair], config: TranslateConfig) -> dict:
-    """sacrebleu's corpus BLEU and chrF of detokenized ``hypotheses`` against each pair's reference,
-    with their signatures. A Korean target is scored on characters (13a would see whole eojeol)."""
+    """sacrebleu's corpus BLEU and chrF of detokenized ``hypotheses`` (one for each pair), with
+    their signatures. A Korean target is scored on characters (13a would see whole eojeol).
+
+    ``bleu``/``chrf`` score each distinct source sentence once (up to ``match_key``; the first
+    pair's hypothesis) against *every* reference the pairs give it, as multi-reference BLEU is
+    meant: a source with three English translations is not scored three times, each time against
+    one and penalised for matching the other two. ``bleu_per_pair``/``chrf_per_pair`` are the
+    older figures, one hypothesis and one reference per pair."""
     from sacrebleu.metrics import BLEU, CHRF
 
-    references = [[p.target for p in pairs]]
+    if len(hypotheses) != len(pairs):
+        raise ValueError(f"one hypothesis per pair: got {len(hypotheses)} for {len(pairs)} pairs")
+    first: dict[str, str] = {}
+    for hypothesis, pair in zip(hypotheses, pairs):
+        first.setdefault(match_key(pair.source), hypothesis)
+    distinct, targets = references(pairs)
+    hypotheses_once = [first[match_key(source)] for source in distinct]
+    streams = [
+        [refs[k] if k < len(refs) else None for refs in targets] for k in range(max(map(len, targets)))
+    ]
     bleu = BLEU(tokenize="char" if config.pair.endswith("-kor") else "13a")
     chrf = CHRF()
     return {
-        "bleu": bleu.corpus_score(hypotheses, references).score,
-        "chrf": chrf.corpus_score(hypotheses, references).score,
+        "bleu": bleu.corpus_score(hypotheses_once, streams).score,
+        "chrf": chrf.corpus_score(hypotheses_once, streams).score,
+        "bleu_per_pair": bleu.corpus_score(hypotheses, [[p.target for p in pairs]]).score,
+        "chrf_per_pair": chrf.corpus_score(hypotheses, [[p.target for p in pairs]]).score,
+        "sources": len(distinct),
+        "references": sum(map(len, targets)),
         "bleu_signature": str(bleu.get_signature()),
         "chrf_signature": str(chrf.get_signature()),
     }

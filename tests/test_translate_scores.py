@@ -1,0 +1,54 @@
+"""Translation scores: each distinct source once, against all of its references (sacrebleu's
+multi-reference BLEU and chrF), beside the older one-reference-per-pair figures."""
+
+import pytest
+import sacrebleu
+
+from rnnkit.data.translation import Pair
+from rnnkit.tasks import translate
+
+
+def test_a_source_with_several_references_is_scored_once_against_all():
+    config = translate.preset("fast")
+    pairs = [
+        Pair("Va-t'en d'ici !", "Get out of here right now."),
+        Pair("Va-t'en d'ici !", "Go away from here right now."),  # a second reference for the same source
+        Pair("va-t'en d'ici", "Leave this place at once."),  # and a third, spelled otherwise (same match_key)
+        Pair("Je chante avec mes amis.", "I am singing with my friends."),
+    ]
+    hypotheses = [
+        "Go away from here right now.",
+        "Go away from here right now.",
+        "Go away from here right now.",
+        "I sing with my friends.",
+    ]
+    scores = translate.corpus_scores(hypotheses, pairs, config)
+    multi = sacrebleu.corpus_bleu(
+        ["Go away from here right now.", "I sing with my friends."],
+        [
+            ["Get out of here right now.", "I am singing with my friends."],
+            ["Go away from here right now.", None],
+            ["Leave this place at once.", None],
+        ],
+    )
+    assert scores["bleu"] == pytest.approx(multi.score)
+    assert scores["sources"] == 2 and scores["references"] == 4
+    chrf = sacrebleu.corpus_chrf(
+        ["Go away from here right now.", "I sing with my friends."],
+        [
+            ["Get out of here right now.", "I am singing with my friends."],
+            ["Go away from here right now.", None],
+            ["Leave this place at once.", None],
+        ],
+    )
+    assert scores["chrf"] == pytest.approx(chrf.score)
+    # one reference per pair: the right answer is penalised against the two other references
+    single = sacrebleu.corpus_bleu(hypotheses, [[p.target for p in pairs]])
+    assert scores["bleu_per_pair"] == pytest.approx(single.score) and single.score < multi.score
+    perfect = translate.corpus_scores([p.target for p in pairs], pairs, config)
+    assert perfect["bleu"] == pytest.approx(100)
+
+
+def test_hypotheses_must_match_the_pairs():
+    with pytest.raises(ValueError, match="one hypothesis per pair: got 1 for 2 pairs"):
+        translate.corpus_scores(["x"], [Pair("a", "b"), Pair("c", "d")], translate.preset("fast"))
