@@ -328,6 +328,26 @@ def test_a_tagger_without_its_language_model_says_so(lm_tagged, tmp_path, capsys
     assert "no pretrained language model at" in err and "rnnkit sentiment pretrain" in err
 
 
+def test_a_resume_refuses_another_language_model(lm_tagged, tmp_path, capsys):
+    """The language model gives the tagger's features: resuming with another --lm would go on with
+    the saved one while recording the new one, so it is refused like any other change."""
+    import shutil
+
+    data, run, _ = lm_tagged
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    same = ["tag", "train", "--data", str(data), "--out", str(copy), "--set", "lm_context=document", *TINY]
+    other = tmp_path / "other-lm"
+    shutil.copytree(run.parent / "lm", other)
+    capsys.readouterr()
+    assert main([*same, "--lm", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "holds a run with other settings" in err and f"lm: {str(run.parent / 'lm')!r} saved" in err
+    assert json.loads((copy / "config.json").read_text())["lm"] == str(run.parent / "lm")
+    assert main([*same, "--lm", str(run.parent / "lm")]) == 0  # the same one: nothing left to train
+    assert "Epoch" not in capsys.readouterr().out
+
+
 def test_onnx_export_refuses_a_tagger_with_a_language_model(lm_tagged, tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxscript")

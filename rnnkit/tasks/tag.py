@@ -114,7 +114,7 @@ RUNS = RunKind(
     "tagging",
     TagConfig,
     PRESETS,
-    may_change=("train.epochs", "train.time_limit", "lm"),
+    may_change=("train.epochs", "train.time_limit"),  # not "lm": it gives the tagger's features
     from_data=(
         "model.word_vocab",
         "model.char_vocab",
