@@ -316,6 +316,31 @@ def test_a_tagger_reads_a_frozen_pretrained_language_model(lm_tagged):
     assert tag.evaluate(run, data)["f1"] == 1.0
 
 
+def test_the_language_model_loads_below_the_tasks(lm_tagged):
+    """rnnkit.train.pretrained reads a pretraining run (model, tokenizer) for the tagger, which no
+    longer imports the pretrain task; the pretrain task's load_run gives the same model."""
+    import subprocess
+    import sys
+
+    from rnnkit.tasks import pretrain
+    from rnnkit.train import CheckpointError
+    from rnnkit.train.pretrained import load_word_lm
+
+    _, run, lm = lm_tagged
+    model, tokenizer = load_word_lm(run.parent / "lm")
+    assert model.config == lm.config and not model.training
+    for (key, mine), (_, theirs) in zip(model.state_dict().items(), lm.state_dict().items(), strict=True):
+        assert torch.equal(mine, theirs), key
+    assert tokenizer.vocab_size == pretrain.load_run(run.parent / "lm")[1].vocab_size
+    with pytest.raises(CheckpointError, match="is a tagging run, not a pretrained language model"):
+        load_word_lm(run)
+    code = (
+        "import sys, rnnkit.tasks.tag; print(sorted(m for m in sys.modules if m.startswith('rnnkit.tasks.')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "pretrain" not in loaded and "rnnkit.tasks.tag" in loaded
+
+
 def test_a_tagger_without_its_language_model_says_so(lm_tagged, tmp_path, capsys):
     data, run, _ = lm_tagged
     tagger = tag.Tagger.from_run(run)

@@ -41,14 +41,11 @@ from ..models.wordlm import WordLM, WordLMConfig
 from ..train import RunKind, TrainConfig, seed_everything, tell
 from ..train import checkpoint as ckpt
 from ..train.distributed import barrier, is_main
-from ..train.rundir import RUN_FILE
+from ..train.pretrained import SEPARATOR, TASK, TOKENIZER_FILE, load_word_lm
 
-TOKENIZER_FILE = "tokenizer.json"
 CORPUS_FILE = "corpus.json"  # written last: a corpus without it is rebuilt on resume
 TRAIN_TOKENS, VALIDATION_TOKENS = "train.bin", "validation.bin"
 RESULTS_FILE = "results.json"
-SEPARATOR = "</s>"  # between documents
-TASK = "sentiment-pretrain"
 
 
 @dataclass
@@ -358,14 +355,7 @@ def load_config(run_dir: str | Path) -> PretrainConfig:
 
 
 def load_run(run_dir: str | Path, weights: str = ckpt.BEST) -> tuple[WordLM, Tokenizer, PretrainConfig]:
-    """The pretrained model, its tokenizer and config; a clear error for a run of another task."""
-    run_dir = Path(run_dir)
-    if not (run_dir / RUN_FILE).is_file():
-        raise ckpt.CheckpointError(f"no pretrained run at {run_dir} (no {RUN_FILE})")
-    task = ckpt.load_json(run_dir / RUN_FILE).get("task")
-    if task != TASK:
-        raise ckpt.CheckpointError(
-            f"{run_dir} is a {task} run, not a pretrained language model (rnnkit sentiment pretrain)"
-        )
-    model, config = RUNS.load_model(run_dir, build_model, weights)
-    return model, Tokenizer.load(run_dir / TOKENIZER_FILE), config
+    """The pretrained model, its tokenizer and config; a clear error for a run of another task
+    (:func:`rnnkit.train.pretrained.load_word_lm`, which other tasks use without this one)."""
+    model, tokenizer = load_word_lm(run_dir, weights)
+    return model, tokenizer, load_config(run_dir)

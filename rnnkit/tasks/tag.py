@@ -46,7 +46,7 @@ from ..runtime import bf16_autocast
 from ..train import RunKind, TrainConfig, resolve_device, seed_everything, tell
 from ..train import checkpoint as ckpt
 from ..train.distributed import is_main
-from . import pretrain
+from ..train.pretrained import SEPARATOR, load_word_lm
 
 VOCAB_FILE = "vocab.json"
 LM_TOKENIZER_FILE = "lm_tokenizer.json"
@@ -413,7 +413,7 @@ def train(
     seed_everything(config.train.seed)
     lm = None
     if vocab is None and config.lm:
-        lm, pieces, lm_config = _language_model(config.lm)
+        lm, pieces = _language_model(config.lm)
     prepared = prepare(config, data, vocab)
     if vocab is None:
         model_config = dataclasses.replace(
@@ -426,11 +426,11 @@ def train(
             prepared.vocab.pieces = pieces
             model_config = dataclasses.replace(
                 model_config,
-                lm_vocab=lm_config.model.vocab_size,
-                lm_embed=lm_config.model.embed_dim,
-                lm_hidden=lm_config.model.hidden_size,
-                lm_cell=lm_config.model.cell,
-                lm_separator=pieces.token_id(pretrain.SEPARATOR),
+                lm_vocab=lm.config.vocab_size,
+                lm_embed=lm.config.embed_dim,
+                lm_hidden=lm.config.hidden_size,
+                lm_cell=lm.config.cell,
+                lm_separator=pieces.token_id(SEPARATOR),
             )
         config = dataclasses.replace(config, model=model_config)
         if is_main():
@@ -558,15 +558,15 @@ def load_run(run_dir: str | Path) -> tuple[SequenceTagger | TaggerEnsemble, TagC
 
 
 def _language_model(path: str):
-    """The pretrained language model of ``path`` (a ``rnnkit sentiment pretrain`` run), its tokenizer
-    and config; a clear error saying how to make one when there is none."""
+    """The pretrained language model of ``path`` (a ``rnnkit sentiment pretrain`` run) and its
+    tokenizer; a clear error saying how to make one when there is none."""
     if not (Path(path) / ckpt.BEST).is_file():
         raise ConfigError(
             f"no pretrained language model at {path}: this preset reads one (lm={path!r}); make it with "
             "'rnnkit sentiment pretrain' (about an hour on 2 cores; preset best then adapts it to "
             "eng.train's words, docs/tag.md), or pass --lm RUN"
         )
-    return pretrain.load_run(path)
+    return load_word_lm(path)
 
 
 # -- using a trained run --------------------------------------------------------------------------------
