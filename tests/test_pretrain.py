@@ -174,3 +174,34 @@ def test_pretraining_goes_on_from_a_pretrained_run_on_new_text(imdb_tarball, tmp
         tiny_config(f"init={first}", "train.epochs=3"), None, tmp_path / "adapted", text_dir=str(texts)
     )
     assert adapted["best_val_loss"] < frozen["best_val_loss"]
+
+
+@pytest.mark.parametrize("slices", [1, 4, 20, 37])
+def test_the_slices_of_a_pass_are_its_chunks_once_each_none_empty(slices):
+    ids = np.random.default_rng(0).integers(0, 50, size=4 * 8 * 38 + 9)
+    streams = TokenStreams(ids, 4, 8)
+    assert len(streams) == 37  # chunks per pass; 20 slices of ceil(37 / 20) = 2 left the 20th empty
+    cut = pretrain.Slices([streams], slices, seed=3)
+    for done in (0, 1):  # two passes: each cuts at its own offset
+        parts = [list(cut(done * slices + part + 1)) for part in range(slices)]
+        sizes = [len(part) for part in parts]
+        assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1 and max(sizes) == cut.size
+        offset = int(np.random.default_rng(3 * 1000 + done).integers(8))
+        whole = list(streams.batches(offset))
+        joined = [batch.forward for part in parts for batch in part]
+        assert len(joined) == len(whole)
+        assert all(
+            torch.equal(a.x, b.x) and torch.equal(a.y, b.y) for a, b in zip(joined, whole, strict=True)
+        )
+        assert [batch.forward.first for part in parts for batch in part[:1]] == [True] * slices
+
+
+def test_more_slices_than_a_pass_has_chunks_is_refused_before_training():
+    streams = TokenStreams(np.arange(4 * 8 * 38 + 9) % 50, 4, 8)
+    with pytest.raises(ConfigError) as refused:
+        pretrain.Slices([streams], 40, seed=0)
+    assert str(refused.value) == (
+        "slices=40 cuts each pass over the corpus into 40 trainer epochs, but a pass holds only 37 "
+        "chunks (4 streams of 8 pieces); use --set slices=37 or fewer, or a smaller --batch-size "
+        "or seq_len"
+    )

@@ -9,7 +9,7 @@ import torch
 from helpers import XYBatch
 from torch import nn
 
-from rnnkit.train import CountBar, ProgressBar, TrainConfig, Trainer, resolve_device
+from rnnkit.train import CountBar, ProgressBar, TrainConfig, Trainer, TrainingError, resolve_device
 
 
 def toy_step(model, batch):
@@ -141,3 +141,17 @@ def test_cuda_without_a_gpu_is_a_user_error_in_one_line(tmp_path, capsys):
         resolve_device("cuda")
     assert main(["ball", "--epochs", "1", "--set", "train.device=cuda", "--out", str(tmp_path / "x")]) == 2
     assert "error: device 'cuda' was asked for but torch sees no GPU" in capsys.readouterr().err
+
+
+def test_an_epoch_without_batches_is_refused_and_the_run_stays_at_its_last_epoch(tmp_path):
+    config = TrainConfig(epochs=3, lr=0.1, monitor="val_loss")
+    trainer = Trainer(nn.Linear(3, 1), toy_step, config, tmp_path)
+    with pytest.raises(TrainingError) as refused:  # the data runs out after the first epoch
+        trainer.fit(lambda epoch: toy_batches() if epoch == 1 else [], 4, lambda: toy_batches(seed=1))
+    message = str(refused.value)
+    assert message.startswith("epoch 2 of 3 gave no training batches (4 were expected)")
+    assert f"the run in {tmp_path} ends at epoch 1" in message and "more data" in message
+    assert trainer.epoch == 1 and len(trainer.history) == 1
+    assert [row["epoch"] for row in json.loads((tmp_path / "history.json").read_text())] == [1]
+    resumed = Trainer(nn.Linear(3, 1), toy_step, config, tmp_path)
+    assert resumed.resume() and resumed.epoch == 1 and resumed.history == trainer.history

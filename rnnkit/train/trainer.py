@@ -475,6 +475,8 @@ class Trainer:
                 self.global_step += 1
                 meter.update(loss, metrics, count)
                 self._emit("on_step", index + 1, meter.means())
+            if meter.count == 0:
+                self._refuse_empty_epoch(epoch, steps_per_epoch)
             logs = meter.means()
             if val_batches is not None:
                 logs.update({f"val_{k}": v for k, v in self.evaluate(val_batches()).items()})
@@ -514,6 +516,17 @@ class Trainer:
         if self.group is not None:
             self.group.barrier()  # no process reads the run's files before rank 0 has written them
         return self.history
+
+    def _refuse_empty_epoch(self, epoch: int, steps_per_epoch: int) -> None:
+        """Stop on an epoch that trained nothing: it has no loss to log or to compare, and a row of
+        it would only repeat the last validation. Nothing of it is written, so the run's files and
+        a resume still end at the last epoch that trained."""
+        raise TrainingError(
+            f"epoch {epoch} of {self.config.epochs} gave no training batches ({steps_per_epoch} were "
+            f"expected); stopped before validating it, so the run in {self.run_dir} ends at epoch "
+            f"{self.epoch}. The training data cannot fill this epoch: use more data or a smaller batch "
+            "size"
+        )
 
     def _record_processes(self) -> None:
         """Append this session to ``processes.json``: the processes, their seeds and threads."""
