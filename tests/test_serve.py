@@ -240,6 +240,80 @@ def test_batcher_takes_at_most_max_batch_and_passes_errors_to_each_request():
     assert [type(f) for f in failed] == [ValueError, ValueError]
 
 
+class Oops(BaseException):
+    """Not an Exception: what a bare ``except Exception`` lets through."""
+
+
+BAD_BATCHES = {
+    "one answer too few": lambda requests: [r.upper() for r in requests][:-1],
+    "one answer too many": lambda requests: [*(r.upper() for r in requests), "extra"],
+    "no list": lambda requests: None,
+    "an error": lambda requests: 1 / 0,
+    "a BaseException": lambda requests: (_ for _ in ()).throw(Oops("oops")),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_BATCHES))
+def test_a_failing_batch_fails_its_requests_and_the_worker_serves_the_next(bad):
+    """A batch function that answers the wrong number of requests (or fails in any other way)
+    gives every request of that batch an error; the requests queued behind it, and later ones,
+    are answered by the same worker. Before the fix, a wrong count killed the worker: the
+    batch's requests and those queued behind it waited forever (hence the timeouts here)."""
+    import asyncio
+
+    calls = []
+
+    def run(requests):
+        calls.append(list(requests))
+        if len(calls) == 1:
+            return BAD_BATCHES[bad](requests)
+        return [r.upper() for r in requests]
+
+    async def scenario():
+        batcher = MicroBatcher(run, ThreadPoolExecutor(1), max_batch=2, max_wait_ms=50)
+        # "a" and "b" make the first (failing) batch, "c" waits in the queue behind it
+        first = await asyncio.wait_for(
+            asyncio.gather(*(batcher.submit(c) for c in "abc"), return_exceptions=True), timeout=10
+        )
+        worker = batcher._worker
+        later = await asyncio.wait_for(batcher.submit("d"), timeout=10)
+        alive = batcher._worker is worker and not worker.done()
+        await batcher.close()
+        return first, later, alive
+
+    (a, b, c), later, alive = asyncio.run(scenario())
+    assert calls[0] == ["a", "b"]
+    assert isinstance(a, Exception) and isinstance(b, Exception)
+    if bad.startswith("one answer"):
+        count = "1 answer" if "few" in bad else "3 answers"
+        assert isinstance(a, RuntimeError)
+        assert f"returned {count} for a batch of 2 requests" in str(a)
+        assert "one answer per request" in str(a)
+    elif bad == "an error":
+        assert isinstance(a, ZeroDivisionError)
+    elif bad == "a BaseException":
+        assert isinstance(a, RuntimeError) and "Oops" in str(a)
+    assert (c, later) == ("C", "D")
+    assert alive
+
+
+def test_a_failing_batch_is_a_500_with_a_message_and_the_server_goes_on():
+    class Miscounting(Slow):
+        def answer(self, requests):
+            answers = super().answer(requests)
+            return answers + answers if requests[0].text == "twice" else answers
+
+    model = Miscounting(0.0)
+    limits = Limits(max_batch=1)
+    with running(create_app({"bad": model}, limits)) as url, httpx.Client(base_url=url, timeout=10) as client:
+        failed = post(client, "bad", {"text": "twice"})
+        assert failed.status_code == 500
+        detail = failed.json()["detail"]
+        assert detail.startswith("the model 'bad' failed on this request: RuntimeError: ")
+        assert "returned 2 answers for a batch of 1 request;" in detail
+        assert post(client, "bad", {"text": "once"}).status_code == 200
+
+
 def test_every_torch_call_of_the_server_runs_in_one_thread(monkeypatch, tmp_path):
     """Loading and answering, for every model, in the one torch thread: a second thread running
     torch gets a second OpenMP team, and the two teams made one-review calls 8x slower on a

@@ -11,7 +11,8 @@ Routes (``NAME`` is a loaded model's name, the run directory's name unless given
 Every model call runs in the server's torch thread (the event loop is never blocked by one), and
 requests to one model are micro-batched (:mod:`.batcher`). Refusals are JSON ``{"detail": ...}``:
 a body over the limit 413, bad or over-long input 422, too many requests in flight 429, an
-unknown model 404; the server goes on serving after each.
+unknown model 404, a model that failed on the request 500 (with the error); the server goes on
+serving after each.
 """
 
 from __future__ import annotations
@@ -251,7 +252,13 @@ def _add_routes(app: FastAPI, entry: Served, limits: Limits) -> None:
     async def predict(request: Any) -> Any:
         _check_text(request.text, limits)
         model.check(request)
-        return await entry.batcher.submit(request)
+        try:
+            return await entry.batcher.submit(request)
+        except RnnkitError:
+            raise  # the model refused the input: a 422 (the handlers above)
+        except Exception as error:  # the model (or its batch) failed, logged by the batcher: a 500
+            detail = f"the model {name!r} failed on this request: {type(error).__name__}: {error}"
+            return JSONResponse({"detail": detail}, status_code=500)
 
     predict.__annotations__["request"] = model.Request
     app.post(

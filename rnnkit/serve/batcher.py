@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ import numpy as np
 
 Q = TypeVar("Q")  # a request
 A = TypeVar("A")  # its answer
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,9 +66,10 @@ class MicroBatcher(Generic[Q, A]):
     """``await batcher.submit(request)``: the answer of ``run([..., request, ...])``.
 
     ``run`` takes a list of requests and returns one answer per request, in order; it is called in
-    ``executor`` (the server's torch thread). An exception raised by ``run`` is given to every
-    request of that batch. ``max_batch=1`` turns batching off (one request per call), the baseline
-    of the load benchmark.
+    ``executor`` (the server's torch thread). An exception raised by ``run``, or a wrong number of
+    answers (a ``RuntimeError`` that says so), is given to every request of that batch, and the
+    worker goes on with the next batch. ``max_batch=1`` turns batching off (one request per call),
+    the baseline of the load benchmark.
     """
 
     def __init__(
@@ -97,47 +100,86 @@ class MicroBatcher(Generic[Q, A]):
         return await future
 
     async def _serve(self) -> None:
-        assert self._queue is not None
-        loop = asyncio.get_running_loop()
+        """The worker: gathers a batch, runs it, answers its requests; for ever (until :meth:`close`).
+        Whatever goes wrong with one batch fails that batch's requests only: the worker goes on,
+        and the requests queued behind the batch are served."""
         while True:
-            batch = [await self._queue.get()]
-            deadline = loop.time() + self.max_wait
-            while len(batch) < self.max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())  # already waiting: no need to sleep
-                    continue
-                except asyncio.QueueEmpty:
-                    pass
-                left = deadline - loop.time()
-                if left <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), left))
-                except asyncio.TimeoutError:
-                    break
-            live = [(request, future) for request, future in batch if not future.cancelled()]
+            live = await self._gather()
             if not live:
                 continue
-            started = time.perf_counter()
             try:
-                answers = await loop.run_in_executor(self.executor, self.run, [r for r, _ in live])
-            except Exception as error:  # every request of the batch gets it
+                await self._answer(live)
+            except asyncio.CancelledError:  # close(): the batch under way is given up
+                for _, future in live:
+                    future.cancel()
+                raise
+            except BaseException as error:  # one bad batch must not stop the server's batching
+                if not isinstance(error, Exception):  # e.g. SystemExit raised by a model's code
+                    error = RuntimeError(f"the batch function raised {type(error).__name__}: {error}")
+                log.error("a batch of %d request(s) failed", len(live), exc_info=error)
                 for _, future in live:
                     if not future.done():
                         future.set_exception(error)
+
+    async def _gather(self) -> list[tuple[Q, asyncio.Future[A]]]:
+        """The next batch: the first request, and those arriving within ``max_wait`` of it (at most
+        ``max_batch``), less any whose client has gone."""
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        batch = [await self._queue.get()]
+        deadline = loop.time() + self.max_wait
+        while len(batch) < self.max_batch:
+            try:
+                batch.append(self._queue.get_nowait())  # already waiting: no need to sleep
                 continue
-            finally:
-                self.stats.add(len(live), time.perf_counter() - started)
-            for (_, future), answer in zip(live, answers, strict=True):
-                if not future.done():
-                    future.set_result(answer)
+            except asyncio.QueueEmpty:
+                pass
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), left))
+            except asyncio.TimeoutError:
+                break
+        return [(request, future) for request, future in batch if not future.cancelled()]
+
+    async def _answer(self, live: list[tuple[Q, asyncio.Future[A]]]) -> None:
+        """Run one batch in the torch thread and give each request its answer; an exception raised
+        by ``run``, or a wrong number of answers, is raised here (for :meth:`_serve` to give it to
+        every request of the batch)."""
+        started = time.perf_counter()
+        try:
+            answers = await asyncio.get_running_loop().run_in_executor(
+                self.executor, self.run, [r for r, _ in live]
+            )
+        finally:
+            self.stats.add(len(live), time.perf_counter() - started)
+        answers = list(answers)
+        if len(answers) != len(live):  # checked before any request is answered
+            name = getattr(self.run, "__qualname__", repr(self.run))
+            raise RuntimeError(
+                f"the batch function {name} returned {_count(len(answers), 'answer')} for a batch of "
+                f"{_count(len(live), 'request')}; it must return one answer per request, in the "
+                "requests' order"
+            )
+        for (_, future), answer in zip(live, answers):
+            if not future.done():
+                future.set_result(answer)
 
     async def close(self) -> None:
+        """Stop the worker; the requests it had not answered yet are cancelled."""
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+        while self._queue is not None and not self._queue.empty():
+            _, future = self._queue.get_nowait()
+            future.cancel()
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @dataclass(frozen=True)
