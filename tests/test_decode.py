@@ -103,19 +103,26 @@ def test_a_beam_wide_enough_finds_the_exhaustive_best(alpha):
         assert found[b].score == pytest.approx(score)
 
 
-def test_beam_one_is_greedy():
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0])
+def test_beam_one_is_greedy_in_tokens_and_both_scores(alpha):
+    """One definition of ``score`` for both searches: greedy is beam search with K = 1, so it
+    reports the same length-normalised score, and ``log_prob`` is the raw sum of log-probabilities
+    in both; each is checked against the Markov table."""
     B, V = 16, 7
     markov = Markov(B, V, seed=2)
     limits = torch.randint(1, 9, (B,), generator=torch.Generator().manual_seed(0))
     state, memory = markov.start()
-    greedy = greedy_search(markov.step, state, memory, bos=BOS, eos=EOS, max_lengths=limits)
-    one = beam_search(markov.step, state, memory, beam=1, bos=BOS, eos=EOS, max_lengths=limits, alpha=0.6)
+    greedy = greedy_search(markov.step, state, memory, bos=BOS, eos=EOS, max_lengths=limits, alpha=alpha)
+    one = beam_search(markov.step, state, memory, beam=1, bos=BOS, eos=EOS, max_lengths=limits, alpha=alpha)
     assert [h.tokens for h in one] == [h.tokens for h in greedy]
     for b in range(B):
         assert len(greedy[b].tokens) <= limits[b]
         ended = len(greedy[b].tokens) < limits[b]
         emitted = [*greedy[b].tokens, EOS] if ended else greedy[b].tokens
-        assert greedy[b].log_prob == pytest.approx(markov.sequence_log_prob(b, emitted))
+        log_prob = markov.sequence_log_prob(b, emitted)
+        assert greedy[b].log_prob == pytest.approx(log_prob) == one[b].log_prob
+        score = log_prob / length_penalty(len(emitted), alpha)
+        assert greedy[b].score == pytest.approx(score) == one[b].score
 
 
 def test_search_rejects_bad_arguments():
@@ -185,6 +192,32 @@ def test_batched_translation_equals_one_sentence_at_a_time_padded_or_not(name, b
         alone = search(source[b : b + 1, :n], lengths[b : b + 1], limits[b : b + 1])[0]
         assert alone.tokens == batched[b].tokens
         assert alone.score == pytest.approx(batched[b].score)
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_greedy_and_beam_one_score_as_the_models_log_probs_say(name):
+    """On the encoder-decoder: greedy == beam K = 1 in tokens, score and log_prob, and both numbers
+    equal a recomputation from the model's teacher-forced log-probabilities of the tokens found."""
+    alpha = 0.6
+    model = small_model(seed=5, **CONFIGS[name])
+    source, lengths = sources(B=6, seed=6)
+    limits = lengths + 2
+    memory, state = model.encode(source, lengths)
+    greedy = greedy_search(model.step, state, memory, bos=BOS, eos=EOS, max_lengths=limits, alpha=alpha)
+    memory, state = model.encode(source, lengths)
+    one = beam_search(model.step, state, memory, beam=1, bos=BOS, eos=EOS, max_lengths=limits, alpha=alpha)
+    for b, (g, o) in enumerate(zip(greedy, one)):
+        assert g.tokens == o.tokens
+        assert g.score == pytest.approx(o.score) and g.log_prob == pytest.approx(o.log_prob)
+        ended = len(g.tokens) < limits[b]
+        emitted = torch.tensor([*g.tokens, EOS] if ended else g.tokens)  # (n,)
+        target_in = torch.cat([torch.tensor([BOS]), emitted[:-1]])[None]  # (1, n)
+        n = int(lengths[b])
+        with torch.no_grad():
+            logits = model(source[b : b + 1, :n], lengths[b : b + 1], target_in)  # (1, n, V)
+        log_prob = float(torch.log_softmax(logits[0], -1).gather(1, emitted[:, None]).sum())
+        assert g.log_prob == pytest.approx(log_prob)
+        assert g.score == pytest.approx(log_prob / length_penalty(len(emitted), alpha))
 
 
 def test_tied_embeddings_share_one_parameter():

@@ -7,13 +7,19 @@ tensors with the row on dim 0: ``state`` changes every step (a decoder's hidden 
 does not (the encoder outputs, their attention keys, the source mask). Rows of finished sentences
 are dropped as the search goes, so a batch costs what its unfinished sentences cost.
 
+Both searches report a :class:`Hypothesis` with two numbers, defined once for both:
+
+- ``log_prob = sum_t log p(y_t | y_<t, x)`` over the n tokens emitted, the end token included
+  when it was written (a sentence cut at its maximum length has none);
+- ``score = log_prob / lp(n)``, with GNMT's length penalty ``lp(n) = ((5 + n) / 6) ** alpha``
+  (``alpha=0``: ``score == log_prob``). Beam search ranks finished hypotheses by it.
+
 Beam search (K beams per sentence) keeps the K best unfinished hypotheses by summed log-probability.
 At each step it takes the 2K best extensions of a sentence's beams: an end token among the first K
-finishes a hypothesis, scored ``sum log p / lp(length)`` with GNMT's length penalty
-``lp(n) = ((5 + n) / 6) ** alpha`` (``alpha=0``: raw log-probability); the first K other extensions
-are the next beams. A sentence is done once it holds K finished hypotheses (early finish), or at its
-maximum length, where its unfinished beams are finished as they stand. With K = 1 this is exactly
-greedy search.
+finishes a hypothesis; the first K other extensions are the next beams. A sentence is done once it
+holds K finished hypotheses (early finish), or at its maximum length, where its unfinished beams are
+finished as they stand. With K = 1 this is exactly greedy search: the same tokens, ``log_prob`` and
+``score`` (for the same ``alpha``).
 """
 
 from __future__ import annotations
@@ -30,9 +36,12 @@ StepFn = Callable[[Tensor, Any, Any], tuple[Tensor, Any, Tensor | None]]
 
 @dataclass
 class Hypothesis:
+    """A decoded sentence. ``n`` below is the number of tokens emitted: ``len(tokens)``, plus 1 for
+    the end token when the sentence ended with one (not when it was cut at its maximum length)."""
+
     tokens: list[int]  # without the end token
-    score: float  # sum of log-probabilities (end token included) over lp(length)
-    log_prob: float  # sum of log-probabilities, end token included when finished
+    score: float  # log_prob / lp(n), lp(n) = ((5 + n) / 6) ** alpha: what beam search ranks by
+    log_prob: float  # sum of the n log-probabilities, end token included when written
     attention: Tensor | None = field(
         default=None, repr=False
     )  # (steps, S): each step's weights, end included
@@ -50,6 +59,7 @@ def select(tree: Any, index: Tensor) -> Any:
 
 
 def length_penalty(length: int, alpha: float) -> float:
+    """GNMT's ``lp(n) = ((5 + n) / 6) ** alpha`` for ``n = length`` emitted tokens (Wu et al., 2016)."""
     return ((5.0 + length) / 6.0) ** alpha
 
 
@@ -71,10 +81,13 @@ def greedy_search(
     bos: int,
     eos: int,
     max_lengths: Tensor,
+    alpha: float = 0.6,
     attention: bool = False,
 ) -> list[Hypothesis]:
     """The most likely token at each step, for B sentences at once (state and memory have B rows).
-    ``max_lengths`` (B,): tokens a sentence may emit, its end token included."""
+    ``max_lengths`` (B,): tokens a sentence may emit, its end token included. ``score`` is
+    ``log_prob / lp(n)`` with length penalty ``alpha``, as :func:`beam_search` scores (K = 1 gives
+    this search's tokens and numbers)."""
     limits = _check(max_lengths)
     B = len(limits)
     device = _device(state, memory)
@@ -98,7 +111,10 @@ def greedy_search(
                 if token != eos:
                     history[b].append(token)
                 out[b] = Hypothesis(
-                    history[b], sums[b], sums[b], torch.stack(weights[b]) if weights[b] else None
+                    history[b],
+                    sums[b] / length_penalty(t, alpha),  # t tokens emitted, the end token included
+                    sums[b],
+                    torch.stack(weights[b]) if weights[b] else None,
                 )
             else:
                 history[b].append(token)
@@ -124,7 +140,8 @@ def beam_search(
     attention: bool = False,
 ) -> list[Hypothesis]:
     """The best of K beams for B sentences at once (state and memory have B rows, one per sentence;
-    they are repeated K times here). ``max_lengths`` (B,) as in :func:`greedy_search`."""
+    they are repeated K times here), by ``score`` (``log_prob / lp(n)``, length penalty ``alpha``).
+    ``max_lengths`` (B,) as in :func:`greedy_search`."""
     limits = _check(max_lengths, beam)
     B, K = len(limits), beam
     device = _device(state, memory)
