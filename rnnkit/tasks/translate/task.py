@@ -32,18 +32,16 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ...config import check_fraction
-from ...data.translation import Pair, match_key, normalize, parse_pair_name, references
+from ...data.translation import Pair, Splits, match_key, normalize, parse_pair_name, references
 from ...decode import Hypothesis, beam_search, greedy_search
 from ...errors import ConfigError
 from ...models.seq2seq import Seq2Seq, Seq2SeqConfig
 from ...summary import summary
-from ...train import RunKind, TrainConfig, resolve_device, seed_everything
-from ...train import checkpoint as ckpt
-from ...train.distributed import is_main
+from ...train import RunKind, TrainConfig, Trainer, resolve_device
+from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
 from .data import SOURCE_TOKENIZER, TARGET_TOKENIZER, PairBatch, PairDataset, Tokenizers, encode_pairs
 from .data import load_splits as _load_splits
 
-RESULTS_FILE = "results.json"
 MAX_SOURCE_TOKENS = 256  # a longer source is cut to this many tokens (with a warning): memory stays bounded
 # Decoding: sentences sorted by length, batches of at most this many source tokens (padding included).
 GREEDY_BATCH, BEAM_BATCH, DECODE_TOKENS = 512, 128, 8192
@@ -156,76 +154,99 @@ def load_splits(config: TranslateConfig, data: str | Path | None):
     return _load_splits(data, config.pair, config.test_pairs, config.validation_pairs, config.split_seed)
 
 
+@dataclass
+class TranslationData:
+    splits: Splits
+    tokenizers: Tokenizers
+    train: PairDataset
+    validation: PairDataset
+
+
+class TranslationRecipe(Recipe[TranslateConfig, TranslationData]):
+    """The translation task's parts for the run template (:func:`rnnkit.train.template.train_run`)."""
+
+    runs = RUNS
+
+    def __init__(self, data: str | Path | None) -> None:
+        self.data = data
+
+    def load_saved(self, run_dir: Path, config: TranslateConfig) -> Tokenizers:
+        return Tokenizers.load(run_dir)
+
+    def prepare(self, config: TranslateConfig, saved: Tokenizers | None) -> TranslationData:
+        splits = load_splits(config, self.data)
+        tokenizers = saved or Tokenizers.train(
+            splits.train, config.source_vocab_size, config.target_vocab_size
+        )
+        return TranslationData(
+            splits,
+            tokenizers,
+            encode_pairs(splits.train, tokenizers, config.max_tokens),
+            encode_pairs(splits.validation, tokenizers, config.max_tokens),
+        )
+
+    def decide(self, config: TranslateConfig, data: TranslationData) -> TranslateConfig:
+        vocab = {
+            "source_vocab": data.tokenizers.source.vocab_size,
+            "target_vocab": data.tokenizers.target.vocab_size,
+        }
+        return dataclasses.replace(config, model=dataclasses.replace(config.model, **vocab))
+
+    def save_new(self, config: TranslateConfig, data: TranslationData, run_dir: Path) -> None:
+        data.tokenizers.save(run_dir)
+
+    def build(self, config: TranslateConfig, data: TranslationData) -> Seq2Seq:
+        return build_model(config)
+
+    def step(self, config: TranslateConfig):
+        return make_step(config.label_smoothing)
+
+    def started(self, config, data: TranslationData, trainer: Trainer, model: nn.Module) -> None:
+        example = data.train.collate(np.arange(2))
+        trainer.message(str(summary(model, example.source, example.source_lengths, example.target_in)))
+
+    def fit(self, config: TranslateConfig, data: TranslationData, trainer: Trainer, model: nn.Module) -> Fit:
+        translator = Translator(model, data.tokenizers, config)
+        pairs = data.splits.validation
+
+        def validate(model: nn.Module) -> dict[str, float]:  # under torchrun, every process translates it all
+            translator.device = trainer.device
+            hypotheses = translator.translate([p.source for p in pairs], beam=1)
+            return {"bleu": corpus_scores([h.text for h in hypotheses], pairs, config)["bleu"]}
+
+        batch_size, seed, shard = config.train.batch_size, config.train.seed, trainer.shard
+        return Fit(
+            lambda epoch: data.train.batches(batch_size, shuffle=True, seed=seed * 1000 + epoch, shard=shard),
+            data.train.num_batches(batch_size),
+            lambda: data.validation.batches(256, shard=shard),
+            validate,
+        )
+
+    def test(
+        self, config: TranslateConfig, data: TranslationData, trainer: Trainer, model: nn.Module
+    ) -> dict:
+        translator = Translator(model, data.tokenizers, config)
+        translator.device = trainer.device
+        best_row = max(trainer.history, key=lambda row: row["val_bleu"])
+        return {
+            "test": {
+                f"beam{beam}": score_split(translator, data.splits.test, config, beam)
+                for beam in sorted({1, config.beam})
+            },
+            "best_val_bleu": best_row["val_bleu"],
+            "best_epoch": best_row["epoch"],
+            "best_elapsed_seconds": best_row["elapsed"],
+            "train_pairs": len(data.splits.train),
+            "test_pairs": len(data.splits.test),
+        }
+
+
 def train(
     config: TranslateConfig, data: str | Path | None, run_dir: str | Path, callbacks=(), resume: bool = True
 ) -> dict:
     """Train (or resume) the run in ``run_dir``, select on the validation BLEU, then score the best
     weights on the test split with greedy and beam search."""
-    run_dir = Path(run_dir)
-    RUNS.check_task(run_dir)
-    tokenizers = None
-    if resume and (run_dir / ckpt.STATE).is_file():
-        config = RUNS.resumable(RUNS.load_config(run_dir), config, run_dir)
-        if is_main():  # under torchrun, rank 0 alone writes the run directory
-            RUNS.save_config(config, run_dir)
-        tokenizers = Tokenizers.load(run_dir)
-    seed_everything(config.train.seed)
-    splits = load_splits(config, data)
-    if tokenizers is None:
-        tokenizers = Tokenizers.train(splits.train, config.source_vocab_size, config.target_vocab_size)
-        model_config = dataclasses.replace(
-            config.model,
-            source_vocab=tokenizers.source.vocab_size,
-            target_vocab=tokenizers.target.vocab_size,
-        )
-        config = dataclasses.replace(config, model=model_config)
-        if is_main():
-            run_dir.mkdir(parents=True, exist_ok=True)
-            tokenizers.save(run_dir)
-            RUNS.save_config(config, run_dir)
-    train_set = encode_pairs(splits.train, tokenizers, config.max_tokens)
-    validation = encode_pairs(splits.validation, tokenizers, config.max_tokens)
-    model = build_model(config)
-    trainer = RUNS.trainer(model, make_step(config.label_smoothing), config.train, run_dir, callbacks, resume)
-    translator = Translator(model, tokenizers, config)
-    example = train_set.collate(np.arange(2))
-    trainer.message(str(summary(model, example.source, example.source_lengths, example.target_in)))
-
-    def validate(model: nn.Module) -> dict[str, float]:  # under torchrun, every process translates it all
-        translator.device = trainer.device
-        hypotheses = translator.translate([p.source for p in splits.validation], beam=1)
-        return {"bleu": corpus_scores([h.text for h in hypotheses], splits.validation, config)["bleu"]}
-
-    batch_size, seed, shard = config.train.batch_size, config.train.seed, trainer.shard
-    start = time.perf_counter()
-    trainer.fit(
-        lambda epoch: train_set.batches(batch_size, shuffle=True, seed=seed * 1000 + epoch, shard=shard),
-        train_set.num_batches(batch_size),
-        val_batches=lambda: validation.batches(256, shard=shard),
-        validate=validate,
-    )
-    session = time.perf_counter() - start
-    ckpt.load_weights(model, run_dir / ckpt.BEST)
-    translator.device = trainer.device
-    test = {}
-    for beam in sorted({1, config.beam}):
-        test[f"beam{beam}"] = score_split(translator, splits.test, config, beam)
-    best_row = max(trainer.history, key=lambda row: row["val_bleu"])
-    results = {
-        "test": test,
-        "best_val_bleu": best_row["val_bleu"],
-        "best_epoch": best_row["epoch"],
-        "best_elapsed_seconds": best_row["elapsed"],
-        "epochs": trainer.epoch,
-        "train_seconds_total": trainer.elapsed,
-        "train_seconds_this_session": session,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "train_pairs": len(splits.train),
-        "test_pairs": len(splits.test),
-    }
-    if trainer.writes:
-        ckpt.save_json(results, run_dir / RESULTS_FILE)
-    return results
+    return train_run(TranslationRecipe(data), config, run_dir, callbacks, resume)
 
 
 # -- scores ---------------------------------------------------------------------------------------------
