@@ -9,6 +9,7 @@ import torch
 from helpers import XYBatch
 from torch import nn
 
+from rnnkit.errors import ConfigError
 from rnnkit.train import CountBar, ProgressBar, TrainConfig, Trainer, TrainingError, resolve_device
 
 
@@ -61,7 +62,7 @@ def test_target_stops_at_the_first_epoch_that_reaches_it(tmp_path):
 
 
 def test_time_budget_sets_the_cosine_and_survives_resume(tmp_path):
-    config = TrainConfig(epochs=5, lr=1.0, schedule="cosine", time_limit=10.0)
+    config = TrainConfig(epochs=5, lr=1.0, schedule="cosine", time_limit=10.0, monitor="loss")
     trainer = Trainer(nn.Linear(3, 1), toy_step, config, tmp_path)
     assert trainer._lr_at(0, 100, elapsed=300.0) == pytest.approx(0.5)  # half the budget: cos(pi/2)
     assert trainer._lr_at(90, 100, elapsed=60.0) < 0.1  # the step count can also end it first
@@ -155,3 +156,69 @@ def test_an_epoch_without_batches_is_refused_and_the_run_stays_at_its_last_epoch
     assert [row["epoch"] for row in json.loads((tmp_path / "history.json").read_text())] == [1]
     resumed = Trainer(nn.Linear(3, 1), toy_step, config, tmp_path)
     assert resumed.resume() and resumed.epoch == 1 and resumed.history == trainer.history
+
+
+def step_with_error(model, batch):
+    """toy_step that also reports the summed absolute error (a metric the trainer averages)."""
+    prediction = model(batch.x).squeeze(1)
+    loss = nn.functional.mse_loss(prediction, batch.y)
+    return loss, {"abs_error": (prediction - batch.y).abs().sum().item()}, len(batch.y)
+
+
+class Steps:
+    def __init__(self):
+        self.count = 0
+
+    def on_step(self, *_):
+        self.count += 1
+
+
+def test_a_monitor_naming_no_metric_is_refused_after_the_first_validation(tmp_path):
+    steps = Steps()
+    config = TrainConfig(epochs=3, lr=0.1, monitor="val_acuracy")
+    trainer = Trainer(nn.Linear(3, 1), step_with_error, config, tmp_path, [steps])
+    with pytest.raises(ConfigError) as refused:
+        trainer.fit(lambda epoch: toy_batches(), 4, lambda: toy_batches(seed=1))
+    assert str(refused.value) == (
+        "train.monitor='val_acuracy' names no metric of this run, which reports abs_error, loss, "
+        "val_abs_error, val_loss; set it to one of them (e.g. --set train.monitor=val_loss): a name "
+        "ending in 'loss' is minimised, any other maximised"
+    )
+    assert steps.count == 4 and trainer.epoch == 0 and trainer.history == []  # one epoch, not recorded
+    assert not (tmp_path / "train_state.pt").exists() and not (tmp_path / "history.json").exists()
+
+
+def test_a_validation_monitor_without_validation_is_refused_at_the_first_step(tmp_path):
+    trainer = Trainer(nn.Linear(3, 1), step_with_error, TrainConfig(epochs=3, lr=0.1), tmp_path)
+    with pytest.raises(ConfigError) as refused:
+        trainer.fit(lambda epoch: toy_batches(), 4)
+    assert str(refused.value).startswith(
+        "train.monitor='val_accuracy' names no metric of this run, which reports abs_error, loss; "
+        "set it to one of them (e.g. --set train.monitor=loss)"
+    )
+    assert trainer.global_step == 1 and trainer.history == []  # refused after one step
+
+
+def test_a_resumed_run_checks_its_monitor_before_training(tmp_path):
+    config = TrainConfig(epochs=1, lr=0.1, monitor="val_loss")
+    Trainer(nn.Linear(3, 1), toy_step, config, tmp_path).fit(
+        lambda e: toy_batches(), 4, lambda: toy_batches(1)
+    )
+    steps = Steps()
+    config = TrainConfig(epochs=2, lr=0.1, monitor="val_los")
+    resumed = Trainer(nn.Linear(3, 1), toy_step, config, tmp_path, [steps])
+    assert resumed.resume()
+    with pytest.raises(
+        ConfigError, match=r"'val_los' names no metric of this run, which reports loss, val_loss;"
+    ):
+        resumed.fit(lambda e: toy_batches(), 4, lambda: toy_batches(1))
+    assert steps.count == 0
+
+
+def test_monitoring_the_training_loss_keeps_the_lowest(tmp_path):
+    # validation of the opposite sign: its loss grows while the training loss falls
+    config = TrainConfig(epochs=4, lr=0.05, monitor="loss")
+    trainer = Trainer(nn.Linear(3, 1), toy_step, config, tmp_path)
+    history = trainer.fit(lambda epoch: toy_batches(), 4, lambda: toy_batches(seed=1, sign=-1.0))
+    losses = [row["loss"] for row in history]
+    assert trainer.best == min(losses) and trainer.best_epoch == 1 + losses.index(min(losses))

@@ -49,7 +49,9 @@ class TrainConfig:
     warmup: float = 0.0  # share of epochs * steps_per_epoch (the step cap, time_limit or not) warming up
     clip_norm: float | None = None
     patience: int | None = None  # early stopping: epochs without improvement of `monitor`
-    monitor: str = "val_accuracy"  # "..loss" is minimised, anything else maximised
+    # a metric the run reports ("..loss" is minimised, anything else maximised); one that names none is
+    # refused once the names are known: at the first validation (the first step without one), or on resume
+    monitor: str = "val_accuracy"
     seed: int = 0
     device: str = "auto"
     target: float | None = None  # stop once `monitor` reaches it (below it for a loss, above otherwise)
@@ -452,6 +454,10 @@ class Trainer:
                 )
             if self.writes:
                 self._record_processes()
+        validates = val_batches is not None or validate is not None
+        checked = bool(self.history)  # a resumed run: its history names what the run reports
+        if checked:
+            self._check_monitor(self.history[-1])
         while self.epoch < config.epochs and not self._out_of_time(self.elapsed):
             epoch = self.epoch + 1
             self._emit("on_epoch_begin", epoch, config.epochs, steps_per_epoch)
@@ -474,6 +480,8 @@ class Trainer:
                 self.optimizer.step()
                 self.global_step += 1
                 meter.update(loss, metrics, count)
+                if not (checked or validates):  # without validation the first step names every metric
+                    checked = self._check_monitor(meter.sums)
                 self._emit("on_step", index + 1, meter.means())
             if meter.count == 0:
                 self._refuse_empty_epoch(epoch, steps_per_epoch)
@@ -484,6 +492,8 @@ class Trainer:
                 self.model.eval()
                 with torch.no_grad():
                     logs.update({f"val_{k}": v for k, v in validate(self.model).items()})
+            if not checked:  # before anything of the epoch is recorded: a fixed monitor starts anew
+                checked = self._check_monitor(logs)
             self.epoch = epoch
             first = self.optimizer.param_groups[0]
             row = {"epoch": epoch, **logs, "lr": first["lr"] / first.get("lr_scale", 1.0)}  # the schedule's
@@ -494,7 +504,7 @@ class Trainer:
             self.elapsed += row["seconds"]
             row["elapsed"] = self.elapsed
             self.history.append(row)
-            value = logs.get(config.monitor, logs["loss"])
+            value = logs[config.monitor]
             improved = self._improved(value)
             if improved:
                 self.best = value
@@ -516,6 +526,20 @@ class Trainer:
         if self.group is not None:
             self.group.barrier()  # no process reads the run's files before rank 0 has written them
         return self.history
+
+    def _check_monitor(self, reported: dict[str, Any]) -> bool:
+        """Refuse a ``monitor`` that names none of the metrics the run reports (the keys of an
+        epoch's logs, or of a history row): it would otherwise pick the best weights by nothing."""
+        names = sorted(set(reported) - {"epoch", "lr", "seconds", "elapsed"})
+        monitor = self.config.monitor
+        if monitor not in names:
+            example = "val_loss" if "val_loss" in names else "loss"
+            raise ConfigError(
+                f"train.monitor={monitor!r} names no metric of this run, which reports "
+                f"{', '.join(names)}; set it to one of them (e.g. --set train.monitor={example}): a name "
+                "ending in 'loss' is minimised, any other maximised"
+            )
+        return True
 
     def _refuse_empty_epoch(self, epoch: int, steps_per_epoch: int) -> None:
         """Stop on an epoch that trained nothing: it has no loss to log or to compare, and a row of
