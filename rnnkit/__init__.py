@@ -8,14 +8,28 @@
   ``InputError`` are also ``ValueError``).
 - :func:`rnnkit.tune_allocator`: keep large freed buffers mapped (glibc), which speeds up training
   on a CPU (docs/core.md); opt-in, as it changes the whole process.
+
+The names that need torch are imported on first use (``rnnkit.LSTM`` imports :mod:`rnnkit.nn`), so
+that ``import rnnkit.cli`` and ``rnnkit --help`` do not spend seconds importing torch.
 """
 
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
 from .errors import ConfigError, InputError, RnnkitError
-from .nn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, from_torch, lengths_to_mask, to_torch
 from .runtime import tune_allocator
-from .summary import Summary, summary
 
 __version__ = "0.1.0"
+
+# name -> the submodule that defines it, imported when the name is first asked for
+_LAZY = {
+    **dict.fromkeys(("GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNCell"), "nn"),
+    **dict.fromkeys(("from_torch", "to_torch", "lengths_to_mask"), "nn"),
+    **dict.fromkeys(("Summary", "summary"), "summary"),
+}
 
 __all__ = [
     "GRU",
@@ -34,3 +48,31 @@ __all__ = [
     "to_torch",
     "tune_allocator",
 ]
+
+
+def __getattr__(name: str):
+    if name == "nn":  # imported eagerly before: `import rnnkit` then `rnnkit.nn.LSTM` keeps working
+        return importlib.import_module(".nn", __name__)
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+class _Package(types.ModuleType):
+    """``rnnkit.summary`` is the function, as ``from .summary import summary`` made it when this
+    package imported torch eagerly: importing the submodule ``rnnkit.summary`` (which Python then
+    sets as an attribute of its package) keeps the function in its place."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "summary" and isinstance(value, types.ModuleType):
+            value = value.summary
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -1,12 +1,14 @@
 import argparse
 import contextlib
+import inspect
 import io
 import json
+import subprocess
 import sys
 
 import pytest
 
-from rnnkit.cli import common, main
+from rnnkit.cli import catalog, common, main
 from rnnkit.errors import InputError
 from rnnkit.tasks import ball, charlm
 
@@ -238,3 +240,80 @@ def test_a_count_only_for_long_work(capsys):
     with common.counting("predicting", 1000) as progress:
         progress(1000, 1000)
     assert capsys.readouterr().err == ""  # not a terminal: nothing drawn, stderr stays clean
+
+
+# -- startup: parsers and --help import nothing heavy ----------------------------------------------
+
+
+def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """(words, parser) of ``parser`` and of every command under it: ((), rnnkit), (("tag",), ...)..."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, (*path, name))
+
+
+HEAVY = ("torch", "numpy", "matplotlib", "tokenizers", "sacrebleu", "fastapi", "pydantic", "onnx")
+
+# In a fresh interpreter: every command's --help, then command lines parsed but not run; prints the
+# heavy modules imported meanwhile.
+NO_HEAVY_IMPORT = f"""
+import argparse, contextlib, io, json, sys
+from rnnkit.cli import build_parser, main
+
+{inspect.getsource(_commands)}
+for words, _ in _commands(build_parser()):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        main([*words, "--help"])
+build_parser().parse_args(["translate", "predict", "--beam", "1", "RUN", "Bonjour."])
+build_parser().parse_args(["tag", "train", "--preset", "best", "--epochs", "2", "--out", "x"])
+build_parser().parse_args(["lab", "exploding", "--T", "20"])
+print(json.dumps([name for name in {HEAVY!r} if name in sys.modules]))
+"""
+
+
+def test_help_and_parsing_import_neither_torch_nor_any_task():
+    """``rnnkit --help`` and ``rnnkit TASK --help`` answer at once: torch alone takes seconds."""
+    done = subprocess.run([sys.executable, "-c", NO_HEAVY_IMPORT], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
+
+
+def test_import_rnnkit_is_light_and_its_names_still_resolve():
+    script = """
+import sys
+import rnnkit
+assert "torch" not in sys.modules
+import rnnkit.summary  # the submodule: rnnkit.summary stays the function, as it was
+from rnnkit import LSTM, summary
+assert summary is rnnkit.summary and callable(summary) and LSTM is rnnkit.nn.LSTM
+"""
+    subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_the_catalog_matches_the_tasks():
+    """The parsers show the catalog's presets and defaults; they must be the tasks' own."""
+    from rnnkit.export import onnx
+    from rnnkit.serve import Limits
+    from rnnkit.tasks import adding, pretrain, sentiment, tag, translate
+    from rnnkit.viz import FEATURES
+
+    tasks = {
+        "sentiment": sentiment,
+        "pretrain": pretrain,
+        "charlm": charlm,
+        "tag": tag,
+        "translate": translate,
+    }
+    assert {name: tuple(task.PRESETS) for name, task in tasks.items()} == catalog.PRESETS
+    assert catalog.TAG_SPLITS == tag.SPLITS
+    assert tuple(ball.LAYERS) == catalog.BALL_CELLS
+    assert tuple(FEATURES) == catalog.FEATURES
+    assert catalog.EXPORTABLE == onnx.EXPORTABLE
+    for defaults, config in (
+        (catalog.ADDING, adding.AddingConfig()),
+        (catalog.EXPLODING, adding.ExplodingConfig()),
+        (catalog.SERVE_LIMITS, Limits()),
+    ):
+        assert defaults == {name: getattr(config, name) for name in defaults}

@@ -3,6 +3,9 @@
 A mistake the user can fix (an :class:`~rnnkit.errors.RnnkitError`, a damaged run directory, a
 training that cannot go on) is printed as one line, ``error: ...``; anything else is a bug and
 shows its traceback. ``rnnkit --debug ...`` shows the traceback of every error.
+
+Building the parsers imports no task and not torch (see :mod:`.catalog`): each command imports
+what it needs when it runs, so ``rnnkit --help`` answers at once.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import traceback
 
 from ..errors import RnnkitError
 from ..runtime import tune_allocator
-from ..train import TrainingError
 from . import ball, core, export, forecast, lab, lm, sentiment, serve, tag, translate
 
 
@@ -85,7 +87,14 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         else:
             print(f"error: {error}", file=sys.stderr)
-        return 1 if isinstance(error, TrainingError) else 2
+        return 1 if _is_training_error(error) else 2
+
+
+def _is_training_error(error: RnnkitError) -> bool:
+    """A :class:`~rnnkit.train.TrainingError` (exit status 1) can only come from a loaded trainer,
+    so telling one needs no import of torch."""
+    trainer = sys.modules.get("rnnkit.train.trainer")
+    return trainer is not None and isinstance(error, trainer.TrainingError)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..tasks import ball
-from . import common
+from . import catalog, common
 
 OPTIONS = (
     common.EPOCHS.with_help("training epochs (default 16)"),
     common.SEED.with_help("seed of the simulation and the training (default 0)"),
-    common.Override("--cell", "cell", str, "recurrent cell (default lstm)", choices=list(ball.LAYERS)),
+    common.Override("--cell", "cell", str, "recurrent cell (default lstm)", choices=catalog.BALL_CELLS),
     common.Override("--noise", "sim.noise", float, "observation noise, metres (default 0)"),
     common.Override(
         "--restitution", "sim.restitution", float, "share of the normal speed a bounce keeps (0.9)"
@@ -46,6 +45,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_ball(args: argparse.Namespace) -> int:
+    from ..tasks import ball
+
     common.set_threads(args)
     config = common.config_from_args(ball.BallConfig(), args, OPTIONS)
     out = Path(args.out)

@@ -9,16 +9,22 @@ A training command is a few lines with these::
 
     def add_parser(commands):
         train = commands.add_parser("train")
-        common.add_run_options(train, task.PRESETS, default_preset="small")
+        common.add_run_options(train, catalog.PRESETS["task"], default_preset="small")
         common.add_overrides(train, OPTIONS)
         train.set_defaults(func=cmd_train)
 
     def cmd_train(args):
+        from ..tasks import task
+
         config = common.config_from_args(task.preset(args.preset), args, OPTIONS)
         run_dir = common.run_dir(args, task.RUNS)
         results = common.train_with_progress(
             lambda callbacks: task.train(config, run_dir, callbacks), run_dir, f"training {args.preset!r}"
         )
+
+Building a parser imports nothing heavy (no torch, no task): ``rnnkit --help`` answers at once. The
+tasks, and torch, are imported by the command that runs (``cmd_*``), and here by the functions that
+use them.
 """
 
 from __future__ import annotations
@@ -28,15 +34,15 @@ import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
-
-import torch
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import apply_overrides
 from ..errors import ConfigError, InputError
-from ..train import CountBar, ProgressBar, RunKind, distributed
+
+if TYPE_CHECKING:
+    from ..train import RunKind
 
 R = TypeVar("R")
 
@@ -45,6 +51,8 @@ def device_name(text: str) -> str:
     """``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, refused at parsing if torch cannot use it."""
     if text == "auto":
         return text
+    import torch
+
     try:
         device = torch.device(text)
     except RuntimeError:
@@ -114,7 +122,7 @@ def process_count(text: str) -> int:
 
 def add_run_options(
     parser: argparse.ArgumentParser,
-    presets: Mapping[str, Any] | None = None,
+    presets: Sequence[str] | None = None,
     default_preset: str | None = None,
     out: str | None = None,
     nproc: bool = False,
@@ -141,6 +149,8 @@ def run_dir(args: argparse.Namespace, runs: RunKind) -> Path:
     With ``--nproc N`` (N > 1) the command line runs again as N processes under torchrun, and this
     process ends with their exit status. Under torchrun, rank 0 alone empties the directory, and
     every process waits for it."""
+    from ..train import distributed
+
     if getattr(args, "nproc", None) is not None and args.nproc > 1:
         raise SystemExit(_relaunch(args.nproc))
     path = Path(args.out or f"runs/{args.preset}")
@@ -153,6 +163,8 @@ def run_dir(args: argparse.Namespace, runs: RunKind) -> Path:
 
 def _relaunch(nproc: int) -> int:
     """``rnnkit ARGS`` again, without ``--nproc``, as ``nproc`` processes under torchrun."""
+    from ..train import distributed
+
     if distributed.world_size() > 1:
         raise ConfigError(
             f"this command already runs under torchrun ({distributed.world_size()} processes); "
@@ -196,6 +208,10 @@ def train_with_progress(train: Callable[[list], R], run_dir: Path, title: str, r
     Ctrl-C ends the command with exit status 130 and a line that says what was kept: for a
     ``resumable`` run, the last finished epoch and that the same command resumes it. Under torchrun,
     rank 0 alone shows progress and reports: the other processes end here once training is done."""
+    import torch
+
+    from ..train import ProgressBar, distributed
+
     main = distributed.is_main()
     threads = torch.get_num_threads()
     world = distributed.world_size()
@@ -226,6 +242,8 @@ def add_threads(parser: argparse.ArgumentParser, why: str) -> None:
 def set_threads(args: argparse.Namespace) -> None:
     if args.threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    import torch
+
     torch.set_num_threads(args.threads)
 
 
@@ -237,6 +255,8 @@ def counting(title: str, total: int, least: int = 1000) -> Iterator[Callable[[in
     if total < least:
         yield None
         return
+    from ..train import CountBar
+
     bar = CountBar(title, total)
     bar.update(0)
     try:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def cmd_scratch_hello(args: argparse.Namespace) -> int:
@@ -33,6 +35,8 @@ def cmd_scratch_gradcheck(args: argparse.Namespace) -> int:
 
 
 def _lecture_model() -> tuple[torch.nn.Module, torch.Tensor]:
+    import torch
+
     from ..models import ClassifierConfig, SequenceClassifier
 
     model = SequenceClassifier(ClassifierConfig())
@@ -52,6 +56,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_masking(args: argparse.Namespace) -> int:
     """Shows that a sequence gets the same output alone and inside a padded batch."""
+    import torch
+
     from ..nn import LSTM
 
     torch.manual_seed(args.seed)

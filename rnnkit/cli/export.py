@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..export import onnx as onnx_export
+from . import catalog
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="write a trained run's model as an ONNX file (sentiment, tagging)",
         description="Write the model of RUN (its best weights) as one ONNX file with dynamic batch and "
         "length and exact masking, checked against PyTorch with onnxruntime before it is written. "
-        f"Exports: {onnx_export.EXPORTABLE}. Needs pip install 'rnnkit[export]'.",
+        f"Exports: {catalog.EXPORTABLE}. Needs pip install 'rnnkit[export]'.",
     )
     parser.add_argument("run", help="run directory (the --out of train)")
     parser.add_argument(
@@ -28,6 +28,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from ..export import onnx as onnx_export
+
     info = onnx_export.export_onnx(args.run, args.onnx, overwrite=args.force)
     print(info.summary())
     return 0

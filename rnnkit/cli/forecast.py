@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..tasks import forecast
 from . import common
 
 OPTIONS = (
@@ -43,6 +42,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_forecast(args: argparse.Namespace) -> int:
+    from ..tasks import forecast
+
     common.set_threads(args)
     if args.season is not None and args.season < 1:
         raise ConfigError(f"--season must be >= 1, got {args.season}; use 1 for no seasonality")

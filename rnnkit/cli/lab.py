@@ -8,13 +8,13 @@ import math
 import sys
 import time
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from ..tasks import adding
-from ..train import checkpoint as ckpt
-from . import common
+from . import catalog, common
+
+if TYPE_CHECKING:
+    from ..tasks import adding
 
 THREADS_WHY = "fastest for these small matrices"
 
@@ -40,41 +40,45 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     grads.set_defaults(func=cmd_gradients)
 
     explode = sub.add_parser("exploding", help="a vanilla RNN that diverges without gradient clipping")
-    defaults = adding.ExplodingConfig()
-    explode.add_argument("--T", type=int, default=defaults.T, help="sequence length")
+    defaults = catalog.EXPLODING
+    explode.add_argument("--T", type=int, default=defaults["T"], help="sequence length")
     explode.add_argument(
-        "--radius", type=float, default=defaults.spectral_radius, help="spectral radius of W_hh"
+        "--radius", type=float, default=defaults["spectral_radius"], help="spectral radius of W_hh"
     )
-    explode.add_argument("--lr", type=float, default=defaults.lr, help="SGD learning rate")
+    explode.add_argument("--lr", type=float, default=defaults["lr"], help="SGD learning rate")
     explode.add_argument(
-        "--clip-norm", type=float, default=defaults.clip_norm, help="clipping of the second run"
+        "--clip-norm", type=float, default=defaults["clip_norm"], help="clipping of the second run"
     )
-    explode.add_argument("--steps", type=int, default=defaults.steps, help="SGD steps")
-    explode.add_argument("--seed", type=int, default=defaults.seed)
+    explode.add_argument("--steps", type=int, default=defaults["steps"], help="SGD steps")
+    explode.add_argument("--seed", type=int, default=defaults["seed"])
     explode.add_argument("--out", default="runs/lab/exploding", help="output directory")
     common.add_threads(explode, THREADS_WHY)
     explode.set_defaults(func=cmd_exploding)
 
 
 def _add_adding_options(parser: argparse.ArgumentParser) -> None:
-    defaults = adding.AddingConfig()
-    parser.add_argument("--T", type=int, default=defaults.T, help="sequence length")
+    defaults = catalog.ADDING
+    parser.add_argument("--T", type=int, default=defaults["T"], help="sequence length")
     parser.add_argument("--cells", default="rnn,lstm,gru", help="comma-separated: rnn, lstm, gru")
     parser.add_argument(
-        "--steps", type=int, default=defaults.steps, help="at most this many Adam steps per cell"
+        "--steps", type=int, default=defaults["steps"], help="at most this many Adam steps per cell"
     )
-    parser.add_argument("--budget", type=int, default=defaults.budget, help="parameters per model")
-    parser.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--eval-every", type=int, default=defaults.eval_every, help="steps between test MSEs")
+    parser.add_argument("--budget", type=int, default=defaults["budget"], help="parameters per model")
+    parser.add_argument("--lr", type=float, default=defaults["lr"], help="Adam learning rate")
+    parser.add_argument("--batch-size", type=int, default=defaults["batch_size"])
     parser.add_argument(
-        "--stop-mse", type=float, default=defaults.stop_mse, help="stop a cell below this (0: never)"
+        "--eval-every", type=int, default=defaults["eval_every"], help="steps between test MSEs"
     )
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--stop-mse", type=float, default=defaults["stop_mse"], help="stop a cell below this (0: never)"
+    )
+    parser.add_argument("--seed", type=int, default=defaults["seed"])
     common.add_threads(parser, THREADS_WHY)
 
 
 def _config(args: argparse.Namespace) -> adding.AddingConfig:
+    from ..tasks import adding
+
     common.set_threads(args)
     return adding.AddingConfig(
         T=args.T,
@@ -105,6 +109,9 @@ class _EvalLine:
 
 
 def _train_cells(config: adding.AddingConfig, cells: tuple[str, ...], out: Path) -> list[adding.CellResult]:
+    from ..tasks import adding
+    from ..train import checkpoint as ckpt
+
     print(f"adding problem, T={config.T}: budget {config.budget:,} parameters per model", file=sys.stderr)
     results = []
     for cell in cells:
@@ -117,6 +124,8 @@ def _train_cells(config: adding.AddingConfig, cells: tuple[str, ...], out: Path)
 
 
 def cmd_adding(args: argparse.Namespace) -> int:
+    from ..tasks import adding
+
     config = _config(args)
     cells = adding.parse_cells(args.cells)
     out = Path(args.out or f"runs/lab/adding_T{config.T}")
@@ -138,6 +147,10 @@ def cmd_adding(args: argparse.Namespace) -> int:
 
 
 def cmd_gradients(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..tasks import adding
+
     config = _config(args)
     cells = adding.parse_cells(args.cells)
     out = Path(args.out)
@@ -182,6 +195,8 @@ def cmd_gradients(args: argparse.Namespace) -> int:
 
 
 def cmd_exploding(args: argparse.Namespace) -> int:
+    from ..tasks import adding
+
     config = adding.ExplodingConfig(
         T=args.T,
         spectral_radius=args.radius,

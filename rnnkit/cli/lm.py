@@ -7,13 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
-from ..data import abc
-from ..data.text import read_text
 from ..errors import ConfigError, InputError
-from ..tasks import charlm
-from . import common
+from . import catalog, common
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -53,7 +48,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     view.add_argument("run")
     _add_text_source(view)
     view.add_argument("--unit", type=int, help="the unit to show (default: the one tracking --feature best)")
-    view.add_argument("--feature", default="inside_quotes", choices=list(_features()))
+    view.add_argument("--feature", default="inside_quotes", choices=catalog.FEATURES)
     view.add_argument("--what", default="h", choices=("h", "c"), help="h_t, or the LSTM cell state tanh(c_t)")
     view.add_argument("--layer", type=int, default=-1)
     view.add_argument("--out", default=None, help="folder for the HTML and PNG (default: RUN/activations)")
@@ -74,12 +69,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     music.add_argument("--seed", type=int, default=0, help="seed of the generation")
     _add_training_options(music, default_preset="music", default_out="runs/music")
     music.set_defaults(func=cmd_music)
-
-
-def _features() -> list[str]:
-    from ..viz import FEATURES
-
-    return list(FEATURES)
 
 
 def _add_text_source(parser: argparse.ArgumentParser) -> None:
@@ -106,11 +95,13 @@ OPTIONS = (
 def _add_training_options(
     parser: argparse.ArgumentParser, default_preset: str, default_out=None, nproc: bool = False
 ) -> None:
-    common.add_run_options(parser, charlm.PRESETS, default_preset, default_out, nproc=nproc)
+    common.add_run_options(parser, catalog.PRESETS["charlm"], default_preset, default_out, nproc=nproc)
     common.add_overrides(parser, OPTIONS)
 
 
 def _train(args: argparse.Namespace, text_path: str) -> tuple[Path, dict]:
+    from ..tasks import charlm
+
     config = common.config_from_args(charlm.preset(args.preset), args, OPTIONS)
     run_dir = common.run_dir(args, charlm.RUNS)  # after the config: a bad option clears nothing
     results = common.train_with_progress(
@@ -128,6 +119,8 @@ def _train(args: argparse.Namespace, text_path: str) -> tuple[Path, dict]:
 
 
 def cmd_hello(args: argparse.Namespace) -> int:
+    from ..tasks import charlm
+
     start = time.perf_counter()
     result = charlm.train_hello(args.word, args.cell, args.hidden, args.steps, args.seed)
     seconds = time.perf_counter() - start
@@ -146,12 +139,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..tasks import charlm
+
     metrics = charlm.evaluate(args.run, args.text)
     print(f"validation loss {metrics['loss']:.4f} nats/char ({metrics['bits_per_char']:.3f} bits/char)")
     return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..tasks import charlm
+
     model, vocab, _ = charlm.load_run(args.run)
     if args.length < 1:
         raise ConfigError(f"--length must be >= 1, got {args.length}")
@@ -177,6 +176,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _read_source(args: argparse.Namespace) -> str:
+    from ..data.text import read_text
+
     text = args.string if args.string is not None else read_text(args.text)
     if not text:
         raise InputError("the text is empty")
@@ -184,6 +185,7 @@ def _read_source(args: argparse.Namespace) -> str:
 
 
 def cmd_activations(args: argparse.Namespace) -> int:
+    from ..tasks import charlm
     from ..viz import FEATURES, activation_html, activation_png, hidden_states, rank_units
 
     model, vocab, _ = charlm.load_run(args.run)
@@ -206,6 +208,7 @@ def cmd_activations(args: argparse.Namespace) -> int:
 
 
 def cmd_units(args: argparse.Namespace) -> int:
+    from ..tasks import charlm
     from ..viz import FEATURES, hidden_states, rank_units
 
     model, vocab, _ = charlm.load_run(args.run)
@@ -226,6 +229,9 @@ def cmd_units(args: argparse.Namespace) -> int:
 
 
 def cmd_music(args: argparse.Namespace) -> int:
+    from ..data import abc
+    from ..tasks import charlm
+
     collection = abc.read_collection(args.abc)
     run_dir = Path(args.out)
     run_dir.mkdir(parents=True, exist_ok=True)

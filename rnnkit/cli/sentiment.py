@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from ..config import apply_overrides
 from ..errors import InputError
-from ..summary import summary
-from ..tasks import sentiment
-from . import common
+from . import catalog, common
+
+if TYPE_CHECKING:
+    from ..tasks import sentiment
 
 OPTIONS = (
     common.EPOCHS,
@@ -51,7 +50,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="sentiment_command", required=True)
 
     train = sub.add_parser("train", help="train a preset on IMDB (resumes an interrupted --out)")
-    common.add_run_options(train, sentiment.PRESETS, default_preset="seed", nproc=True)
+    common.add_run_options(train, catalog.PRESETS["sentiment"], default_preset="seed", nproc=True)
     _add_data(train)
     common.add_overrides(train, OPTIONS, SET_HELP)
     train.set_defaults(func=cmd_train)
@@ -65,7 +64,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--preset pretrained.",
     )
     common.add_run_options(
-        pretrain, pretrain_task().PRESETS, default_preset="imdb", out="runs/pretrain", nproc=True
+        pretrain, catalog.PRESETS["pretrain"], default_preset="imdb", out="runs/pretrain", nproc=True
     )
     _add_data(pretrain)
     pretrain.add_argument("--text-dir", help="pretrain on the .txt files under this folder instead of IMDB")
@@ -104,7 +103,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     predict.set_defaults(func=cmd_predict)
 
     show = sub.add_parser("summary", help="the preset's model as a Keras-style table")
-    show.add_argument("--preset", default="seed", choices=list(sentiment.PRESETS))
+    show.add_argument("--preset", default="seed", choices=catalog.PRESETS["sentiment"])
     show.set_defaults(func=cmd_summary)
 
 
@@ -113,6 +112,8 @@ def _add_data(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace, config: sentiment.SentimentConfig) -> tuple[Path, dict]:
+    from ..tasks import sentiment
+
     run_dir = common.run_dir(args, sentiment.RUNS)
     results = common.train_with_progress(
         lambda callbacks: sentiment.train(config, args.data, run_dir, callbacks),
@@ -132,19 +133,16 @@ def _report(run_dir: Path, results: dict) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..tasks import sentiment
+
     config = common.config_from_args(sentiment.preset(args.preset), args, OPTIONS)
     _report(*_train(args, config))
     return 0
 
 
-def pretrain_task():
+def cmd_pretrain(args: argparse.Namespace) -> int:
     from ..tasks import pretrain
 
-    return pretrain
-
-
-def cmd_pretrain(args: argparse.Namespace) -> int:
-    pretrain = pretrain_task()
     config = common.config_from_args(pretrain.preset(args.preset), args, PRETRAIN_OPTIONS)
     run_dir = common.run_dir(args, pretrain.RUNS)
     results = common.train_with_progress(
@@ -166,6 +164,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from ..tasks import sentiment
+
     config = common.config_from_args(sentiment.preset(args.preset), args, OPTIONS)
     if args.epochs is None:  # the seed recipe's first 2 of its 10 epochs (docs/RESULTS.md: make demo)
         config = apply_overrides(config, ["train.epochs=2"])
@@ -182,6 +182,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..tasks import sentiment
+
     start = time.perf_counter()
     if len(args.run) > 1:
         with common.counting("scoring the test reviews", 25_000 * len(args.run)) as progress:
@@ -201,6 +203,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from ..tasks import sentiment
+
     if not args.file and args.texts != ["-"]:
         sentiment.check_texts(args.texts)  # a blank argument is a mistake, not a row to keep in place
     texts = common.input_lines(args.file, args.texts)
@@ -214,6 +218,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def _print_predictions(predictor: sentiment.Predictor, texts: list[str]) -> None:
     """One row per text, in order: probability, label, the text; a blank text gets ``nan  empty``
     and is not sent to the model."""
+    import numpy as np
+
     kept = [i for i, text in enumerate(texts) if text.strip()]
     probs = np.full(len(texts), np.nan)
     if kept:
@@ -227,6 +233,11 @@ def _print_predictions(predictor: sentiment.Predictor, texts: list[str]) -> None
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..summary import summary
+    from ..tasks import sentiment
+
     config = sentiment.resolved(sentiment.preset(args.preset))
     model = sentiment.build_model(config)
     print(f"preset {args.preset!r}")

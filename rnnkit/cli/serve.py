@@ -7,9 +7,9 @@ import ipaddress
 import sys
 
 from ..errors import ConfigError, InputError
-from ..serve import Limits
+from . import catalog
 
-DEFAULTS = Limits()
+DEFAULTS = catalog.SERVE_LIMITS
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -28,17 +28,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-batch",
         type=int,
-        default=DEFAULTS.max_batch,
+        default=DEFAULTS["max_batch"],
         help="requests per model call (1: no micro-batching)",
     )
     parser.add_argument(
-        "--max-wait-ms", type=float, default=DEFAULTS.max_wait_ms, help="how long a batch waits for company"
+        "--max-wait-ms",
+        type=float,
+        default=DEFAULTS["max_wait_ms"],
+        help="how long a batch waits for company",
     )
-    parser.add_argument("--max-chars", type=int, default=DEFAULTS.max_chars, help="characters of one text")
+    parser.add_argument("--max-chars", type=int, default=DEFAULTS["max_chars"], help="characters of one text")
     parser.add_argument(
         "--max-concurrent",
         type=int,
-        default=DEFAULTS.max_concurrent,
+        default=DEFAULTS["max_concurrent"],
         help="API requests in flight (more: 429)",
     )
     parser.add_argument(
@@ -57,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from ..serve import create_app, load_models
+        from ..serve import Limits, create_app, load_models
     except ImportError as error:
         raise ConfigError(
             f"rnnkit serve needs FastAPI and uvicorn ({error}); pip install 'rnnkit[serve]'"

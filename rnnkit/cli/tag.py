@@ -12,8 +12,7 @@ import json
 import sys
 import time
 
-from ..tasks import tag
-from . import common
+from . import catalog, common
 
 OPTIONS = (
     *common.BUDGETED_TRAINING,
@@ -44,14 +43,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     train = sub.add_parser("train", help="train on eng.train, select on eng.testa, score eng.testb")
     _add_data(train)
-    common.add_run_options(train, tag.PRESETS, default_preset="fast", nproc=True)
+    common.add_run_options(train, catalog.PRESETS["tag"], default_preset="fast", nproc=True)
     common.add_overrides(train, OPTIONS, "override any config field, e.g. --set model.hidden_size=200")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="precision, recall and F1 per entity type on eng.testb")
     evaluate.add_argument("run", help="run directory (the --out of train)")
     _add_data(evaluate)
-    evaluate.add_argument("--split", default="test", choices=list(tag.SPLITS), help="default: test (testb)")
+    evaluate.add_argument(
+        "--split", default="test", choices=list(catalog.TAG_SPLITS), help="default: test (testb)"
+    )
     evaluate.add_argument("--errors", type=int, default=5, help="sentences with errors to show (default 5)")
     _add_bf16(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
@@ -64,7 +65,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     _add_data(text)
     text.add_argument("--out", required=True, help="a new (or empty) folder")
-    text.add_argument("--split", default="train", choices=list(tag.SPLITS), help="default: train")
+    text.add_argument("--split", default="train", choices=list(catalog.TAG_SPLITS), help="default: train")
     text.set_defaults(func=cmd_text)
 
     predict = sub.add_parser("predict", help="tag sentences (also: rnnkit tag RUN 'sentence')")
@@ -103,6 +104,8 @@ def _add_bf16(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..tasks import tag
+
     config = common.config_from_args(tag.preset(args.preset), args, OPTIONS)
     run_dir = common.run_dir(args, tag.RUNS)
     results = common.train_with_progress(
@@ -128,6 +131,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..tasks import tag
+
     result = tag.evaluate(args.run, args.data, args.split, bf16=args.bf16)
     name = tag.SPLITS[args.split]
     n = len(result["sentences"])
@@ -149,6 +154,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_text(args: argparse.Namespace) -> int:
+    from ..tasks import tag
+
     counts = tag.write_text(args.data, args.out, args.split)
     name = tag.SPLITS[args.split]
     print(f"{counts['documents']:,} documents, {counts['words']:,} words of {name} in {args.out}")
@@ -176,6 +183,8 @@ def _confusion(table: dict) -> str:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from ..tasks import tag
+
     lines = common.input_lines(args.file, args.texts)
     sentences = [line.split() if args.tokenized else tag.tokenize(line) for line in lines]
     long = [i + 1 for i, s in enumerate(sentences) if len(s) > tag.MAX_WORDS]
@@ -203,6 +212,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _print(tokens: list[str], tags: list[str], form: str) -> None:
+    from ..tasks import tag
+
     if form == "json":
         print(
             json.dumps(

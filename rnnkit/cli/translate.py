@@ -12,8 +12,7 @@ import sys
 import time
 import warnings
 
-from ..tasks import translate
-from . import common
+from . import catalog, common
 
 OPTIONS = (
     common.Override(
@@ -41,7 +40,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     train = sub.add_parser("train", help="train, select on the validation BLEU, score the test split")
     _add_data(train)
-    common.add_run_options(train, translate.PRESETS, default_preset="fast", nproc=True)
+    common.add_run_options(train, catalog.PRESETS["translate"], default_preset="fast", nproc=True)
     common.add_overrides(train, OPTIONS, "override any config field, e.g. --set model.dropout=0.3")
     train.set_defaults(func=cmd_train)
 
@@ -78,6 +77,8 @@ def _add_data(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..tasks import translate
+
     config = common.config_from_args(translate.preset(args.preset), args, OPTIONS)
     run_dir = common.run_dir(args, translate.RUNS)
     results = common.train_with_progress(
@@ -100,6 +101,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..tasks import translate
+
     config = translate.RUNS.load_config(args.run)
     beam = args.beam or config.beam
     beams = (1,) if beam == 1 else (1, beam)
@@ -120,6 +123,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from ..tasks import translate
+
     lines = common.input_lines(args.file, args.texts)
     translator = translate.Translator.from_run(args.run, args.device)
     beam = args.beam if args.beam is not None else translator.config.beam
