@@ -31,13 +31,12 @@ from ..data.batching import Batch, Shard, Share
 from ..data.tokenizer import Tokenizer
 from ..errors import ConfigError, InputError
 from ..models import ClassifierConfig, SequenceClassifier
-from ..train import RunKind, TrainConfig, resolve_device, seed_everything
+from ..train import RunKind, TrainConfig, Trainer, resolve_device
 from ..train import checkpoint as ckpt
-from ..train.distributed import is_main
+from ..train.template import RESULTS_FILE, Fit, Recipe, train_run
 from ..train.trainer import evaluate as evaluate_model
 
 TOKENIZER_FILE = "tokenizer.json"
-RESULTS_FILE = "results.json"
 MAX_CHARS = 100_000  # a review is cut to this many characters before tokenizing (memory bound)
 # Evaluation and prediction: sorted by length, at most 256 reviews and 65,536 tokens (padding
 # included) per batch, so the longest reviews come in small batches (rnnkit.data.batching).
@@ -170,71 +169,76 @@ def build_model(config: SentimentConfig) -> SequenceClassifier:
     return SequenceClassifier(config.model)
 
 
+class SentimentRecipe(Recipe[SentimentConfig, PreparedData]):
+    """The sentiment task's parts for the run template (:func:`rnnkit.train.template.train_run`)."""
+
+    runs = RUNS
+
+    def __init__(self, data: str | None) -> None:
+        self.data = data
+        self.pretrained: dict[str, Tensor] | None = None  # a new run's start from config.init
+
+    def load_saved(self, run_dir: Path, config: SentimentConfig) -> Tokenizer:
+        return load_tokenizer(run_dir)
+
+    def prepare(self, config: SentimentConfig, saved: Tokenizer | None) -> PreparedData:
+        if saved is None and config.init:  # a new run from a pretrained one: its vocabulary, checked sizes
+            self.pretrained, saved = pretrained_start(config)
+        return prepare(config, self.data, saved)
+
+    def decide(self, config: SentimentConfig, data: PreparedData) -> SentimentConfig:
+        vocab = data.tokenizer.vocab_size  # a new run: the vocabulary is the tokenizer's
+        return dataclasses.replace(
+            config, vocab_size=vocab, model=dataclasses.replace(config.model, vocab_size=vocab)
+        )
+
+    def save_new(self, config: SentimentConfig, data: PreparedData, run_dir: Path) -> None:
+        data.tokenizer.save(run_dir / TOKENIZER_FILE)
+
+    def build(self, config: SentimentConfig, data: PreparedData) -> SequenceClassifier:
+        model = build_model(config)
+        if self.pretrained is not None:  # a resume restores these weights with the rest
+            model.load_state_dict(self.pretrained, strict=False)
+        return model
+
+    def param_groups(self, config: SentimentConfig, model: nn.Module) -> list[dict] | None:
+        if not config.init:
+            return None
+        keys = pretrained_keys(model)
+        named = list(model.named_parameters())
+        return [
+            {"params": [p for n, p in named if n not in keys]},
+            {"params": [p for n, p in named if n in keys], "lr_scale": config.init_lr_scale},
+        ]
+
+    def step(self, config: SentimentConfig):
+        return step
+
+    def fit(self, config: SentimentConfig, data: PreparedData, trainer: Trainer, model: nn.Module) -> Fit:
+        batch_size, seed, shard = config.train.batch_size, config.train.seed, trainer.shard
+        return Fit(
+            lambda epoch: data.train.batches(batch_size, shuffle=True, seed=seed * 1000 + epoch, shard=shard),
+            data.train.num_batches(batch_size),
+            lambda: inference_batches(data.validation, shard=shard),
+        )
+
+    def test(self, config: SentimentConfig, data: PreparedData, trainer: Trainer, model: nn.Module) -> dict:
+        test = trainer.evaluate(inference_batches(data.test, shard=trainer.shard))
+        return {
+            "test_accuracy": test["accuracy"],
+            "test_loss": test["loss"],
+            "train_reviews": len(data.train),
+            "test_reviews": len(data.test),
+            "real_tokens_per_epoch": data.train.real_tokens(),
+            "data_seconds": data.seconds,
+        }
+
+
 def train(
     config: SentimentConfig, data: str | None, run_dir: str | Path, callbacks=(), resume: bool = True
 ) -> dict:
     """Train (or resume) the run in ``run_dir``, then score the best weights on the test set."""
-    run_dir = Path(run_dir)
-    config = resolved(config)
-    tokenizer = None
-    RUNS.check_task(run_dir)  # before the data is read and the tokenizer trained
-    pretrained = None
-    if resume and (run_dir / ckpt.STATE).is_file():
-        config = RUNS.resumable(load_config(run_dir), config, run_dir)
-        tokenizer = load_tokenizer(run_dir)
-    elif config.init:  # a new run from a pretrained one: its vocabulary, checked sizes
-        pretrained, tokenizer = pretrained_start(config)
-    seed_everything(config.train.seed)
-    prepared = prepare(config, data, tokenizer)
-    if tokenizer is None or pretrained is not None:  # a new run: the vocabulary is the tokenizer's
-        vocab = prepared.tokenizer.vocab_size
-        config = dataclasses.replace(
-            config, vocab_size=vocab, model=dataclasses.replace(config.model, vocab_size=vocab)
-        )
-        if is_main():  # under torchrun, rank 0 alone writes the run directory
-            run_dir.mkdir(parents=True, exist_ok=True)
-            prepared.tokenizer.save(run_dir / TOKENIZER_FILE)
-            RUNS.save_config(config, run_dir)
-    model = build_model(config)
-    groups = None
-    if config.init:
-        if pretrained is not None:  # a resume restores these weights with the rest
-            model.load_state_dict(pretrained, strict=False)
-        keys = pretrained_keys(model)
-        groups = [
-            {"params": [p for n, p in model.named_parameters() if n not in keys]},
-            {
-                "params": [p for n, p in model.named_parameters() if n in keys],
-                "lr_scale": config.init_lr_scale,
-            },
-        ]
-    trainer = RUNS.trainer(model, step, config.train, run_dir, callbacks, resume, groups)
-    batch_size, seed, shard = config.train.batch_size, config.train.seed, trainer.shard
-    start = time.perf_counter()
-    trainer.fit(
-        lambda epoch: prepared.train.batches(batch_size, shuffle=True, seed=seed * 1000 + epoch, shard=shard),
-        prepared.train.num_batches(batch_size),
-        lambda: inference_batches(prepared.validation, shard=shard),
-    )
-    train_seconds = time.perf_counter() - start
-    ckpt.load_weights(model, run_dir / ckpt.BEST)
-    test = trainer.evaluate(inference_batches(prepared.test, shard=shard))
-    results = {
-        "test_accuracy": test["accuracy"],
-        "test_loss": test["loss"],
-        "best_val": trainer.best,
-        "epochs": trainer.epoch,
-        "train_seconds_this_session": train_seconds,
-        "train_seconds_total": sum(row["seconds"] for row in trainer.history),
-        "train_reviews": len(prepared.train),
-        "test_reviews": len(prepared.test),
-        "real_tokens_per_epoch": prepared.train.real_tokens(),
-        "data_seconds": prepared.seconds,
-        "parameters": sum(p.numel() for p in model.parameters()),
-    }
-    if trainer.writes:
-        ckpt.save_json(results, run_dir / RESULTS_FILE)
-    return results
+    return train_run(SentimentRecipe(data), resolved(config), run_dir, callbacks, resume)
 
 
 def pretrained_keys(model: SequenceClassifier) -> set[str]:
