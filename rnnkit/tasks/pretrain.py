@@ -37,6 +37,7 @@ from ..data import DataError, imdb
 from ..data.batching import Shard, Share
 from ..data.text import TextBatch, TokenFile, TokenStreams
 from ..data.tokenizer import Tokenizer
+from ..errors import ConfigError
 from ..models.wordlm import WordLM, WordLMConfig
 from ..train import RunKind, TrainConfig, seed_everything, tell
 from ..train import checkpoint as ckpt
@@ -252,20 +253,31 @@ def _paired(forward: Iterator, backward: Iterator | None) -> Iterator[PairBatch 
 
 class Slices:
     """The trainer's epochs over ``streams`` (the forward streams, and the backward ones if any):
-    epoch k is slice ``(k - 1) % slices`` of pass ``(k - 1) // slices``, ``size`` chunks of it. Each
-    pass cuts its chunks at another offset (drawn from ``seed`` and the pass), and a slice starts
-    its streams' state afresh. With a ``shard`` (under torchrun), this process's block of streams."""
+    epoch k is slice ``(k - 1) % slices`` of pass ``(k - 1) // slices``. A pass of N chunks is cut
+    into ``slices`` runs of consecutive chunks, slice j holding chunks ``[j N // slices, (j + 1) N //
+    slices)``: each chunk once, no slice empty, sizes that differ by one at most (``size``, the
+    largest). Each pass cuts its chunks at another offset (drawn from ``seed`` and the pass), and a
+    slice starts its streams' state afresh. With a ``shard`` (under torchrun), this process's block
+    of streams. A pass of fewer chunks than ``slices`` is refused: some epochs would train nothing."""
 
     def __init__(
         self, streams: list[TokenStreams], slices: int, seed: int, shard: Shard | None = None
     ) -> None:
+        chunks, first = len(streams[0]), streams[0]
+        if chunks < slices:
+            raise ConfigError(
+                f"slices={slices} cuts each pass over the corpus into {slices} trainer epochs, but a "
+                f"pass holds only {chunks} chunks ({first.batch_size} streams of {first.seq_len} "
+                f"pieces); use --set slices={chunks} or fewer, or a smaller --batch-size or seq_len"
+            )
         self.streams, self.slices, self.seed, self.shard = streams, slices, seed, shard
-        self.size = -(-len(streams[0]) // slices)  # chunks per slice (a pass's last may be shorter)
+        self.size = -(-chunks // slices)  # chunks in the largest slice: the trainer's steps per epoch
 
     def __call__(self, epoch: int) -> Iterator[PairBatch | Share]:
         done, part = divmod(epoch - 1, self.slices)
         offset = int(np.random.default_rng(self.seed * 1000 + done).integers(self.streams[0].seq_len))
-        chunks = range(part * self.size, min((part + 1) * self.size, len(self.streams[0])))
+        total = len(self.streams[0])
+        chunks = range(part * total // self.slices, (part + 1) * total // self.slices)
         passes = [s.batches(offset, shard=self.shard, chunks=chunks) for s in self.streams]
         return _paired(passes[0], passes[1] if len(passes) > 1 else None)
 
