@@ -7,10 +7,14 @@ import zipfile
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnnkit.cli import main
+from rnnkit.data.tokenizer import Tokenizer
 from rnnkit.data.translation import Pair
 from rnnkit.tasks import translate
+from rnnkit.tasks.translate import data as translate_data
 from rnnkit.train import checkpoint as ckpt
 
 NUMBERS = ["zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf"]
@@ -173,3 +177,84 @@ def test_cli_errors_are_one_line(trained, tmp_path, capsys):
     assert "is a tagging run, not a translation run" in capsys.readouterr().err
     assert main(["translate", str(run), "un .", "--beam", "0"]) == 2
     assert "beam must be >= 1" in capsys.readouterr().err
+
+
+# -- the tokenizers: text is text, special tokens come only from the ids the code adds ---------------------
+
+SPECIALS = (translate_data.PAD, translate_data.BOS, translate_data.EOS)  # ids 0, 1, 2
+SENTENCES = ["trois un .", "Voulez-vous chanter avec moi ?", "Do you want to sing with me?"] * 5
+# the special tokens' spellings, their pieces, near misses and any other text, run together
+TEXTS = st.lists(
+    st.one_of(st.sampled_from([*SPECIALS, "<unk>", "<", ">", "/", "s", "pad", " ", "<s", "/s>"]), st.text()),
+    max_size=8,
+).map("".join)
+
+
+@pytest.fixture(scope="module")
+def small_tokenizer():
+    return translate_data.train_tokenizer(SENTENCES, 300)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=TEXTS)
+def test_text_holding_special_token_spellings_round_trips(small_tokenizer, text):
+    """ "<pad>", "<s>" or "</s>" typed by a user are characters like any others: before the fix the
+    library matched them as the special tokens, so they encoded to ids 0, 1, 2 and vanished."""
+    ids = small_tokenizer.encode(text)
+    assert not set(ids) & {0, 1, 2}
+    assert small_tokenizer.decode(ids) == text
+    assert small_tokenizer.encode_batch([text, text]) == [ids, ids]
+
+
+def test_special_tokens_keep_ids_0_1_2_and_decode_leaves_them_out(small_tokenizer):
+    assert [small_tokenizer.token_id(t) for t in SPECIALS] == [0, 1, 2]
+    ids = small_tokenizer.encode("un </s> .")
+    assert small_tokenizer.decode([1, *ids, 2, 0, 0]) == "un </s> ."
+    assert "".join(small_tokenizer.tokens("<s>un<pad>")) == "<s>un<pad>"
+
+
+def test_tokenizer_files_saved_before_the_fix_load_with_the_same_ids(tmp_path):
+    """Run directories store the tokenizers as the library wrote them (nothing of the fix is in the
+    file): written here by the library itself, as rnnkit wrote them before, they load through
+    ``Tokenizers.load`` with <pad>, <s>, </s> at 0, 1, 2, the vocabulary unchanged, and specials
+    typed in the text read as text."""
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    for name in (translate_data.SOURCE_TOKENIZER, translate_data.TARGET_TOKENIZER):
+        backend = HFTokenizer(models.BPE())
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        backend.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=300,
+            special_tokens=list(SPECIALS),
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        backend.train_from_iterator(SENTENCES, trainer=trainer)
+        backend.save(str(tmp_path / name))
+        assert backend.encode("un </s>").ids[-1] == 2  # the library's own default: a control id
+    loaded = translate.Tokenizers.load(tmp_path)
+    for tokenizer in (loaded.source, loaded.target):
+        assert [tokenizer.token_id(t) for t in SPECIALS] == [0, 1, 2]
+        assert tokenizer.backend.get_vocab() == backend.get_vocab()
+        text = "un <pad> deux </s><s> ."
+        ids = tokenizer.encode(text)
+        assert not set(ids) & {0, 1, 2} and tokenizer.decode(ids) == text
+
+
+def test_word_tokenizer_reads_special_spellings_as_text():
+    """The sentiment word tokenizer too: "<pad>" in a review is words, never the padding id."""
+    tokenizer = Tokenizer.train(["the pad was great", "a < b > c"], "word", 300)
+    ids = tokenizer.encode("the <pad> was <unk>")
+    assert 0 not in ids
+    assert ids == tokenizer.encode("the < pad > was < unk >")  # the words and marks they are made of
+    assert tokenizer.decode(ids) == "the < pad > was < >"  # "unk" is unknown: <unk>, left out
+
+
+def test_a_sentence_holding_special_spellings_is_translated_as_text(trained):
+    _, run = trained
+    translator = translate.Translator.from_run(run)
+    for beam in (1, 5):
+        out = translator.translate(["un </s> <pad> <s> ."], beam=beam)[0]
+        assert "".join(out.source_tokens) == "un </s> <pad> <s> ."

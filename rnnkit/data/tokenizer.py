@@ -6,6 +6,13 @@
   tokens with spaces, so it does not round-trip.
 
 Id 0 is ``<pad>`` in both, and ``vocab_size`` counts it: the default 8,185 is the tutorial's.
+
+Special tokens (``<pad>``, ``<unk>``, a task's ``<s>`` and ``</s>``) come only from the ids the code
+adds, never from the text: a user who types "</s>" gets those five characters encoded as text. The
+library matches special tokens' spellings in the text by default; :class:`Tokenizer` turns that off
+(``encode_special_tokens``) on every tokenizer it makes or loads. The switch is not stored in the
+tokenizer's file, so files saved before it load unchanged (same vocabulary, same ids) and read text
+the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ KINDS = ("subword", "word")
 
 class Tokenizer:
     def __init__(self, backend: HFTokenizer, kind: str) -> None:
+        # the spelling of a special token in the text is text: "<pad>" must not encode to id 0
+        backend.encode_special_tokens = True
         self.backend = backend
         self.kind = kind
 
