@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,14 +36,14 @@ from ..data import DataError
 from ..data.text import CharVocab, TextBatch, TextStreams, read_text
 from ..errors import ConfigError
 from ..models.charlm import CharLM, CharLMConfig, State, detach
-from ..train import RunKind, TrainConfig, seed_everything
+from ..train import RunKind, TrainConfig, Trainer
 from ..train import checkpoint as ckpt
-from ..train.distributed import is_main
+from ..train.template import RESULTS_FILE, Fit, Recipe, train_run
 from ..train.trainer import evaluate as evaluate_model
 
 VOCAB_FILE = "vocab.json"
 SOURCE_FILE = "text.json"  # which text the run trains on: path, length, SHA-256
-RESULTS_FILE = "results.json"
+
 LN2 = math.log(2)
 
 
@@ -202,72 +201,76 @@ def build_model(config: LMConfig) -> CharLM:
     return CharLM(config.model)
 
 
-def train(
-    config: LMConfig, text_path: str | Path, run_dir: str | Path, callbacks=(), resume: bool = True
-) -> dict:
-    """Train (or resume) the run in ``run_dir`` on the text file; returns the results."""
-    run_dir = Path(run_dir)
-    text = read_text(text_path, min_chars=2)
-    source = {
-        "path": str(text_path),
-        "characters": len(text),
-        "sha256": hashlib.sha256(text.encode()).hexdigest(),
-    }
-    vocab = None
-    RUNS.check_task(run_dir)
-    if resume and (run_dir / ckpt.STATE).is_file():
+class CharLMRecipe(Recipe[LMConfig, CharData]):
+    """The character LM's parts for the run template (:func:`rnnkit.train.template.train_run`)."""
+
+    runs = RUNS
+
+    def __init__(self, text_path: str | Path) -> None:
+        self.text = read_text(text_path, min_chars=2)
+        self.source = {
+            "path": str(text_path),
+            "characters": len(self.text),
+            "sha256": hashlib.sha256(self.text.encode()).hexdigest(),
+        }
+
+    def load_saved(self, run_dir: Path, config: LMConfig) -> CharVocab:
         saved = ckpt.load_json(run_dir / SOURCE_FILE)
-        if saved.get("sha256") != source["sha256"]:
+        if saved.get("sha256") != self.source["sha256"]:
             raise ConfigError(
                 f"{run_dir} was trained on another text ({saved.get('path')}, {saved.get('characters')} "
                 "characters); resume it with that file, or pass a new --out"
             )
-        config = RUNS.resumable(load_config(run_dir), config, run_dir)
-        if is_main():  # under torchrun, rank 0 alone writes the run directory
-            RUNS.save_config(config, run_dir)  # the resolved config, grown budget included
-        vocab = load_vocab(run_dir)
-    seed_everything(config.train.seed)
-    data = prepare(text, config, vocab)
-    if vocab is None:
-        config = dataclasses.replace(
+        return load_vocab(run_dir)
+
+    def prepare(self, config: LMConfig, saved: CharVocab | None) -> CharData:
+        return prepare(self.text, config, saved)
+
+    def decide(self, config: LMConfig, data: CharData) -> LMConfig:
+        return dataclasses.replace(
             config, model=dataclasses.replace(config.model, vocab_size=len(data.vocab))
         )
-        if is_main():
-            run_dir.mkdir(parents=True, exist_ok=True)
-            data.vocab.save(run_dir / VOCAB_FILE)
-            RUNS.save_config(config, run_dir)
-            ckpt.save_json(source, run_dir / SOURCE_FILE)
-    model = build_model(config)
-    trainer = RUNS.trainer(model, StatefulStep(), config.train, run_dir, callbacks, resume)
-    seq_len, seed, shard = config.seq_len, config.train.seed, trainer.shard
-    start = time.perf_counter()
-    trainer.fit(
-        # each pass cuts its chunks at another offset, so chunk boundaries move between passes;
-        # under torchrun each process reads its own block of streams, and carries their state
-        lambda epoch: data.train.batches(
-            offset=int(np.random.default_rng(seed * 1000 + epoch).integers(seq_len)), shard=shard
-        ),
-        len(data.train),
-        lambda: data.validation.full_pass(shard),
-    )
-    session = time.perf_counter() - start
-    best = min(trainer.history, key=lambda row: row["val_loss"])
-    results = {
-        "best_val_loss": best["val_loss"],
-        "best_val_bits_per_char": best["val_loss"] / LN2,
-        "best_epoch": best["epoch"],
-        "best_elapsed_seconds": best["elapsed"],
-        "epochs": trainer.epoch,
-        "train_seconds_total": trainer.elapsed,
-        "train_seconds_this_session": session,
-        "train_chars_per_epoch": data.train.tokens(),
-        "vocab_size": len(data.vocab),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "threads": torch.get_num_threads(),
-    }
-    if trainer.writes:
-        ckpt.save_json(results, run_dir / RESULTS_FILE)
-    return results
+
+    def save_new(self, config: LMConfig, data: CharData, run_dir: Path) -> None:
+        data.vocab.save(run_dir / VOCAB_FILE)
+        ckpt.save_json(self.source, run_dir / SOURCE_FILE)
+
+    def build(self, config: LMConfig, data: CharData) -> CharLM:
+        return build_model(config)
+
+    def step(self, config: LMConfig) -> StatefulStep:
+        return StatefulStep()
+
+    def fit(self, config: LMConfig, data: CharData, trainer: Trainer, model: nn.Module) -> Fit:
+        seq_len, seed, shard = config.seq_len, config.train.seed, trainer.shard
+        return Fit(
+            # each pass cuts its chunks at another offset, so chunk boundaries move between passes;
+            # under torchrun each process reads its own block of streams, and carries their state
+            lambda epoch: data.train.batches(
+                offset=int(np.random.default_rng(seed * 1000 + epoch).integers(seq_len)), shard=shard
+            ),
+            len(data.train),
+            lambda: data.validation.full_pass(shard),
+        )
+
+    def test(self, config: LMConfig, data: CharData, trainer: Trainer, model: nn.Module) -> dict:
+        best = min(trainer.history, key=lambda row: row["val_loss"])
+        return {
+            "best_val_loss": best["val_loss"],
+            "best_val_bits_per_char": best["val_loss"] / LN2,
+            "best_epoch": best["epoch"],
+            "best_elapsed_seconds": best["elapsed"],
+            "train_chars_per_epoch": data.train.tokens(),
+            "vocab_size": len(data.vocab),
+            "threads": torch.get_num_threads(),
+        }
+
+
+def train(
+    config: LMConfig, text_path: str | Path, run_dir: str | Path, callbacks=(), resume: bool = True
+) -> dict:
+    """Train (or resume) the run in ``run_dir`` on the text file; returns the results."""
+    return train_run(CharLMRecipe(text_path), config, run_dir, callbacks, resume)
 
 
 def load_config(run_dir: str | Path) -> LMConfig:
