@@ -41,8 +41,8 @@ from ..config import check_at_least_one
 from ..data.series import Series, infer_season, read_series
 from ..errors import ConfigError, InputError
 from ..nn import GRU, LSTM, RNN
-from ..train import RunKind, TrainConfig, Trainer, seed_everything
-from ..train import checkpoint as ckpt
+from ..train import RunKind, TrainConfig, Trainer
+from ..train.template import Fit, Recipe, train_run
 
 RESULTS_FILE, TABLE_FILE, PREDICTIONS_FILE, PLOT_FILE = (
     "results.json",
@@ -259,67 +259,91 @@ def resolve_season(config: ForecastConfig, series: Series) -> int:
     return season
 
 
+@dataclass
+class ForecastData:
+    series: Series
+    season: int
+    split: Split
+    scaler: Scaler
+    train: WindowBatch
+    validation: WindowBatch
+    test: WindowBatch
+
+
+class ForecastRecipe(Recipe[ForecastConfig, ForecastData]):
+    """The forecasting task's parts for the run template; a run starts afresh each time."""
+
+    runs = RUNS
+
+    def __init__(self, csv_path: str | Path, column: str) -> None:
+        self.csv_path, self.column = csv_path, column
+        self.start = time.perf_counter()
+
+    def prepare(self, config: ForecastConfig, saved: None) -> ForecastData:
+        series = read_series(self.csv_path, self.column)
+        season = resolve_season(config, series)
+        split = split_series(len(series.values), config, season, f"{self.csv_path} column {self.column!r}")
+        scaler = Scaler.fit(series.values[: split.train_end])
+        scaled = scaler.transform(series.values)
+        parts = (
+            windows(scaled, targets, config.window) for targets in (split.train, split.validation, split.test)
+        )
+        return ForecastData(series, season, split, scaler, *parts)
+
+    def decide(self, config: ForecastConfig, data: ForecastData) -> ForecastConfig:
+        return dataclasses.replace(config, season=data.season)
+
+    def build(self, config: ForecastConfig, data: ForecastData) -> Forecaster:
+        return Forecaster(config)
+
+    def step(self, config: ForecastConfig):
+        return step
+
+    def fit(self, config: ForecastConfig, data: ForecastData, trainer: Trainer, model: nn.Module) -> Fit:
+        size, seed = config.train.batch_size, config.train.seed
+        return Fit(
+            lambda epoch: batches(data.train, size, shuffle=True, seed=seed * 1000 + epoch),
+            math.ceil(len(data.train.y) / size),
+            lambda: batches(data.validation, 1024),
+        )
+
+    def test(self, config: ForecastConfig, data: ForecastData, trainer: Trainer, model: nn.Module) -> dict:
+        """The model's and the baselines' test errors; also writes the predictions, plot and table."""
+        split, values, season = data.split, data.series.values, data.season
+        truth = values[split.val_end :]
+        forecasts = {
+            "model": predict(model, data.test, data.scaler),
+            "last_value": last_value(values, split.test),
+            "seasonal_naive": seasonal_naive(values, split.test, season),
+        }
+        results = {
+            "csv": str(self.csv_path),
+            "column": self.column,
+            "cell": config.cell,
+            "window": config.window,
+            "season": season,
+            "rows": {"all": split.n, "train_targets": len(split.train), "validation": len(split.validation)},
+            "test_rows": len(split.test),
+            "scaler": {"mean": data.scaler.mean, "std": data.scaler.std},
+            "test": {name: errors(predicted, truth) for name, predicted in forecasts.items()},
+            "best_val_loss": trainer.best,
+            "best_epoch": min(trainer.history, key=lambda row: row["val_loss"])["epoch"],
+            "seconds": time.perf_counter() - self.start,  # reading, training and scoring
+        }
+        run_dir = trainer.run_dir
+        dates = data.series.dates[split.val_end :] if data.series.dates else None
+        _save_predictions(run_dir / PREDICTIONS_FILE, split.test, dates, truth, forecasts)
+        title = f"{Path(self.csv_path).stem} ({self.column}): {config.cell.upper()}, window {config.window}"
+        plot_forecast(run_dir / PLOT_FILE, truth, forecasts, dates, f"{title}, season {season}")
+        (run_dir / TABLE_FILE).write_text(format_table(results) + "\n")
+        return results
+
+
 def train(
     config: ForecastConfig, csv_path: str | Path, column: str, run_dir: str | Path, callbacks=()
 ) -> dict:
     """Fit the model on ``csv_path[column]`` into ``run_dir`` and score it and the baselines on test."""
-    start = time.perf_counter()
-    run_dir = Path(run_dir)
-    RUNS.check_task(run_dir)
-    series = read_series(csv_path, column)
-    season = resolve_season(config, series)
-    split = split_series(len(series.values), config, season, f"{csv_path} column {column!r}")
-    scaler = Scaler.fit(series.values[: split.train_end])
-    scaled = scaler.transform(series.values)
-    train_data, val_data, test_data = (
-        windows(scaled, targets, config.window) for targets in (split.train, split.validation, split.test)
-    )
-
-    seed_everything(config.train.seed)
-    model = Forecaster(config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    RUNS.save_config(dataclasses.replace(config, season=season), run_dir)
-    trainer = Trainer(model, step, config.train, run_dir, callbacks)
-    size, seed = config.train.batch_size, config.train.seed
-    trainer.fit(
-        lambda epoch: batches(train_data, size, shuffle=True, seed=seed * 1000 + epoch),
-        math.ceil(len(train_data.y) / size),
-        lambda: batches(val_data, 1024),
-    )
-    ckpt.load_weights(model, run_dir / ckpt.BEST)
-
-    truth = series.values[split.val_end :]
-    forecasts = {
-        "model": predict(model, test_data, scaler),
-        "last_value": last_value(series.values, split.test),
-        "seasonal_naive": seasonal_naive(series.values, split.test, season),
-    }
-    results = {
-        "csv": str(csv_path),
-        "column": column,
-        "cell": config.cell,
-        "window": config.window,
-        "season": season,
-        "rows": {"all": split.n, "train_targets": len(split.train), "validation": len(split.validation)},
-        "test_rows": len(split.test),
-        "scaler": {"mean": scaler.mean, "std": scaler.std},
-        "test": {name: errors(predicted, truth) for name, predicted in forecasts.items()},
-        "best_val_loss": trainer.best,
-        "epochs": trainer.epoch,
-        "best_epoch": min(trainer.history, key=lambda row: row["val_loss"])["epoch"],
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "train_seconds": sum(row["seconds"] for row in trainer.history),
-    }
-    dates = series.dates[split.val_end :] if series.dates else None
-    _save_predictions(run_dir / PREDICTIONS_FILE, split.test, dates, truth, forecasts)
-    title = (
-        f"{Path(csv_path).stem} ({column}): {config.cell.upper()}, window {config.window}, season {season}"
-    )
-    plot_forecast(run_dir / PLOT_FILE, truth, forecasts, dates, title)
-    results["seconds"] = time.perf_counter() - start
-    (run_dir / TABLE_FILE).write_text(format_table(results) + "\n")
-    ckpt.save_json(results, run_dir / RESULTS_FILE)
-    return results
+    return train_run(ForecastRecipe(csv_path, column), config, run_dir, callbacks, resume=False)
 
 
 def format_table(results: dict) -> str:
