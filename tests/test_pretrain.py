@@ -205,3 +205,22 @@ def test_more_slices_than_a_pass_has_chunks_is_refused_before_training():
         "chunks (4 streams of 8 pieces); use --set slices=37 or fewer, or a smaller --batch-size "
         "or seq_len"
     )
+
+
+def test_a_resume_refuses_other_model_sizes_unless_an_init_run_decides_them(imdb_tarball, tmp_path):
+    run = tmp_path / "lm"
+    pretrain.train(tiny_config("train.epochs=1"), str(imdb_tarball), run)
+    with pytest.raises(ConfigError, match=r"other settings \(model.hidden_size: 16 saved, 32 asked\)"):
+        pretrain.train(tiny_config("train.epochs=2", "model.hidden_size=32"), str(imdb_tarball), run)
+    assert pretrain.load_config(run).model.hidden_size == 16
+    # the vocabulary's size is the corpus's (287 here, 400 asked): a resume keeps it
+    assert pretrain.train(tiny_config("train.epochs=2"), str(imdb_tarball), run)["epochs"] == 2
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    for i in range(40):
+        (texts / f"{i:02d}.txt").write_text("Harry met Hermione in London on Monday . " * 4 + "\n")
+    again = tmp_path / "again"
+    command = tiny_config(f"init={run}", "train.epochs=1", "model.hidden_size=99")  # sizes: run's
+    pretrain.train(command, None, again, text_dir=str(texts))
+    resumed = pretrain.train(apply_overrides(command, ["train.epochs=2"]), None, again, text_dir=str(texts))
+    assert resumed["epochs"] == 2 and pretrain.load_config(again).model == pretrain.load_config(run).model

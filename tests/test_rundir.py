@@ -80,6 +80,33 @@ def test_resume_refuses_any_other_change(tmp_path, override, named):
     assert isinstance(refused.value, ValueError)  # what library code caught before
 
 
+@dataclass
+class InitToyConfig:
+    init: str = ""  # a run to start from: a new run takes its sizes, whatever the command says
+    model: ToyModelConfig = field(default_factory=ToyModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+INIT_TOY = RunKind(
+    "init-toy", InitToyConfig, from_data=("model.vocab_size",), from_init=("model.hidden_size",)
+)
+
+
+def test_sizes_from_an_init_run_are_kept_on_resume_and_compared_without_one(tmp_path):
+    saved = InitToyConfig("runs/lm", ToyModelConfig(vocab_size=37, hidden_size=64))
+    asked = apply_overrides(InitToyConfig("runs/lm"), ["model.hidden_size=8", "train.epochs=20"])
+    resumed = INIT_TOY.resumable(saved, asked, tmp_path)  # a new run would have taken runs/lm's 64
+    assert resumed == apply_overrides(saved, ["train.epochs=20"])
+    own = InitToyConfig(model=ToyModelConfig(vocab_size=37, hidden_size=64))
+    with pytest.raises(ConfigError, match=r"other settings \(model.hidden_size: 64 saved, 8 asked\)"):
+        INIT_TOY.resumable(own, apply_overrides(InitToyConfig(), ["model.hidden_size=8"]), tmp_path)
+    assert INIT_TOY.resumable(own, InitToyConfig(model=ToyModelConfig(hidden_size=64)), tmp_path) == own
+    with pytest.raises(ConfigError, match=r"other settings \(init: 'runs/lm' saved, '' asked"):
+        INIT_TOY.resumable(saved, apply_overrides(InitToyConfig(), ["model.hidden_size=64"]), tmp_path)
+    with pytest.raises(TypeError, match="from_init needs a config with an 'init' field; ToyConfig has none"):
+        RunKind("toy", ToyConfig, from_init=("model.hidden_size",))
+
+
 def test_save_and_load_config_record_the_task(tmp_path):
     config = toy("model.hidden_size=6")
     TOY.save_config(config, tmp_path)

@@ -107,7 +107,8 @@ RUNS = RunKind(
     PretrainConfig,
     PRESETS,
     may_change=("train.epochs", "train.time_limit"),
-    from_data=tuple(f"model.{f.name}" for f in dataclasses.fields(WordLMConfig)),  # from the corpus or init
+    from_data=("model.vocab_size",),  # the corpus's tokenizer decides it
+    from_init=tuple(f"model.{f.name}" for f in dataclasses.fields(WordLMConfig)),  # --init: its sizes
     files=(TOKENIZER_FILE, CORPUS_FILE, TRAIN_TOKENS, VALIDATION_TOKENS, RESULTS_FILE),
 )
 

@@ -48,7 +48,10 @@ class RunKind(Generic[C]):
     ``name`` is recorded in ``run.json`` and named in errors ("a sentiment run"). ``may_change``
     lists the dotted config fields that a resumed run takes from the new command (more epochs, a
     longer time budget); ``from_data`` those decided by the data when the run began (a vocabulary
-    size), which a resume keeps as saved whatever the new command says. ``files`` are the task's
+    size), which a resume keeps as saved whatever the new command says; ``from_init`` those that a
+    run started from another (its config's ``init`` field set) takes from that run (its sizes):
+    kept as saved when the command names an ``init`` too, and compared like any other field when
+    it does not, since the command's own values then made the model. ``files`` are the task's
     own files in the run directory, removed with the trainer's by :meth:`clear`, and ``folders``
     its own folders (an ensemble's members), removed whole.
     """
@@ -58,8 +61,14 @@ class RunKind(Generic[C]):
     presets: Mapping[str, C] = dataclasses.field(default_factory=dict)
     may_change: tuple[str, ...] = ("train.epochs",)
     from_data: tuple[str, ...] = ()
+    from_init: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     folders: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = {f.name for f in dataclasses.fields(self.config)}
+        if self.from_init and "init" not in names:
+            raise TypeError(f"from_init needs a config with an 'init' field; {self.config.__name__} has none")
 
     def preset(self, name: str) -> C:
         if name not in self.presets:
@@ -69,9 +78,12 @@ class RunKind(Generic[C]):
     def resumable(self, saved: C, asked: C, run_dir: str | Path) -> C:
         """The config to resume ``run_dir`` with: the saved one, with the asked values of
         ``may_change``. Any other difference is a :class:`~rnnkit.errors.ConfigError` that names the
-        fields and says to resume with the same options or to start a new run."""
+        fields and says to resume with the same options or to start a new run; ``from_data`` (and
+        ``from_init`` when ``asked`` names an ``init`` run) are kept as saved without comparing."""
         saved_fields, asked_fields = _flat(to_dict(saved)), _flat(to_dict(asked))
         kept = set(self.may_change) | set(self.from_data)
+        if self.from_init and getattr(asked, "init", None):
+            kept |= set(self.from_init)
         differ = [
             f"{key}: {saved_fields.get(key)!r} saved, {asked_fields.get(key)!r} asked"
             for key in sorted(saved_fields.keys() | asked_fields.keys())
