@@ -242,6 +242,93 @@ def test_the_padding_token_as_a_word_is_just_an_unknown_word(trained):
     assert len(tagged[0]) == 5 and tagged[1] == ["B-PER", "O", "B-LOC", "O"]
 
 
+# -- configs saved before LMFeatures -----------------------------------------------------------------
+
+# TaggerConfig's language-model fields as config.json held them before TaggerConfig.lm (LMFeatures)
+OLD_LM_KEYS = {
+    "lm_vocab": "vocab_size",
+    "lm_embed": "embed_dim",
+    "lm_hidden": "hidden_size",
+    "lm_cell": "cell",
+    "lm_separator": "separator",
+}
+
+
+def _saved_in_the_old_form(run):
+    """Rewrite the run's config.json as an older rnnkit saved it: five flat model.lm_* keys."""
+    path = run / "config.json"
+    raw = json.loads(path.read_text())
+    lm = raw["model"].pop("lm")
+    raw["model"].update({old: lm[new] for old, new in OLD_LM_KEYS.items()})
+    path.write_text(json.dumps(raw))
+    return raw
+
+
+def test_a_config_of_the_old_form_loads_with_its_language_model_nested(tmp_path):
+    from rnnkit.config import apply_overrides, from_dict, to_dict
+    from rnnkit.errors import ConfigError
+    from rnnkit.models.tagger import LMFeatures, TaggerConfig, upgrade_config
+
+    old_model = {
+        "word_vocab": 40, "char_vocab": 30, "tags": ["O", "B-PER", "I-PER"], "word_dim": 16, "char_dim": 8,
+        "char_hidden": 8, "casing_dim": 4, "hidden_size": 24, "num_layers": 1, "dropout": 0.1,
+        "word_dropout": 0.05, "decoder": "crf", "constrained": True,
+        "lm_vocab": 400, "lm_embed": 64, "lm_hidden": 32, "lm_cell": "gru", "lm_separator": 3,
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match="unknown keys for TaggerConfig"):
+        from_dict(TaggerConfig, old_model)  # as it is, today's config refuses it
+    model = from_dict(TaggerConfig, upgrade_config(old_model))
+    assert model.lm == LMFeatures(vocab_size=400, embed_dim=64, hidden_size=32, cell="gru", separator=3)
+    assert model.word_dim == 16 and model.tags == ("O", "B-PER", "I-PER")
+    assert upgrade_config(to_dict(model)) == to_dict(model)  # today's form unchanged
+
+    run = tmp_path / "old"
+    saved = tag.TagConfig(lm="runs/lm", model=model)
+    tag.RUNS.save_config(saved, run)
+    assert _saved_in_the_old_form(run)["model"]["lm_hidden"] == 32
+    assert tag.RUNS.load_config(run) == saved
+    assert tag.build_model(tag.RUNS.load_config(run)).context.size == 64
+
+    tweaked = apply_overrides(tag.preset("fast"), ["model.lm.hidden_size=8", "model.lm.vocab_size=50"])
+    assert tweaked.model.lm == LMFeatures(vocab_size=50, hidden_size=8)  # --set reaches the nested fields
+    with pytest.raises(ConfigError, match="unknown setting 'model.lm_hidden'"):
+        apply_overrides(tag.preset("fast"), ["model.lm_hidden=8"])
+    with pytest.raises(ConfigError, match="cell must be one of"):
+        tag.build_model(apply_overrides(tweaked, ["model.lm.cell=rnn"]))
+
+
+def test_a_run_saved_in_the_old_form_tags_and_resumes(lm_tagged, tmp_path, capsys):
+    """A run whose config.json has the flat lm_* keys (with a language model) loads, tags as it did,
+    and resumes; its config is then saved in today's form."""
+    import shutil
+
+    data, run, _ = lm_tagged
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    _saved_in_the_old_form(copy)
+    sentences = [s.tokens for s in read_conll(data / "eng.testb")][:12]
+    old, new = tag.Tagger.from_run(copy), tag.Tagger.from_run(run)
+    assert old.config == new.config and old.model.context is not None
+    assert old(sentences) == new(sentences)
+    lm = str(run.parent / "lm")
+    argv = [
+        "tag",
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(copy),
+        "--lm",
+        lm,
+        "--set",
+        "lm_context=document",
+    ]
+    assert main([*argv, *TINY]) == 0
+    assert "Epoch" not in capsys.readouterr().out
+    saved = json.loads((copy / "config.json").read_text())["model"]
+    assert saved["lm"]["hidden_size"] > 0 and not set(OLD_LM_KEYS) & set(saved)
+
+
 # -- contextual features from a pretrained language model (preset best) --------------------------------
 
 

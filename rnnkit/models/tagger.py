@@ -13,9 +13,10 @@ The model of Lample et al. (2016), "Neural Architectures for Named Entity Recogn
   (forward at the last character, backward at the first) describe the word: prefixes, suffixes,
   capitals, which is what an unseen name needs.
 - ``decoder="softmax"`` replaces the CRF by an independent softmax per word (the baseline).
-- ``lm_hidden > 0``: the input also holds contextual features from a frozen, pretrained forward
-  and backward language model (:class:`rnnkit.models.wordlm.ContextualWords`, ELMo-style): the
-  batch brings them (``TagBatch.context``, computed once per sentence since the LM does not train).
+- ``lm`` (:class:`LMFeatures`, ``hidden_size > 0``): the input also holds contextual features from
+  a frozen, pretrained forward and backward language model
+  (:class:`rnnkit.models.wordlm.ContextualWords`, ELMo-style): the batch brings them
+  (``TagBatch.context``, computed once per sentence since the LM does not train).
 - ``word_dropout``: in training each word id is replaced by the unknown id with this probability,
   so the unknown embedding is learned for words never seen in training.
 
@@ -26,7 +27,7 @@ spelled once by the character BiLSTM), W characters (padded), K tags.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +40,27 @@ from .wordlm import ContextualWords, WordLMConfig
 
 DECODERS = ("crf", "softmax")
 SPELL_GROUP = 256  # distinct words per character-BiLSTM call, sorted by length
+
+
+@dataclass
+class LMFeatures:
+    """The frozen pretrained language model whose states a tagger reads as word features: the sizes
+    of its :class:`~rnnkit.models.wordlm.WordLMConfig`, and the piece it saw between documents.
+    ``hidden_size`` 0: no language model. A task fills it from the pretrained run (:meth:`of`); the
+    language model's own checks run when the tagger is built (:meth:`word_lm`)."""
+
+    vocab_size: int = 0
+    embed_dim: int = 0
+    hidden_size: int = 0  # per direction; the features are 2 * hidden_size per word
+    cell: str = "lstm"
+    separator: int = 0  # the piece id the LM saw between documents
+
+    @classmethod
+    def of(cls, config: WordLMConfig, separator: int) -> LMFeatures:
+        return cls(config.vocab_size, config.embed_dim, config.hidden_size, config.cell, separator)
+
+    def word_lm(self) -> WordLMConfig:
+        return WordLMConfig(self.vocab_size, self.embed_dim, self.cell, self.hidden_size)
 
 
 @dataclass
@@ -56,12 +78,7 @@ class TaggerConfig:
     word_dropout: float = 0.05
     decoder: str = "crf"  # "crf" | "softmax"
     constrained: bool = True  # the CRF decodes only well-formed BIO/IOBES sequences
-    # A frozen pretrained language model's shape (rnnkit.models.wordlm.WordLMConfig); lm_hidden 0: none.
-    lm_vocab: int = 0
-    lm_embed: int = 0
-    lm_hidden: int = 0
-    lm_cell: str = "lstm"
-    lm_separator: int = 0  # the piece id the LM saw between documents
+    lm: LMFeatures = field(default_factory=LMFeatures)  # hidden_size 0: no language model
 
     def __post_init__(self) -> None:
         self.tags = tuple(self.tags)
@@ -69,6 +86,27 @@ class TaggerConfig:
             raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
         check_at_least_one(self, "word_dim", "hidden_size", "num_layers")
         check_fraction(self, "dropout", "word_dropout")
+
+
+# TaggerConfig's keys before LMFeatures, and the LMFeatures field each became
+LEGACY_LM_KEYS = {
+    "lm_vocab": "vocab_size",
+    "lm_embed": "embed_dim",
+    "lm_hidden": "hidden_size",
+    "lm_cell": "cell",
+    "lm_separator": "separator",
+}
+
+
+def upgrade_config(data: dict) -> dict:
+    """A :class:`TaggerConfig` as a dict (``config.json``'s ``model``) saved before :class:`LMFeatures`,
+    with five flat ``lm_*`` keys, in today's form: those keys as one ``lm``. Today's form is returned
+    as it is."""
+    old = {key: data[key] for key in LEGACY_LM_KEYS if key in data}
+    if not old:
+        return data
+    rest = {key: value for key, value in data.items() if key not in LEGACY_LM_KEYS}
+    return {**rest, "lm": {LEGACY_LM_KEYS[key]: value for key, value in old.items()}}
 
 
 @dataclass
@@ -114,9 +152,8 @@ class SequenceTagger(nn.Module):
             self.casings = nn.Embedding(8, config.casing_dim)
             width += config.casing_dim
         self.context = None
-        if config.lm_hidden:
-            lm = WordLMConfig(config.lm_vocab, config.lm_embed, config.lm_cell, config.lm_hidden)
-            self.context = ContextualWords(lm, config.lm_separator)
+        if config.lm.hidden_size:
+            self.context = ContextualWords(config.lm.word_lm(), config.lm.separator)
             width += self.context.size
         self.dropout = nn.Dropout(config.dropout)
         self.lstm = LSTM(

@@ -35,6 +35,7 @@ from .config import (
     SPLITS,
     VOCAB_FILE,
     TagConfig,
+    TagRuns,
     member_dir,
     preset,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "PreparedData",
     "TagConfig",
     "TagDataset",
+    "TagRuns",
     "Tagger",
     "Vocabularies",
     "build_model",

@@ -1,5 +1,6 @@
 """The tagging task's settings: :class:`TagConfig`, the presets and what a run directory holds
-(:data:`RUNS`: what a resume may change, what the data decided, the task's own files)."""
+(:data:`RUNS`: what a resume may change, what the data decided, the task's own files; a
+``config.json`` of the older form loads too)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...config import check_at_least_one
+from ...config import check_at_least_one, from_dict
 from ...errors import ConfigError
-from ...models.tagger import TaggerConfig
-from ...train import RunKind, TrainConfig
+from ...models.tagger import LMFeatures, TaggerConfig, upgrade_config
+from ...train import CheckpointError, RunKind, TrainConfig
+from ...train import checkpoint as ckpt
 
 VOCAB_FILE = "vocab.json"
 LM_TOKENIZER_FILE = "lm_tokenizer.json"
@@ -71,7 +73,27 @@ PRESETS: dict[str, TagConfig] = {
     ),
 }
 
-RUNS = RunKind(
+
+class TagRuns(RunKind[TagConfig]):
+    """:class:`~rnnkit.train.RunKind` whose :meth:`load_config` also reads a ``config.json`` written
+    before :class:`~rnnkit.models.tagger.LMFeatures` (the tagger's five flat ``model.lm_*`` keys),
+    as today's config; the run's next save writes it in today's form."""
+
+    def load_config(self, run_dir: str | Path) -> TagConfig:
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise CheckpointError(f"no run directory at {run_dir}")
+        self.check_task(run_dir)
+        raw = ckpt.load_json(run_dir / ckpt.CONFIG)
+        if isinstance(raw, dict) and isinstance(raw.get("model"), dict):
+            raw = {**raw, "model": upgrade_config(raw["model"])}
+        try:
+            return from_dict(self.config, raw)
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(f"{run_dir}/{ckpt.CONFIG} is not a {self.name} config ({error})") from None
+
+
+RUNS = TagRuns(
     "tagging",
     TagConfig,
     PRESETS,
@@ -80,11 +102,7 @@ RUNS = RunKind(
         "model.word_vocab",
         "model.char_vocab",
         "model.tags",
-        "model.lm_vocab",
-        "model.lm_embed",
-        "model.lm_hidden",
-        "model.lm_cell",
-        "model.lm_separator",
+        *(f"model.lm.{f.name}" for f in dataclasses.fields(LMFeatures)),  # from the language model
     ),
     files=(VOCAB_FILE, LM_TOKENIZER_FILE, RESULTS_FILE),
     folders=(MEMBERS_DIR,),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from torch import nn
 
+from ...models.tagger import LMFeatures
 from ...train import checkpoint as ckpt
 from ...train import resolve_device, seed_everything, tell
 from ...train.distributed import is_main
@@ -47,14 +48,8 @@ def train(
         )
         if lm is not None:
             prepared.vocab.pieces = pieces
-            model_config = dataclasses.replace(
-                model_config,
-                lm_vocab=lm.config.vocab_size,
-                lm_embed=lm.config.embed_dim,
-                lm_hidden=lm.config.hidden_size,
-                lm_cell=lm.config.cell,
-                lm_separator=pieces.token_id(SEPARATOR),
-            )
+            features = LMFeatures.of(lm.config, pieces.token_id(SEPARATOR))
+            model_config = dataclasses.replace(model_config, lm=features)
         config = dataclasses.replace(config, model=model_config)
         if is_main():
             run_dir.mkdir(parents=True, exist_ok=True)
