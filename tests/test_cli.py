@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from rnnkit.cli import catalog, common, main
+from rnnkit.cli import catalog, common, main, parse_args
 from rnnkit.errors import InputError
 from rnnkit.tasks import ball, charlm
 
@@ -242,6 +242,62 @@ def test_a_count_only_for_long_work(capsys):
     assert capsys.readouterr().err == ""  # not a terminal: nothing drawn, stderr stays clean
 
 
+# -- options anywhere on the line -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (  # before, between and after the texts
+            ["translate", "--beam", "1", "RUN", "Bonjour.", "--format", "json", "Salut.", "--device", "auto"],
+            {"run": "RUN", "texts": ["Bonjour.", "Salut."], "beam": 1, "format": "json"},
+        ),
+        (["translate", "RUN", "--beam", "1", "Bonjour."], {"run": "RUN", "texts": ["Bonjour."], "beam": 1}),
+        (
+            ["translate", "predict", "RUN", "Bonjour.", "--attention", "a.png"],
+            {"texts": ["Bonjour."], "attention": "a.png"},
+        ),
+        (
+            ["tag", "RUN", "--format", "json", "EU rejects", "--tokenized", "German call"],
+            {"run": "RUN", "texts": ["EU rejects", "German call"], "format": "json", "tokenized": True},
+        ),
+        (["tag", "--format", "conll", "RUN", "text"], {"run": "RUN", "texts": ["text"], "format": "conll"}),
+        (["tag", "predict", "RUN", "-", "--bf16"], {"texts": ["-"], "bf16": True}),
+        (["tag", "RUN", "--", "--not-an-option"], {"texts": ["--not-an-option"], "format": "pretty"}),
+        (
+            ["sentiment", "predict", "RUN", "great", "--file", "f.txt", "dull"],
+            {"run": "RUN", "texts": ["great", "dull"], "file": "f.txt"},
+        ),
+        (["sentiment", "evaluate", "A", "--data", "D", "B"], {"run": ["A", "B"], "data": "D"}),
+        (["serve", "A", "--port", "0", "B"], {"runs": ["A", "B"], "port": 0}),
+    ],
+)
+def test_options_go_before_between_or_after_the_positionals(argv, expected):
+    args = vars(parse_args(argv))
+    assert {key: args[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "command", "message"),
+    [
+        (["translate", "RUN", "--bogus", "Bonjour."], "translate predict", "unrecognized arguments: --bogus"),
+        (["tag", "RUN", "--format", "xml", "x"], "tag predict", "argument --format: invalid choice: 'xml'"),
+        (["tag", "--format"], "tag predict", "argument --format: expected one argument"),
+        (["sentiment", "predict", "--file"], "sentiment predict", "argument --file: expected one argument"),
+        (["export", "A", "B", "--onnx", "f.onnx"], "export", "unrecognized arguments: B"),
+        (["ball", "--bogus", "1"], "ball", "unrecognized arguments: --bogus 1"),
+    ],
+)
+def test_a_command_line_error_is_one_line_after_the_commands_own_usage(argv, command, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: rnnkit {command} ")
+    assert err.splitlines()[-1].startswith(f"rnnkit {command}: error: {message}")
+    assert sum("error" in line for line in err.splitlines()) == 1
+
+
 # -- startup: parsers and --help import nothing heavy ----------------------------------------------
 
 
@@ -260,15 +316,15 @@ HEAVY = ("torch", "numpy", "matplotlib", "tokenizers", "sacrebleu", "fastapi", "
 # heavy modules imported meanwhile.
 NO_HEAVY_IMPORT = f"""
 import argparse, contextlib, io, json, sys
-from rnnkit.cli import build_parser, main
+from rnnkit.cli import build_parser, main, parse_args
 
 {inspect.getsource(_commands)}
 for words, _ in _commands(build_parser()):
     with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
         main([*words, "--help"])
-build_parser().parse_args(["translate", "predict", "--beam", "1", "RUN", "Bonjour."])
-build_parser().parse_args(["tag", "train", "--preset", "best", "--epochs", "2", "--out", "x"])
-build_parser().parse_args(["lab", "exploding", "--T", "20"])
+parse_args(["translate", "RUN", "--beam", "1", "Bonjour."])
+parse_args(["tag", "train", "--preset", "best", "--epochs", "2", "--out", "x"])
+parse_args(["lab", "exploding", "--T", "20"])
 print(json.dumps([name for name in {HEAVY!r} if name in sys.modules]))
 """
 

@@ -16,7 +16,7 @@ import traceback
 
 from ..errors import RnnkitError
 from ..runtime import tune_allocator
-from . import ball, core, export, forecast, lab, lm, sentiment, serve, tag, translate
+from . import ball, common, core, export, forecast, lab, lm, sentiment, serve, tag, translate
 
 
 def cmd_tour(args: argparse.Namespace) -> int:
@@ -33,7 +33,7 @@ def cmd_tour(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnnkit", description=__doc__.split("\n\n")[0])
+    parser = common.CommandParser(prog="rnnkit", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--debug", action="store_true", help="show the full traceback of every error, rnnkit's own included"
     )
@@ -73,9 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """``argv`` (without the program's name) parsed, ``tag RUN ...`` and ``translate RUN ...`` read
+    as ``tag predict RUN ...`` and ``translate predict RUN ...``."""
+    return build_parser().parse_args(translate.rewrite_argv(tag.rewrite_argv(list(argv))))
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = translate.rewrite_argv(tag.rewrite_argv(sys.argv[1:] if argv is None else list(argv)))
-    args = build_parser().parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     tune_allocator()
     if getattr(args, "word", None) is not None and set(args.word) - set("helo"):
         print(f"error: --word must use only the letters h, e, l, o, got {args.word!r}", file=sys.stderr)

@@ -47,6 +47,37 @@ if TYPE_CHECKING:
 R = TypeVar("R")
 
 
+class CommandParser(argparse.ArgumentParser):
+    """The parser of ``rnnkit`` and, through ``add_subparsers``, of each of its commands.
+
+    A command (a parser without subcommands) takes its options anywhere on the line: before,
+    between or after its positional arguments, as in ``rnnkit translate RUN --beam 1 "Bonjour."``
+    (``parse_intermixed_args``; a plain parser gives ``RUN`` and no text to ``run texts*``, then
+    refuses ``"Bonjour."``). What it does not recognise is an error of the command itself, with
+    the command's usage, instead of being handed up to ``rnnkit``'s."""
+
+    _has_subcommands = False
+    _intermixing = False
+
+    def add_subparsers(self, **kwargs: Any) -> argparse._SubParsersAction:
+        self._has_subcommands = True
+        return super().add_subparsers(**kwargs)
+
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if self._has_subcommands or self._intermixing:
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True  # parse_known_intermixed_args calls parse_known_args (Python < 3.13)
+        try:
+            namespace, extras = self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+
 def device_name(text: str) -> str:
     """``--device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, refused at parsing if torch cannot use it."""
     if text == "auto":
@@ -285,13 +316,17 @@ def read_lines(raw: bytes, source: str) -> list[str]:
 
 def rewrite_subcommand(argv: list[str], command: str, subcommands: Sequence[str]) -> list[str]:
     """``COMMAND RUN ARGS...`` -> ``COMMAND predict RUN ARGS...`` when the word after ``command`` is
-    not one of its ``subcommands`` (a run directory is not a subcommand)."""
+    neither one of its ``subcommands`` nor ``-h``/``--help``: a run directory is not a subcommand,
+    and an option there is one of predict's (``COMMAND --format json RUN TEXT``)."""
     at = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
-    if at is not None and argv[at] == command and at + 1 < len(argv):
-        following = argv[at + 1]
-        if following not in subcommands and not following.startswith("-"):
-            return [*argv[: at + 1], "predict", *argv[at + 1 :]]
-    return argv
+    if (
+        at is None
+        or argv[at] != command
+        or at + 1 == len(argv)
+        or argv[at + 1] in (*subcommands, "-h", "--help")
+    ):
+        return argv
+    return [*argv[: at + 1], "predict", *argv[at + 1 :]]
 
 
 def input_lines(file: str | None, texts: list[str]) -> list[str]:
