@@ -69,7 +69,7 @@ def cmd_ball(args: argparse.Namespace) -> int:
         f"{name} {roll['model_mean']:.3f} m, constant velocity {roll['baseline_mean']:.3f} m "
         f"(last step {roll['model_final']:.3f} vs {roll['baseline_final']:.3f} m)"
     )
-    print(f"trained {results['epochs']} epochs in {results['train_seconds']:.0f} s")
+    print(f"trained {results['epochs']} epochs in {results['train_seconds_total']:.0f} s")
     print(f"run: {args.out}  (figure {ball.FIGURE_FILE}, metrics {ball.RESULTS_FILE}, curves.png)")
     return 0
 

@@ -33,10 +33,10 @@ from ..config import check_at_least_one
 from ..data.ball import SimConfig, Trajectories, simulate
 from ..errors import ConfigError
 from ..nn import GRU, LSTM, RNN
-from ..train import RunKind, TrainConfig, Trainer, seed_everything
-from ..train import checkpoint as ckpt
+from ..train import RunKind, TrainConfig, Trainer
+from ..train.template import RESULTS_FILE as RESULTS_FILE
+from ..train.template import Fit, Recipe, train_run
 
-RESULTS_FILE = "results.json"
 FIGURE_FILE = "ball.png"
 LAYERS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 TARGETS = ("displacement", "position")
@@ -239,48 +239,59 @@ def datasets(config: BallConfig) -> dict[str, Trajectories]:
     return {name: simulate(n, config.sim, seed=seed * 10 + i) for i, (name, n) in enumerate(sizes.items())}
 
 
+@dataclass
+class BallData:
+    trajectories: dict[str, Trajectories]
+    windows: dict[str, Windows]
+    simulate_seconds: float
+
+
+class BallRecipe(Recipe[BallConfig, BallData]):
+    """The ball task's parts for the run template; a run starts afresh each time."""
+
+    runs = RUNS
+
+    def prepare(self, config: BallConfig, saved: None) -> BallData:
+        start = time.perf_counter()
+        trajectories = datasets(config)
+        windows = {name: make_windows(traj, config.window) for name, traj in trajectories.items()}
+        return BallData(trajectories, windows, time.perf_counter() - start)
+
+    def build(self, config: BallConfig, data: BallData) -> BallModel:
+        return BallModel(config)
+
+    def step(self, config: BallConfig):
+        return step
+
+    def fit(self, config: BallConfig, data: BallData, trainer: Trainer, model: nn.Module) -> Fit:
+        batch_size, seed, train = config.train.batch_size, config.train.seed, data.windows["train"]
+        return Fit(
+            lambda epoch: train.batches(
+                batch_size, shuffle=True, seed=seed * 1000 + epoch, jitter=config.jitter
+            ),
+            math.ceil(len(train) / batch_size),
+            lambda: data.windows["validation"].batches(4096),
+        )
+
+    def test(self, config: BallConfig, data: BallData, trainer: Trainer, model: nn.Module) -> dict:
+        """One-step and rollout errors on the test balls; also draws the rollouts."""
+        model.cpu()
+        test = data.trajectories["test"]
+        plot_rollouts(model, test, config, trainer.run_dir / FIGURE_FILE)
+        return {
+            "one_step": one_step_scores(model, data.windows["test"]),
+            "rollout": rollout_scores(model, test, config.window, config.horizon),
+            "simulate_seconds": data.simulate_seconds,
+            "best_val_loss": trainer.best,
+            "train_windows": len(data.windows["train"]),
+            "threads": torch.get_num_threads(),
+        }
+
+
 def train(config: BallConfig, run_dir: str | Path, callbacks=()) -> dict:
     """Simulate, train from scratch in ``run_dir``, score the best weights, draw the rollouts."""
     config.check()
-    run_dir = Path(run_dir)
-    RUNS.check_task(run_dir)
-    seed_everything(config.train.seed)
-    start = time.perf_counter()
-    trajectories = datasets(config)
-    windows = {name: make_windows(traj, config.window) for name, traj in trajectories.items()}
-    simulate_seconds = time.perf_counter() - start
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / ckpt.STATE).unlink(missing_ok=True)  # always a fresh run
-    RUNS.save_config(config, run_dir)
-    model = BallModel(config)
-    trainer = Trainer(model, step, config.train, run_dir, callbacks)
-    batch_size, seed = config.train.batch_size, config.train.seed
-    start = time.perf_counter()
-    trainer.fit(
-        lambda epoch: windows["train"].batches(
-            batch_size, shuffle=True, seed=seed * 1000 + epoch, jitter=config.jitter
-        ),
-        math.ceil(len(windows["train"]) / batch_size),
-        lambda: windows["validation"].batches(4096),
-    )
-    train_seconds = time.perf_counter() - start
-    ckpt.load_weights(model, run_dir / ckpt.BEST)
-    model.cpu()
-    test = trajectories["test"]
-    results = {
-        "one_step": one_step_scores(model, windows["test"]),
-        "rollout": rollout_scores(model, test, config.window, config.horizon),
-        "train_seconds": train_seconds,
-        "simulate_seconds": simulate_seconds,
-        "epochs": trainer.epoch,
-        "best_val_loss": trainer.best,
-        "train_windows": len(windows["train"]),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "threads": torch.get_num_threads(),
-    }
-    ckpt.save_json(results, run_dir / RESULTS_FILE)
-    plot_rollouts(model, test, config, run_dir / FIGURE_FILE)
-    return results
+    return train_run(BallRecipe(), config, run_dir, callbacks, resume=False)
 
 
 def load_run(run_dir: str | Path) -> tuple[BallModel, BallConfig]:
