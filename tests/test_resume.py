@@ -256,3 +256,34 @@ def test_kill_minus_9_at_random_moments_then_resume_equals_an_unbroken_run(tmp_p
     assert trainer.resume()
     kill_fit(trainer)
     assert_same_run(run_dir, reference)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes and umask are POSIX")
+@pytest.mark.parametrize(
+    ("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)], ids=["022", "077", "002"]
+)
+def test_run_files_honour_the_umask_like_open(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        ckpt.save_json({"epoch": 1}, tmp_path / "history.json")
+        with open(tmp_path / "plain.txt", "w") as plain:  # what an ordinary write gives
+            plain.write("x")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "history.json").stat().st_mode & 0o777 == mode
+    assert (tmp_path / "plain.txt").stat().st_mode & 0o777 == mode
+    assert ckpt.current_umask() == previous  # read without changing it
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes and umask are POSIX")
+def test_the_umask_is_read_and_left_unchanged_without_proc(monkeypatch):
+    def no_proc(*args, **kwargs):
+        raise OSError("no /proc here")
+
+    monkeypatch.setattr(ckpt, "open", no_proc, raising=False)  # the module's open(): os.umask instead
+    previous = os.umask(0o027)
+    try:
+        assert ckpt.current_umask() == 0o027 and ckpt.current_umask() == 0o027
+        assert os.umask(0o027) == 0o027  # still what it was
+    finally:
+        os.umask(previous)

@@ -9,10 +9,12 @@ tokenizer). Loading never runs code from a file, and a damaged file gives a :cla
 with one clear line.
 
 Each file is written whole or not at all (:func:`atomic_write`: a temporary file, fsync, rename,
-fsync of the directory). A checkpoint spans several files, so the trainer makes ``train_state.pt``
-the one unit that resume trusts: it holds everything resuming needs, and the other files are
-exports stamped with the epoch they belong to (safetensors metadata), checked against it and
-rewritten from it on resume (:class:`rnnkit.train.Trainer`).
+fsync of the directory), with the permissions an ordinary ``open()`` would give it (0666 less the
+umask: 0644 under the usual 022, so another user or a service account can read the run). A
+checkpoint spans several files, so the trainer makes ``train_state.pt`` the one unit that resume
+trusts: it holds everything resuming needs, and the other files are exports stamped with the
+epoch they belong to (safetensors metadata), checked against it and rewritten from it on resume
+(:class:`rnnkit.train.Trainer`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import io
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,10 @@ def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.")
     try:
+        # mkstemp makes it 0600 whatever the umask; a filesystem without modes (some network or FAT
+        # mounts) may refuse the chmod, and then its mount options decide who reads the file anyway
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()
@@ -61,6 +68,26 @@ def atomic_write(path: Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
     fsync_directory(path.parent)
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system says it (Linux's
+    /proc/self/status); elsewhere set and restored at once, under a lock against this module's
+    other threads (os.umask is the only portable way to read it)."""
+    with (
+        contextlib.suppress(OSError, ValueError),
+        open("/proc/self/status", encoding="ascii", errors="replace") as status,
+    ):
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    with _UMASK_LOCK:
+        umask = os.umask(0o077)
+        os.umask(umask)
+    return umask
 
 
 def fsync_directory(directory: Path) -> None:
