@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from rnnkit.cli import catalog, common, main, parse_args
+from rnnkit.cli import build_parser, catalog, common, main, parse_args
 from rnnkit.errors import InputError
 from rnnkit.tasks import ball, charlm
 
@@ -346,6 +346,38 @@ from rnnkit import LSTM, summary
 assert summary is rnnkit.summary and callable(summary) and LSTM is rnnkit.nn.LSTM
 """
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_every_option_says_what_it_does_and_its_default():
+    """Help texts name each default (argparse's %(default)s), and --out names the directory the
+    command really writes to, not runs/PRESET where it writes elsewhere."""
+    for words, parser in _commands(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            where = f"rnnkit {' '.join(words)} {'/'.join(action.option_strings) or action.dest}"
+            assert action.help, f"{where} has no help text"
+            if not (action.default is None or action.default is False or action.default == []):
+                assert "default" in action.help, f"{where} does not say its default, {action.default!r}"
+            if "runs/PRESET" in action.help:
+                assert action.default is None, f"{where} writes to {action.default}, not runs/PRESET"
+        parser.format_help()  # every %(...)s expands
+
+
+def test_help_shows_the_defaults(capsys):
+    for command, shown in (
+        (["sentiment", "pretrain"], ["named configuration (default: imdb)", "(default: runs/pretrain)"]),
+        (["lm", "music"], ["(default: music)", "run directory (default: runs/music)"]),
+        (["lm", "train"], ["(default: shakespeare-15min)", "run directory (default: runs/PRESET)"]),
+        (["lm", "hello"], ["Adam steps (default: 200)", "(default: rnn)"]),
+        (["lab", "exploding"], ["spectral radius of W_hh (default: 2.0)"]),
+        (["tour"], ["rnnkit scratch hello --word hello --hidden 8 --steps 300 --seed 0"]),
+    ):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        out = " ".join(capsys.readouterr().out.split())  # lines rejoined
+        for text in shown:
+            assert text in out, (command, text)
 
 
 def test_the_catalog_matches_the_tasks():

@@ -32,6 +32,9 @@ def cmd_tour(args: argparse.Namespace) -> int:
     return status
 
 
+TOUR = {"word": "hello", "hidden": 8, "steps": 300, "seed": 0}  # the settings of scratch hello in the tour
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = common.CommandParser(prog="rnnkit", description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -39,26 +42,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    tour = commands.add_parser("tour", help="a short tour of the core: BPTT, summary, masking")
-    tour.set_defaults(func=cmd_tour, word="hello", hidden=8, steps=300, seed=0)
+    settings = " ".join(f"--{name} {value}" for name, value in TOUR.items())
+    tour = commands.add_parser(
+        "tour",
+        help="a short tour of the core: BPTT, summary, masking",
+        description=f"Runs, in turn: rnnkit scratch hello {settings}; rnnkit scratch gradcheck --seed "
+        f"{TOUR['seed']}; rnnkit summary; rnnkit masking --seed {TOUR['seed']}. It takes no options: "
+        "run those commands to change the settings.",
+    )
+    tour.set_defaults(func=cmd_tour, **TOUR)
 
     scratch = commands.add_parser("scratch", help="NumPy BPTT from scratch")
     scratch_commands = scratch.add_subparsers(dest="scratch_command", required=True)
     hello = scratch_commands.add_parser("hello", help='train the lecture\'s "hell" -> "o" RNN')
-    hello.add_argument("--word", default="hello", help="training word over h, e, l, o")
-    hello.add_argument("--hidden", type=int, default=8, help="hidden units H")
-    hello.add_argument("--steps", type=int, default=300, help="Adam steps")
-    hello.add_argument("--seed", type=int, default=0)
+    hello.add_argument("--word", default="hello", help="training word over h, e, l, o (default: %(default)s)")
+    hello.add_argument("--hidden", type=int, default=8, help="hidden units H (default: %(default)s)")
+    hello.add_argument("--steps", type=int, default=300, help="Adam steps (default: %(default)s)")
+    hello.add_argument(
+        "--seed", type=int, default=0, help="seed of the initial weights (default: %(default)s)"
+    )
     hello.set_defaults(func=core.cmd_scratch_hello)
     check = scratch_commands.add_parser("gradcheck", help="BPTT vs finite differences")
-    check.add_argument("--seed", type=int, default=0)
+    check.add_argument(
+        "--seed", type=int, default=0, help="seed of the weights and inputs checked (default: %(default)s)"
+    )
     check.set_defaults(func=core.cmd_scratch_gradcheck)
 
-    summary = commands.add_parser("summary", help="the lecture's model, Keras-style table")
+    summary = commands.add_parser(
+        "summary",
+        help="the lecture's model, Keras-style table",
+        description="The lecture's IMDB model, Embedding(8185, 64) -> Bidirectional(LSTM(64)) -> "
+        "Dense(64, relu) -> Dense(1), as a Keras-style table: layers, output shapes, parameters. It "
+        "takes no options; rnnkit sentiment summary --preset NAME shows the sentiment presets.",
+    )
     summary.set_defaults(func=core.cmd_summary)
 
     masking = commands.add_parser("masking", help="padded vs unpadded outputs, rnnkit vs torch")
-    masking.add_argument("--seed", type=int, default=0)
+    masking.add_argument(
+        "--seed", type=int, default=0, help="seed of the layer and the sequences (default: %(default)s)"
+    )
     masking.set_defaults(func=core.cmd_masking)
 
     sentiment.add_parser(commands)

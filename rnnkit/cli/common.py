@@ -161,8 +161,14 @@ def add_run_options(
     """``--preset`` (when ``presets`` are given), ``--out`` and ``--restart``, for a resumable run;
     with ``nproc``, ``--nproc N`` too, for a task whose training shards its batches."""
     if presets is not None:
-        parser.add_argument("--preset", default=default_preset, choices=list(presets))
-    parser.add_argument("--out", default=out, help="run directory (default: runs/PRESET)")
+        parser.add_argument(
+            "--preset",
+            default=default_preset,
+            choices=list(presets),
+            help="named configuration (default: %(default)s)",
+        )
+    where = "%(default)s" if out is not None else "runs/PRESET"
+    parser.add_argument("--out", default=out, help=f"run directory (default: {where})")
     parser.add_argument("--restart", action="store_true", help="start over even if --out holds a run")
     if nproc:
         parser.add_argument(
@@ -267,7 +273,9 @@ def train_with_progress(train: Callable[[list], R], run_dir: Path, title: str, r
 
 
 def add_threads(parser: argparse.ArgumentParser, why: str) -> None:
-    parser.add_argument("--threads", type=int, default=1, help=f"torch CPU threads (default 1: {why})")
+    parser.add_argument(
+        "--threads", type=int, default=1, help=f"torch CPU threads (default %(default)s: {why})"
+    )
 
 
 def set_threads(args: argparse.Namespace) -> None:

@@ -34,45 +34,92 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--from", dest="from_run", help="an `rnnkit lab adding` --out to take the trained weights from"
     )
     grads.add_argument(
-        "--batch", type=int, default=256, help="sequences the gradient norms are averaged over"
+        "--batch",
+        type=int,
+        default=256,
+        help="sequences the gradient norms are averaged over (default: %(default)s)",
     )
-    grads.add_argument("--out", default="runs/lab/gradients", help="output directory")
+    grads.add_argument("--out", default="runs/lab/gradients", help="output directory (default: %(default)s)")
     grads.set_defaults(func=cmd_gradients)
 
     explode = sub.add_parser("exploding", help="a vanilla RNN that diverges without gradient clipping")
     defaults = catalog.EXPLODING
-    explode.add_argument("--T", type=int, default=defaults["T"], help="sequence length")
     explode.add_argument(
-        "--radius", type=float, default=defaults["spectral_radius"], help="spectral radius of W_hh"
+        "--T", type=int, default=defaults["T"], help="sequence length (default: %(default)s)"
     )
-    explode.add_argument("--lr", type=float, default=defaults["lr"], help="SGD learning rate")
     explode.add_argument(
-        "--clip-norm", type=float, default=defaults["clip_norm"], help="clipping of the second run"
+        "--radius",
+        type=float,
+        default=defaults["spectral_radius"],
+        help="spectral radius of W_hh (default: %(default)s)",
     )
-    explode.add_argument("--steps", type=int, default=defaults["steps"], help="SGD steps")
-    explode.add_argument("--seed", type=int, default=defaults["seed"])
-    explode.add_argument("--out", default="runs/lab/exploding", help="output directory")
+    explode.add_argument(
+        "--lr", type=float, default=defaults["lr"], help="SGD learning rate (default: %(default)s)"
+    )
+    explode.add_argument(
+        "--clip-norm",
+        type=float,
+        default=defaults["clip_norm"],
+        help="clipping of the second run (default: %(default)s)",
+    )
+    explode.add_argument(
+        "--steps", type=int, default=defaults["steps"], help="SGD steps (default: %(default)s)"
+    )
+    explode.add_argument(
+        "--seed",
+        type=int,
+        default=defaults["seed"],
+        help="seed of the weights and the data (default: %(default)s)",
+    )
+    explode.add_argument(
+        "--out", default="runs/lab/exploding", help="output directory (default: %(default)s)"
+    )
     common.add_threads(explode, THREADS_WHY)
     explode.set_defaults(func=cmd_exploding)
 
 
 def _add_adding_options(parser: argparse.ArgumentParser) -> None:
     defaults = catalog.ADDING
-    parser.add_argument("--T", type=int, default=defaults["T"], help="sequence length")
-    parser.add_argument("--cells", default="rnn,lstm,gru", help="comma-separated: rnn, lstm, gru")
+    parser.add_argument("--T", type=int, default=defaults["T"], help="sequence length (default: %(default)s)")
     parser.add_argument(
-        "--steps", type=int, default=defaults["steps"], help="at most this many Adam steps per cell"
-    )
-    parser.add_argument("--budget", type=int, default=defaults["budget"], help="parameters per model")
-    parser.add_argument("--lr", type=float, default=defaults["lr"], help="Adam learning rate")
-    parser.add_argument("--batch-size", type=int, default=defaults["batch_size"])
-    parser.add_argument(
-        "--eval-every", type=int, default=defaults["eval_every"], help="steps between test MSEs"
+        "--cells", default="rnn,lstm,gru", help="comma-separated: rnn, lstm, gru (default: %(default)s)"
     )
     parser.add_argument(
-        "--stop-mse", type=float, default=defaults["stop_mse"], help="stop a cell below this (0: never)"
+        "--steps",
+        type=int,
+        default=defaults["steps"],
+        help="at most this many Adam steps per cell (default: %(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=defaults["seed"])
+    parser.add_argument(
+        "--budget", type=int, default=defaults["budget"], help="parameters per model (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--lr", type=float, default=defaults["lr"], help="Adam learning rate (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=defaults["batch_size"],
+        help="sequences per Adam step (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        default=defaults["eval_every"],
+        help="steps between test MSEs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--stop-mse",
+        type=float,
+        default=defaults["stop_mse"],
+        help="stop a cell below this test MSE (default: %(default)s; 0: never)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=defaults["seed"],
+        help="seed of the weights and the data (default: %(default)s)",
+    )
     common.add_threads(parser, THREADS_WHY)
 
 

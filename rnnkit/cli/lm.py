@@ -16,11 +16,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="lm_command", required=True)
 
     hello = sub.add_parser("hello", help='the lecture\'s "hell" -> "o" with rnnkit layers and autograd')
-    hello.add_argument("--word", default="hello")
-    hello.add_argument("--cell", default="rnn", choices=("rnn", "lstm", "gru"))
-    hello.add_argument("--hidden", type=int, default=8)
-    hello.add_argument("--steps", type=int, default=200)
-    hello.add_argument("--seed", type=int, default=0)
+    hello.add_argument("--word", default="hello", help="training word over h, e, l, o (default: %(default)s)")
+    hello.add_argument(
+        "--cell", default="rnn", choices=("rnn", "lstm", "gru"), help="recurrent layer (default: %(default)s)"
+    )
+    hello.add_argument("--hidden", type=int, default=8, help="hidden units H (default: %(default)s)")
+    hello.add_argument("--steps", type=int, default=200, help="Adam steps (default: %(default)s)")
+    hello.add_argument(
+        "--seed", type=int, default=0, help="seed of the initial weights (default: %(default)s)"
+    )
     hello.set_defaults(func=cmd_hello)
 
     train = sub.add_parser("train", help="train on a UTF-8 text file (resumes an interrupted --out)")
@@ -38,35 +42,66 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     sample = sub.add_parser("sample", help="generate text from a trained run (streams to stdout)")
     sample.add_argument("run", help="run directory (the --out of train)")
     sample.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
-    sample.add_argument("--length", type=int, default=500, help="characters to generate")
-    sample.add_argument("--temperature", type=float, default=0.8)
+    sample.add_argument(
+        "--length", type=int, default=500, help="characters to generate (default: %(default)s)"
+    )
+    sample.add_argument(
+        "--temperature",
+        type=float,
+        default=0.8,
+        help="below 1: likelier characters, above: more varied (default: %(default)s)",
+    )
     sample.add_argument("--top-k", type=int, help="sample only among the K most likely characters")
     sample.add_argument("--seed", type=int, help="fix the draw (the same seed gives the same text)")
     sample.set_defaults(func=cmd_sample)
 
     view = sub.add_parser("activations", help="colour each character by a hidden unit (HTML + PNG)")
-    view.add_argument("run")
+    view.add_argument("run", help="run directory (the --out of train)")
     _add_text_source(view)
     view.add_argument("--unit", type=int, help="the unit to show (default: the one tracking --feature best)")
-    view.add_argument("--feature", default="inside_quotes", choices=catalog.FEATURES)
-    view.add_argument("--what", default="h", choices=("h", "c"), help="h_t, or the LSTM cell state tanh(c_t)")
-    view.add_argument("--layer", type=int, default=-1)
+    view.add_argument(
+        "--feature",
+        default="inside_quotes",
+        choices=catalog.FEATURES,
+        help="feature the unit tracks (default: %(default)s)",
+    )
+    view.add_argument(
+        "--what",
+        default="h",
+        choices=("h", "c"),
+        help="h_t, or the LSTM cell state tanh(c_t) (default: %(default)s)",
+    )
+    view.add_argument(
+        "--layer", type=int, default=-1, help="recurrent layer, from 0; -1: the last (default: %(default)s)"
+    )
     view.add_argument("--out", default=None, help="folder for the HTML and PNG (default: RUN/activations)")
     view.set_defaults(func=cmd_activations)
 
     units = sub.add_parser("units", help="rank hidden units by how well they track simple features")
-    units.add_argument("run")
+    units.add_argument("run", help="run directory (the --out of train)")
     _add_text_source(units)
-    units.add_argument("--what", default="h", choices=("h", "c"))
-    units.add_argument("--layer", type=int, default=-1)
-    units.add_argument("--top", type=int, default=3)
+    units.add_argument(
+        "--what",
+        default="h",
+        choices=("h", "c"),
+        help="h_t, or the LSTM cell state tanh(c_t) (default: %(default)s)",
+    )
+    units.add_argument(
+        "--layer", type=int, default=-1, help="recurrent layer, from 0; -1: the last (default: %(default)s)"
+    )
+    units.add_argument("--top", type=int, default=3, help="units shown per feature (default: %(default)s)")
     units.set_defaults(func=cmd_units)
 
     music = sub.add_parser("music", help="train on ABC folk tunes and write new ones")
     music.add_argument("--abc", required=True, help="an .abc file or a folder of them (Nottingham)")
-    music.add_argument("--tunes", type=int, default=5, help="tunes to generate")
-    music.add_argument("--temperature", type=float, default=0.8)
-    music.add_argument("--seed", type=int, default=0, help="seed of the generation")
+    music.add_argument("--tunes", type=int, default=5, help="tunes to generate (default: %(default)s)")
+    music.add_argument(
+        "--temperature",
+        type=float,
+        default=0.8,
+        help="below 1: likelier characters, above: more varied (default: %(default)s)",
+    )
+    music.add_argument("--seed", type=int, default=0, help="seed of the generation (default: %(default)s)")
     _add_training_options(music, default_preset="music", default_out="runs/music")
     music.set_defaults(func=cmd_music)
 
@@ -75,11 +110,13 @@ def _add_text_source(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", help="UTF-8 file to read (e.g. the training text)")
     source.add_argument("--string", help="the text itself")
-    parser.add_argument("--chars", type=int, default=2000, help="use the first N characters")
+    parser.add_argument(
+        "--chars", type=int, default=2000, help="use the first N characters (default: %(default)s)"
+    )
 
 
 OPTIONS = (
-    common.Override("--cell", "model.cell", str, choices=("rnn", "lstm", "gru")),
+    common.Override("--cell", "model.cell", str, "recurrent layer", choices=("rnn", "lstm", "gru")),
     common.Override("--hidden", "model.hidden_size", int, "hidden units per layer"),
     common.Override("--layers", "model.num_layers", int, "recurrent layers"),
     common.Override("--embed", "model.embed_dim", int, "embedding size; 0 for one-hot inputs"),

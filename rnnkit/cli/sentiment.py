@@ -103,7 +103,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     predict.set_defaults(func=cmd_predict)
 
     show = sub.add_parser("summary", help="the preset's model as a Keras-style table")
-    show.add_argument("--preset", default="seed", choices=catalog.PRESETS["sentiment"])
+    show.add_argument(
+        "--preset",
+        default="seed",
+        choices=catalog.PRESETS["sentiment"],
+        help="named configuration (default: %(default)s)",
+    )
     show.set_defaults(func=cmd_summary)
 
 

@@ -29,20 +29,25 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--max-batch",
         type=int,
         default=DEFAULTS["max_batch"],
-        help="requests per model call (1: no micro-batching)",
+        help="requests per model call (default: %(default)s; 1: no micro-batching)",
     )
     parser.add_argument(
         "--max-wait-ms",
         type=float,
         default=DEFAULTS["max_wait_ms"],
-        help="how long a batch waits for company",
+        help="how long a batch waits for company (default: %(default)s)",
     )
-    parser.add_argument("--max-chars", type=int, default=DEFAULTS["max_chars"], help="characters of one text")
+    parser.add_argument(
+        "--max-chars",
+        type=int,
+        default=DEFAULTS["max_chars"],
+        help="characters of one text (default: %(default)s)",
+    )
     parser.add_argument(
         "--max-concurrent",
         type=int,
         default=DEFAULTS["max_concurrent"],
-        help="API requests in flight (more: 429)",
+        help="API requests in flight, more are answered 429 (default: %(default)s)",
     )
     parser.add_argument(
         "--cors", action="append", metavar="ORIGIN", help="allow pages of ORIGIN to call the API"

@@ -77,7 +77,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default="pretty",
         choices=FORMATS,
         help="pretty: the sentence with [entities]TYPE and a table of spans; conll: TOKEN TAG lines, a "
-        "blank line after each sentence; json: one JSON object per line",
+        "blank line after each sentence; json: one JSON object per line (default: %(default)s)",
     )
     predict.add_argument("--tokenized", action="store_true", help="words are already split by spaces")
     predict.add_argument(

@@ -22,6 +22,7 @@ OPTIONS = (
 )
 COMMANDS = ("train", "evaluate", "predict")
 FORMATS = ("text", "json")
+DEVICE_HELP = "auto (the default: cuda if torch sees a GPU, else cpu), cpu, cuda or cuda:N"
 
 
 def rewrite_argv(argv: list[str]) -> list[str]:
@@ -48,10 +49,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("run", help="run directory (the --out of train)")
     _add_data(evaluate)
     evaluate.add_argument("--beam", type=int, help="the beam compared with greedy (default: the run's, 5)")
-    evaluate.add_argument("--split", default="test", choices=("test", "validation"))
+    evaluate.add_argument(
+        "--split", default="test", choices=("test", "validation"), help="default: %(default)s"
+    )
     evaluate.add_argument("--samples", type=int, default=8, help="sample translations to show (default 8)")
     evaluate.add_argument("--limit", type=int, help="score only the first N pairs of the split")
-    evaluate.add_argument("--device", default="auto", type=common.device_name)
+    evaluate.add_argument("--device", default="auto", type=common.device_name, help=DEVICE_HELP)
     evaluate.set_defaults(func=cmd_evaluate)
 
     predict = sub.add_parser("predict", help="translate sentences (also: rnnkit translate RUN 'sentence')")
@@ -66,9 +69,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--format",
         default="text",
         choices=FORMATS,
-        help="text: one translation per line; json: one object per line (text, pieces, score)",
+        help="text: one translation per line; json: one object per line, with its text, pieces and "
+        "score (default: %(default)s)",
     )
-    predict.add_argument("--device", default="auto", type=common.device_name)
+    predict.add_argument("--device", default="auto", type=common.device_name, help=DEVICE_HELP)
     predict.set_defaults(func=cmd_predict)
 
 
