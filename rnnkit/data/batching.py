@@ -20,13 +20,15 @@ shard=...)`` then yields a :class:`Share` per global batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
+
+T = TypeVar("T")  # one answer of a predictor
 
 
 @dataclass
@@ -225,3 +227,38 @@ def planned_batches(
         batches.append(order[start[end] : end])
         end = start[end]
     return batches[::-1]
+
+
+def in_order(
+    lengths: Sequence[int] | np.ndarray,
+    run: Callable[[np.ndarray], Sequence[T]],
+    batch_size: int,
+    token_budget: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    batches: Iterable[np.ndarray] | None = None,
+) -> list[T]:
+    """The one inference loop every predictor uses: sort the inputs by length, cut batches of at
+    most ``batch_size`` rows and ``token_budget`` tokens (padding included, :func:`bucket_indices`),
+    ``run(indices)`` each batch (one answer per index, in that order), and return the answers in
+    the inputs' order. ``progress(done, total)`` is called after each batch (a progress bar's
+    ``update``); ``batches``, index arrays that cover every input once, replace the cut (a server's
+    :func:`planned_batches`). Sorting keeps padding low; the order of the answers never depends
+    on it."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    n = len(lengths)
+    out: list[T | None] = [None] * n
+    if batches is None:
+        batches = bucket_indices(lengths, batch_size, shuffle=False, token_budget=token_budget) if n else []
+    done = 0
+    for indices in batches:
+        answers = run(indices)
+        if len(answers) != len(indices):
+            raise ValueError(f"run gave {len(answers)} answers for a batch of {len(indices)}")
+        for i, answer in zip(indices, answers):
+            out[i] = answer
+        done += len(indices)
+        if progress is not None:
+            progress(done, n)
+    if done != n:
+        raise ValueError(f"the batches covered {done} inputs of {n}")
+    return out  # type: ignore[return-value]

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import SequenceDataset, imdb
-from ..data.batching import Batch, Shard, Share
+from ..data.batching import Batch, Shard, Share, in_order
 from ..data.tokenizer import Tokenizer
 from ..errors import ConfigError, InputError
 from ..models import ClassifierConfig, SequenceClassifier
@@ -384,21 +384,15 @@ class Predictor:
         """The model's logits (log-odds of the positive class), in the dataset's order. ``batches``:
         the dataset's rows cut into batches (:func:`~rnnkit.data.batching.planned_batches`, as the
         server does); by default, sorted batches within a token budget."""
-        out = np.zeros(len(dataset), dtype=np.float64)
         device = next(self.model.parameters()).device
-        done = 0
-        cut = (
-            inference_batches(dataset, self.batch_size) if batches is None else map(dataset.collate, batches)
-        )
+
+        def run(indices: np.ndarray) -> np.ndarray:
+            batch = dataset.collate(indices).to(device)
+            return self.model(batch.tokens, batch.lengths).squeeze(1).double().cpu().numpy()  # (B,)
+
         with torch.inference_mode():
-            for batch in cut:
-                batch = batch.to(device)
-                logits = self.model(batch.tokens, batch.lengths).squeeze(1)  # (B,)
-                out[batch.indices] = logits.double().cpu().numpy()
-                done += len(batch.indices)
-                if progress is not None:
-                    progress(done, len(dataset))
-        return out
+            logits = in_order(dataset.lengths, run, self.batch_size, EVAL_TOKENS, progress, batches)
+        return np.asarray(logits, dtype=np.float64)
 
 
 # -- which words made the score: occlusion -----------------------------------------------------------
