@@ -4,6 +4,7 @@ classifier that starts from the pretrained weights (or says clearly why it canno
 
 from __future__ import annotations
 
+import os
 import tarfile
 
 import numpy as np
@@ -224,3 +225,47 @@ def test_a_resume_refuses_other_model_sizes_unless_an_init_run_decides_them(imdb
     pretrain.train(command, None, again, text_dir=str(texts))
     resumed = pretrain.train(apply_overrides(command, ["train.epochs=2"]), None, again, text_dir=str(texts))
     assert resumed["epochs"] == 2 and pretrain.load_config(again).model == pretrain.load_config(run).model
+
+
+class Syncs:
+    """os.fsync, recording the inode of every file it makes durable, in order."""
+
+    def __init__(self, monkeypatch):
+        self.inodes, real = [], os.fsync
+
+        def fsync(fd):
+            self.inodes.append(os.fstat(fd).st_ino)
+            real(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+
+    def index(self, path):
+        inode = path.stat().st_ino
+        assert inode in self.inodes, f"{path.name} was never fsynced"
+        return self.inodes.index(inode)
+
+
+def test_a_token_file_is_on_disk_when_closed(tmp_path, monkeypatch):
+    syncs = Syncs(monkeypatch)
+    file = TokenFile(tmp_path / "ids.bin", vocab_size=300, separator=1)
+    file.add([[5, 6, 7]])
+    file.close()
+    assert syncs.inodes == [(tmp_path / "ids.bin").stat().st_ino]
+    assert np.array_equal(TokenFile.read(tmp_path / "ids.bin", 300), [5, 6, 7, 1])
+
+
+def test_corpus_json_is_written_after_the_token_files_are_on_disk(tmp_path, monkeypatch):
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    for i in range(40):
+        (texts / f"{i:02d}.txt").write_text("Harry met Hermione in London on Monday . " * 4 + "\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    syncs = Syncs(monkeypatch)
+    record = pretrain.build_corpus(tiny_config(), None, str(texts), run, lambda text: None)
+    corpus = syncs.index(run / pretrain.CORPUS_FILE)  # its temporary file, renamed: the same inode
+    files = (pretrain.TOKENIZER_FILE, pretrain.TRAIN_TOKENS, pretrain.VALIDATION_TOKENS)
+    tokens = [syncs.index(run / name) for name in files]
+    names = syncs.inodes.index(run.stat().st_ino)  # the directory: the files' names are durable
+    assert max(tokens) < names < corpus
+    assert record["documents"] == {"train": 38, "validation": 2}

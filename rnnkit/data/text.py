@@ -16,6 +16,7 @@ same block at every step, so each carries the state of its own rows from batch t
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,7 +176,9 @@ class TokenFile:
 
     ``<name>.bin`` holds the ids as little-endian uint16 (a vocabulary under 65,536) or uint32;
     :meth:`read` maps it without loading it (``np.memmap``). Documents are separated by the id
-    ``separator`` (the end-of-document token), so a language model learns where reviews end."""
+    ``separator`` (the end-of-document token), so a language model learns where reviews end.
+    :meth:`close` returns once the ids are on disk (flushed and fsynced), so that a record written
+    after it (pretrain's ``corpus.json``) can vouch for a whole file even after a power cut."""
 
     def __init__(self, path: str | Path, vocab_size: int, separator: int) -> None:
         self.path = Path(path)
@@ -191,6 +194,10 @@ class TokenFile:
             self.documents += 1
 
     def close(self) -> None:
+        if self._file.closed:
+            return
+        self._file.flush()
+        os.fsync(self._file.fileno())
         self._file.close()
 
     @staticmethod

@@ -162,6 +162,7 @@ def build_corpus(config: PretrainConfig, data: str | None, text_dir: str | None,
         training = (text for part, text in _limited(corpus_texts(data, text_dir), config) if part == "train")
         tokenizer = Tokenizer.train(training, "subword", config.vocab_size, specials=(SEPARATOR,))
     tokenizer.save(run_dir / TOKENIZER_FILE)
+    ckpt.fsync_file(run_dir / TOKENIZER_FILE)  # part of what corpus.json vouches for
     separator = tokenizer.token_id(SEPARATOR)
     files = {
         "train": TokenFile(run_dir / TRAIN_TOKENS, tokenizer.vocab_size, separator),
@@ -182,6 +183,7 @@ def build_corpus(config: PretrainConfig, data: str | None, text_dir: str | None,
             file.close()
     if files["validation"].documents == 0:
         raise DataError("the corpus has no validation documents (held-out reviews, or every 20th file)")
+    ckpt.fsync_directory(run_dir)  # the files' names too are durable before corpus.json says so
     record = {
         "source": str(text_dir) if text_dir else str(imdb.resolve(data)),
         "kind": "text-dir"

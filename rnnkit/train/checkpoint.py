@@ -90,6 +90,15 @@ def current_umask() -> int:
     return umask
 
 
+def fsync_file(path: Path) -> None:
+    """Make a file that other code wrote and closed (a tokenizer's JSON) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_directory(directory: Path) -> None:
     """Make a rename in ``directory`` durable (POSIX; a no-op where directories cannot be opened)."""
     try:
