@@ -17,6 +17,7 @@ pytest.importorskip("fastapi")
 from serving import make_runs  # noqa: E402
 
 from rnnkit.cli import main  # noqa: E402
+from rnnkit.decode import length_penalty  # noqa: E402
 from rnnkit.serve import Limits, create_app, load_models, running  # noqa: E402
 from rnnkit.serve.batcher import MicroBatcher  # noqa: E402
 from rnnkit.tasks import charlm, sentiment, tag, translate  # noqa: E402
@@ -136,6 +137,12 @@ def test_translation_answers_equal_the_translator(server, runs):
         expected = translator.translate(["trois un ."], beam=beam, attention=True)[0]
         assert answer["translation"] == expected.text
         assert answer["target_tokens"] == expected.target_tokens
+        # both numbers, one definition whatever the beam: score = log_prob / lp(n), n tokens
+        # written (the attention's rows: the pieces, and </s> when it was written)
+        assert answer["log_prob"] == pytest.approx(expected.log_prob)
+        assert answer["score"] == pytest.approx(expected.score)
+        alpha, n = translator.config.length_penalty, len(answer["attention"])
+        assert answer["score"] == pytest.approx(answer["log_prob"] / length_penalty(n, alpha))
         attention = np.array(answer["attention"])
         np.testing.assert_allclose(attention, expected.attention, atol=1e-4)
         assert attention.shape[1] == len(expected.source_tokens) == 3

@@ -195,7 +195,11 @@ class TranslateAnswer(BaseModel):
     translation: str
     source_tokens: list[str]
     target_tokens: list[str]
-    score: float
+    score: float = Field(
+        description="log_prob / lp(n), GNMT's length penalty lp(n) = ((5 + n) / 6) ** alpha over the n "
+        "tokens written (</s> included when written): what beam search ranks by; the same for greedy"
+    )
+    log_prob: float = Field(description="the sum of the log-probabilities of the n tokens written")
     truncated: bool
     attention: list[list[float]] | None = Field(
         None, description="target pieces (+ 1 for the end of sentence, when it was written) x source pieces"
@@ -239,6 +243,7 @@ class TranslationModel:
                     source_tokens=t.source_tokens,
                     target_tokens=t.target_tokens,
                     score=t.score,
+                    log_prob=t.log_prob,
                     truncated=t.truncated,
                     attention=t.attention.round(4).tolist() if t.attention is not None else None,
                 )
