@@ -23,113 +23,22 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ...config import check_fraction
-from ...data.translation import Pair, Splits, match_key, normalize, parse_pair_name, references
-from ...decode import Hypothesis, beam_search, greedy_search
-from ...errors import ConfigError
-from ...models.seq2seq import Seq2Seq, Seq2SeqConfig
+from ...data.translation import Pair, Splits, match_key, references
+from ...models.seq2seq import Seq2Seq
 from ...summary import summary
-from ...train import RunKind, TrainConfig, Trainer, resolve_device
-from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
-from .data import SOURCE_TOKENIZER, TARGET_TOKENIZER, PairBatch, PairDataset, Tokenizers, encode_pairs
+from ...train import Trainer
+from ...train.template import Fit, Recipe, train_run
+from .config import RUNS, TranslateConfig, build_model
+from .data import PairBatch, PairDataset, Tokenizers, encode_pairs
 from .data import load_splits as _load_splits
-
-MAX_SOURCE_TOKENS = 256  # a longer source is cut to this many tokens (with a warning): memory stays bounded
-# Decoding: sentences sorted by length, batches of at most this many source tokens (padding included).
-GREEDY_BATCH, BEAM_BATCH, DECODE_TOKENS = 512, 128, 8192
-
-# The lecture's sentence, then two of ours.
-SAMPLES = (
-    "Voulez-vous chanter avec moi ?",
-    "Je ne sais pas ce que je ferais sans toi.",
-    "Il pleuvait quand nous sommes arrivés à la gare.",
-)
-
-
-@dataclass
-class TranslateConfig:
-    pair: str = "fra-eng"  # source-target: fra-eng, eng-fra, kor-eng, eng-kor
-    source_vocab_size: int = 8000  # the source BPE (its size costs nothing at run time)
-    target_vocab_size: int = 4000  # the target BPE: the output layer's width, the largest cost
-    max_tokens: int = 64  # a training pair's sides are cut to this many tokens
-    test_pairs: int = 5000
-    validation_pairs: int = 3000
-    split_seed: int = 0
-    label_smoothing: float = 0.1
-    beam: int = 5  # the beam of `evaluate` and of translating (1: greedy)
-    length_penalty: float = 0.6  # GNMT's alpha
-    max_length_ratio: float = 2.0  # a translation has at most ratio * source tokens + extra tokens
-    max_length_extra: int = 10
-    model: Seq2SeqConfig = field(default_factory=Seq2SeqConfig)
-    train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(
-            epochs=20,  # a cap: the time limit ends the run first
-            batch_size=128,
-            lr=2e-3,
-            schedule="cosine",
-            warmup=0.01,  # of epochs * steps: ~200 steps
-            clip_norm=1.0,
-            monitor="val_bleu",
-            time_limit=29.0,
-        )
-    )
-
-    def __post_init__(self) -> None:
-        parse_pair_name(self.pair)
-        if self.beam < 1:
-            raise ConfigError(f"beam must be >= 1, got {self.beam}")
-        check_fraction(self, "label_smoothing")
-        if self.max_tokens < 2 or self.max_length_ratio <= 0 or self.max_length_extra < 1:
-            raise ConfigError("max_tokens must be >= 2, max_length_ratio > 0 and max_length_extra >= 1")
-
-
-PRESETS: dict[str, TranslateConfig] = {
-    "fast": TranslateConfig(model=Seq2SeqConfig(decoder_size=256)),
-    "kor": TranslateConfig(
-        pair="kor-eng",
-        source_vocab_size=2000,
-        target_vocab_size=2000,
-        test_pairs=400,
-        validation_pairs=200,
-        model=Seq2SeqConfig(embed_size=128, hidden_size=128, decoder_size=256, dropout=0.4),
-        train=TrainConfig(
-            epochs=60,
-            batch_size=32,
-            lr=2e-3,
-            schedule="cosine",
-            warmup=0.02,
-            clip_norm=1.0,
-            monitor="val_bleu",
-            patience=15,
-        ),
-    ),
-}
-
-RUNS = RunKind(
-    "translation",
-    TranslateConfig,
-    PRESETS,
-    may_change=("train.epochs", "train.time_limit", "beam"),
-    from_data=("model.source_vocab", "model.target_vocab"),
-    files=(SOURCE_TOKENIZER, TARGET_TOKENIZER, RESULTS_FILE),
-)
-
-
-def preset(name: str) -> TranslateConfig:
-    return RUNS.preset(name)
-
-
-def build_model(config: TranslateConfig) -> Seq2Seq:
-    return Seq2Seq(config.model)
-
+from .translator import Translator
 
 # -- training -----------------------------------------------------------------------------------------
 
@@ -300,105 +209,6 @@ def score_split(translator: Translator, pairs: list[Pair], config: TranslateConf
     }
 
 
-# -- translating -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Translation:
-    text: str  # detokenized
-    source_tokens: list[str]  # the source pieces read (after any cut)
-    target_tokens: list[str]  # the pieces written, without </s>
-    score: float  # the search's score (log-probability over the length penalty)
-    log_prob: float
-    truncated: bool = False  # the source was cut to MAX_SOURCE_TOKENS
-    attention: np.ndarray | None = None  # (target pieces + 1, source pieces): the last row is </s>'s
-
-
-class Translator:
-    """Translations of many sentences at once, sorted by length and batched; greedy (``beam=1``) or
-    beam search. Sentences are normalized as the training pairs were (NFC, white space); an empty
-    (or all-space) sentence translates to an empty one without running the model; a source
-    of more than ``MAX_SOURCE_TOKENS`` pieces is cut there (``Translation.truncated``)."""
-
-    def __init__(self, model: Seq2Seq, tokenizers: Tokenizers, config: TranslateConfig) -> None:
-        self.model, self.tokenizers, self.config = model, tokenizers, config
-        self.device = next(model.parameters()).device
-
-    @classmethod
-    def from_run(cls, run_dir: str | Path, device: str = "auto") -> Translator:
-        model, config = RUNS.load_model(run_dir, build_model)
-        translator = cls(model.to(resolve_device(device)), Tokenizers.load(Path(run_dir)), config)
-        return translator
-
-    def translate(
-        self,
-        sentences: list[str],
-        beam: int | None = None,
-        attention: bool = False,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> list[Translation]:
-        beam = self.config.beam if beam is None else beam
-        if beam < 1:
-            raise ConfigError(f"beam must be >= 1, got {beam}")
-        # as the training pairs were read: NFC, white space runs as one space, ends stripped
-        encoded = self.tokenizers.source.encode_batch([normalize(s) for s in sentences])
-        truncated = [len(ids) > MAX_SOURCE_TOKENS for ids in encoded]
-        encoded = [ids[:MAX_SOURCE_TOKENS] for ids in encoded]
-        kept = [i for i, ids in enumerate(encoded) if ids]
-        out: list[Translation | None] = [None] * len(sentences)
-        for i, ids in enumerate(encoded):
-            if not ids:
-                out[i] = Translation("", [], [], 0.0, 0.0)
-        dataset = PairDataset([encoded[i] for i in kept])
-        was_training = self.model.training
-        self.model.eval()
-        done = 0
-        try:
-            with torch.inference_mode():
-                size = GREEDY_BATCH if beam == 1 else BEAM_BATCH
-                for batch in dataset.batches(size, token_budget=DECODE_TOKENS // (1 if beam == 1 else beam)):
-                    found = self._search(batch, beam, attention)
-                    for j, hypothesis in zip(batch.indices, found):
-                        i = kept[j]
-                        out[i] = self._translation(encoded[i], hypothesis, truncated[i])
-                    done += len(batch.indices)
-                    if progress is not None:
-                        progress(done, len(kept))
-        finally:
-            self.model.train(was_training)
-        return out  # type: ignore[return-value]
-
-    def _search(self, batch: PairBatch, beam: int, attention: bool) -> list[Hypothesis]:
-        source = batch.source.to(self.device)
-        memory, state = self.model.encode(source, batch.source_lengths)
-        limits = torch.clamp(
-            (batch.source_lengths.double() * self.config.max_length_ratio).ceil().long()
-            + self.config.max_length_extra,
-            max=2 * MAX_SOURCE_TOKENS,
-        )
-        ids = self.model.config
-        common = {"bos": ids.bos_id, "eos": ids.eos_id, "max_lengths": limits, "attention": attention}
-        if beam == 1:
-            return greedy_search(self.model.step, state, memory, **common)
-        return beam_search(
-            self.model.step, state, memory, beam=beam, alpha=self.config.length_penalty, **common
-        )
-
-    def _translation(self, source: list[int], hypothesis: Hypothesis, truncated: bool) -> Translation:
-        target = self.tokenizers.target
-        source_pieces = [self.tokenizers.source.backend.decode([i]) for i in source]
-        return Translation(
-            target.decode(hypothesis.tokens),
-            source_pieces,
-            [target.backend.decode([i]) for i in hypothesis.tokens],
-            hypothesis.score,
-            hypothesis.log_prob,
-            truncated,
-            # (steps, S) over the batch's longest source: this source's columns only
-            hypothesis.attention[:, : len(source)].numpy() if hypothesis.attention is not None else None,
-        )
-
-
 def evaluate(
     run_dir: str | Path,
     data: str | Path | None,
@@ -417,48 +227,3 @@ def evaluate(
         "scores": {beam: score_split(translator, pairs, config, beam) for beam in beams},
         "config": config,
     }
-
-
-# Fonts with Hangul (and more) that matplotlib falls back to, per glyph, when they are installed.
-FALLBACK_FONTS = ("NanumGothic", "Noto Sans CJK KR", "Noto Sans KR", "Noto Sans CJK JP", "Unifont")
-
-
-def attention_figure(translation: Translation, path: str | Path) -> None:
-    """The attention heatmap of one translation, source pieces across, target pieces down (the
-    figure of Bahdanau et al., 2015), saved as an image. Labels in a script that no installed font
-    has (Hangul without fonts-nanum, say) are drawn as boxes, with one warning that says so."""
-    import warnings
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib import font_manager
-
-    if translation.attention is None:
-        raise ConfigError("this translation has no attention weights; translate with attention=True")
-    installed = {font.name for font in font_manager.fontManager.ttflist}
-    families = ["DejaVu Sans", *(f for f in FALLBACK_FONTS if f in installed)]
-    weights = translation.attention  # (T + 1, S)
-    rows = [*translation.target_tokens, "</s>"][: len(weights)]
-    width = max(4.0, 0.45 * len(translation.source_tokens) + 1.5)
-    height = max(3.0, 0.4 * len(rows) + 1.5)
-    with matplotlib.rc_context({"font.family": families}), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        figure, axes = plt.subplots(figsize=(width, height))
-        axes.imshow(weights, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
-        axes.set_xticks(
-            range(len(translation.source_tokens)), translation.source_tokens, rotation=60, ha="right"
-        )
-        axes.set_yticks(range(len(rows)), rows)
-        axes.set_xlabel("source pieces")
-        axes.set_ylabel("translation pieces")
-        figure.tight_layout()
-        figure.savefig(path, dpi=120)
-        plt.close(figure)
-    if any("missing from font" in str(w.message) for w in caught):
-        warnings.warn(
-            f"{path}: some labels have characters no installed font draws (shown as boxes); install a "
-            "font with them, e.g. Debian's fonts-nanum for Hangul",
-            stacklevel=2,
-        )
