@@ -34,7 +34,7 @@ def make_runs(root: Path, imdb_tarball: Path) -> dict[str, Path]:
         seq_len=16,
         val_batch_size=2,
         model=CharLMConfig(hidden_size=16, embed_dim=8),
-        train=TrainConfig(epochs=1, batch_size=4, lr=1e-2),
+        train=TrainConfig(epochs=1, batch_size=4, lr=1e-2, monitor="val_loss"),
     )
     charlm.train(lm, text, runs["shakespeare"])
     conll = write_conll(root / "conll", sizes=(60, 20, 20))
