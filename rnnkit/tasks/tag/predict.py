@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from ...data.batching import in_order
 from ...data.conll import TagSet, entity_spans
 from ...errors import InputError
 from ...models.tagger import SequenceTagger
@@ -26,13 +27,13 @@ def predict_tags(
 ) -> list[list[str]]:
     """IOB2 tags of every sentence of ``dataset``, in order (batched, sorted by length); ``bf16``
     runs the model under bfloat16 autocast (:func:`rnnkit.runtime.bf16_autocast`)."""
-    out: list[list[str]] = [[] for _ in range(len(dataset))]
     model.eval()
+
+    def run(indices) -> list[list[str]]:
+        return [tags.decode(ids) for ids in model.decode(dataset.collate(indices).to(device))]
+
     with torch.inference_mode(), bf16_autocast(bf16, device):
-        for batch in dataset.batches(EVAL_BATCH, token_budget=EVAL_TOKENS):
-            for i, ids in zip(batch.indices, model.decode(batch.to(device))):
-                out[i] = tags.decode(ids)
-    return out
+        return in_order(dataset.lengths, run, EVAL_BATCH, EVAL_TOKENS)
 
 
 _TOKEN = re.compile(r"(?:[A-Za-z]\.){2,}|\d+(?:[.,:/-]\d+)*|\w+(?:[-'\u2019]\w+)*|[^\w\s]")
@@ -82,16 +83,14 @@ class Tagger:
                 owners.append(index)
         in_documents = None if documents is None else [documents[owner] for owner in owners]
         dataset = TagDataset(pieces, self.vocab, self.config, documents=in_documents)
-        tagged = [[] for _ in range(len(pieces))]
-        done = 0
+
+        def run(indices) -> list[list[str]]:
+            batch = dataset.collate(indices).to(self.device)
+            return [self.vocab.tags.decode(ids) for ids in self.model.decode(batch)]
+
         with torch.inference_mode(), bf16_autocast(self.bf16, self.device):
             dataset.attach_context(self.model, self.vocab.pieces)
-            for batch in dataset.batches(EVAL_BATCH, token_budget=EVAL_TOKENS):
-                for i, ids in zip(batch.indices, self.model.decode(batch.to(self.device))):
-                    tagged[i] = self.vocab.tags.decode(ids)
-                done += len(batch.indices)
-                if progress is not None:
-                    progress(done, len(pieces))
+            tagged = in_order(dataset.lengths, run, EVAL_BATCH, EVAL_TOKENS, progress)
         out: list[list[str]] = [[] for _ in sentences]
         for owner, tags in zip(owners, tagged):
             out[owner] += tags
