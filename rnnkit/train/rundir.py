@@ -53,7 +53,9 @@ class RunKind(Generic[C]):
     kept as saved when the command names an ``init`` too, and compared like any other field when
     it does not, since the command's own values then made the model. ``files`` are the task's
     own files in the run directory, removed with the trainer's by :meth:`clear`, and ``folders``
-    its own folders (an ensemble's members), removed whole.
+    its own folders (an ensemble's members), removed whole. ``upgrade`` turns a ``config.json``
+    written by an older rnnkit (as a dict) into today's form before it is read; the run's next save
+    writes today's form.
     """
 
     name: str
@@ -64,6 +66,7 @@ class RunKind(Generic[C]):
     from_init: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     folders: tuple[str, ...] = ()
+    upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         names = {f.name for f in dataclasses.fields(self.config)}
@@ -123,6 +126,8 @@ class RunKind(Generic[C]):
             raise CheckpointError(f"no run directory at {run_dir}")
         self.check_task(run_dir)
         raw = ckpt.load_json(run_dir / ckpt.CONFIG)
+        if self.upgrade is not None and isinstance(raw, dict):
+            raw = self.upgrade(raw)
         try:
             return from_dict(self.config, raw)
         except (TypeError, ValueError) as error:

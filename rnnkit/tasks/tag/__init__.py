@@ -35,7 +35,6 @@ from .config import (
     SPLITS,
     VOCAB_FILE,
     TagConfig,
-    TagRuns,
     member_dir,
     preset,
 )
@@ -61,7 +60,6 @@ __all__ = [
     "PreparedData",
     "TagConfig",
     "TagDataset",
-    "TagRuns",
     "Tagger",
     "Vocabularies",
     "build_model",

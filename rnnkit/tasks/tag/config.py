@@ -8,11 +8,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...config import check_at_least_one, from_dict
+from ...config import check_at_least_one
 from ...errors import ConfigError
 from ...models.tagger import LMFeatures, TaggerConfig, upgrade_config
-from ...train import CheckpointError, RunKind, TrainConfig
-from ...train import checkpoint as ckpt
+from ...train import RunKind, TrainConfig
 
 VOCAB_FILE = "vocab.json"
 LM_TOKENIZER_FILE = "lm_tokenizer.json"
@@ -74,26 +73,15 @@ PRESETS: dict[str, TagConfig] = {
 }
 
 
-class TagRuns(RunKind[TagConfig]):
-    """:class:`~rnnkit.train.RunKind` whose :meth:`load_config` also reads a ``config.json`` written
-    before :class:`~rnnkit.models.tagger.LMFeatures` (the tagger's five flat ``model.lm_*`` keys),
-    as today's config; the run's next save writes it in today's form."""
-
-    def load_config(self, run_dir: str | Path) -> TagConfig:
-        run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise CheckpointError(f"no run directory at {run_dir}")
-        self.check_task(run_dir)
-        raw = ckpt.load_json(run_dir / ckpt.CONFIG)
-        if isinstance(raw, dict) and isinstance(raw.get("model"), dict):
-            raw = {**raw, "model": upgrade_config(raw["model"])}
-        try:
-            return from_dict(self.config, raw)
-        except (TypeError, ValueError) as error:
-            raise CheckpointError(f"{run_dir}/{ckpt.CONFIG} is not a {self.name} config ({error})") from None
+def upgrade(raw: dict) -> dict:
+    """A ``config.json`` written before :class:`~rnnkit.models.tagger.LMFeatures` (the tagger's five
+    flat ``model.lm_*`` keys), in today's form."""
+    if isinstance(raw.get("model"), dict):
+        return {**raw, "model": upgrade_config(raw["model"])}
+    return raw
 
 
-RUNS = TagRuns(
+RUNS = RunKind(
     "tagging",
     TagConfig,
     PRESETS,
@@ -106,6 +94,7 @@ RUNS = TagRuns(
     ),
     files=(VOCAB_FILE, LM_TOKENIZER_FILE, RESULTS_FILE),
     folders=(MEMBERS_DIR,),
+    upgrade=upgrade,
 )
 
 
