@@ -37,8 +37,9 @@ from torch import Tensor, nn
 from rnnkit import tune_allocator
 from rnnkit.decode import greedy_search
 from rnnkit.models.seq2seq import Seq2Seq
-from rnnkit.tasks.translate import task
+from rnnkit.tasks import translate as task
 from rnnkit.tasks.translate.data import PairDataset, Tokenizers, encode_pairs
+from rnnkit.tasks.translate.translator import DECODE_TOKENS, GREEDY_BATCH
 from rnnkit.train import resolve_device, seed_everything
 
 MILESTONES = (5.0, 10.0, 20.0, 30.0)  # minutes
@@ -113,7 +114,7 @@ def translate(model: Peer, tokenizers: Tokenizers, sentences: list[str], config,
     model.eval()
     with torch.inference_mode():
         dataset = PairDataset([encoded[i] for i in kept])
-        for batch in dataset.batches(task.GREEDY_BATCH, token_budget=task.DECODE_TOKENS):
+        for batch in dataset.batches(GREEDY_BATCH, token_budget=DECODE_TOKENS):
             lengths = batch.source_lengths
             limits = (lengths.double() * config.max_length_ratio).ceil().long() + config.max_length_extra
             limits = limits.clamp(max=2 * task.MAX_SOURCE_TOKENS)
