@@ -44,7 +44,39 @@ class Batch:
         return Batch(self.tokens.to(device), self.lengths, self.labels.to(device), self.indices)
 
 
-class SequenceDataset:
+class Bucketed:
+    """Batches for a dataset with ``lengths`` (one per item) and ``collate(indices)``: shuffled
+    buckets of similar lengths for training, sorted (and within a ``token_budget``) for inference
+    (:func:`bucket_indices`); under torchrun, each process's :class:`Share` of every batch, balanced
+    by ``costs`` (the lengths unless a dataset says otherwise). ``pool``: batches mixed per bucket."""
+
+    pool = 50
+    lengths: np.ndarray
+
+    @property
+    def costs(self) -> np.ndarray:
+        return self.lengths
+
+    def collate(self, indices: np.ndarray) -> Any:
+        raise TypeError(f"{type(self).__name__} must define collate(indices)")
+
+    def batches(
+        self,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        token_budget: int | None = None,
+        shard: Shard | None = None,
+    ) -> Iterator[Any]:
+        """Collated batches; with a ``shard``, this process's :class:`Share` of each instead."""
+        for indices in bucket_indices(self.lengths, batch_size, shuffle, seed, self.pool, token_budget):
+            yield self.collate(indices) if shard is None else shard.share(indices, self.costs, self.collate)
+
+    def num_batches(self, batch_size: int) -> int:
+        return -(-len(self.lengths) // batch_size)
+
+
+class SequenceDataset(Bucketed):
     """Token id sequences with one label each; ``max_len`` truncates (keeping the first tokens)."""
 
     def __init__(self, sequences: Sequence[Sequence[int]], labels: Sequence[float], max_len: int) -> None:
@@ -68,22 +100,6 @@ class SequenceDataset:
             torch.from_numpy(self.labels[indices]),
             indices,
         )
-
-    def batches(
-        self,
-        batch_size: int,
-        shuffle: bool = False,
-        seed: int = 0,
-        pool: int = 50,
-        token_budget: int | None = None,
-        shard: Shard | None = None,
-    ) -> Iterator[Batch] | Iterator[Share]:
-        """Collated batches; with a ``shard``, this process's :class:`Share` of each instead."""
-        for indices in bucket_indices(self.lengths, batch_size, shuffle, seed, pool, token_budget):
-            yield self.collate(indices) if shard is None else shard.share(indices, self.lengths, self.collate)
-
-    def num_batches(self, batch_size: int) -> int:
-        return -(-len(self) // batch_size)
 
     def real_tokens(self) -> int:
         return int(self.lengths.sum())

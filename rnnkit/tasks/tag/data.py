@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ...data import DataError
-from ...data.batching import Shard, bucket_indices
+from ...data.batching import Bucketed
 from ...data.conll import CASINGS, Sentence, TagSet, Vocab, casing, normalize_digits, read_conll
 from ...data.tokenizer import Tokenizer
 from ...errors import InputError
@@ -71,8 +70,10 @@ def _word_key(word: str, config: TagConfig) -> str:
     return word.lower() if config.lowercase else word
 
 
-class TagDataset:
+class TagDataset(Bucketed):
     """Sentences as id arrays: words, casings, characters per word, and tags (when known)."""
+
+    pool = 20  # batches mixed per bucket when shuffling
 
     def __init__(
         self,
@@ -175,23 +176,6 @@ class TagDataset:
             [int(i) for i in indices],
             context,
         )
-
-    def batches(
-        self,
-        batch_size: int,
-        shuffle: bool = False,
-        seed: int = 0,
-        token_budget: int | None = None,
-        shard: Shard | None = None,
-    ) -> Iterator[TagBatch]:
-        """Collated batches; with a ``shard``, this process's share of each (rnnkit.data.batching)."""
-        for indices in bucket_indices(
-            self.lengths, batch_size, shuffle, seed, pool=20, token_budget=token_budget
-        ):
-            yield self.collate(indices) if shard is None else shard.share(indices, self.lengths, self.collate)
-
-    def num_batches(self, batch_size: int) -> int:
-        return -(-len(self) // batch_size)
 
 
 @dataclass

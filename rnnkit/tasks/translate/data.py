@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...data.batching import Shard, bucket_indices
+from ...data.batching import Bucketed
 from ...data.locate import DataError
 from ...data.tokenizer import Tokenizer
 from ...data.translation import Pair, Splits, read_pairs, split_by_component
@@ -81,8 +81,10 @@ class PairBatch:
         )
 
 
-class PairDataset:
+class PairDataset(Bucketed):
     """Source (and, for training and scoring, target) token ids. ``max_tokens`` cuts both sides."""
+
+    pool = 20  # batches mixed per bucket when shuffling
 
     def __init__(
         self, sources: list[list[int]], targets: list[list[int]] | None = None, max_tokens: int = 10_000
@@ -100,6 +102,10 @@ class PairDataset:
 
     def __len__(self) -> int:
         return len(self.sources)
+
+    @property
+    def costs(self) -> np.ndarray:  # what a torchrun Shard balances: a pair's tokens in training
+        return self.tokens
 
     def collate(self, indices: np.ndarray) -> PairBatch:
         B, S = len(indices), int(self.lengths[indices].max())
@@ -121,23 +127,6 @@ class PairDataset:
             torch.from_numpy(target_out),
             [int(i) for i in indices],
         )
-
-    def batches(
-        self,
-        batch_size: int,
-        shuffle: bool = False,
-        seed: int = 0,
-        token_budget: int | None = None,
-        shard: Shard | None = None,
-    ):
-        """Collated batches; with a ``shard``, this process's share of each (rnnkit.data.batching)."""
-        for indices in bucket_indices(
-            self.lengths, batch_size, shuffle, seed, pool=20, token_budget=token_budget
-        ):
-            yield self.collate(indices) if shard is None else shard.share(indices, self.tokens, self.collate)
-
-    def num_batches(self, batch_size: int) -> int:
-        return -(-len(self) // batch_size)
 
 
 def encode_pairs(pairs: list[Pair], tokenizers: Tokenizers, max_tokens: int) -> PairDataset:
