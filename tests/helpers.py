@@ -89,3 +89,13 @@ PRETRAIN_TINY = [
     "train.epochs=2",
     "train.time_limit=null",
 ]
+
+
+def toy_batches(n: int = 4, seed: int = 0, sign: float = 1.0, rows: int = 16) -> list[XYBatch]:
+    """``n`` batches of a noiseless linear regression, y = sign * x . (1, -2, 0.5)."""
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        x = torch.randn(rows, 3, generator=gen)
+        out.append(XYBatch(x, sign * (x @ torch.tensor([1.0, -2.0, 0.5]))))
+    return out

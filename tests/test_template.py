@@ -6,8 +6,7 @@ import json
 from dataclasses import dataclass, field
 
 import pytest
-import torch
-from helpers import XYBatch
+from helpers import toy_batches
 from torch import nn
 
 from rnnkit.errors import ConfigError
@@ -21,15 +20,6 @@ class ToyConfig:
     width: int = 3
     decided: int = 0  # set from the data by a new run
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=2, lr=0.1, monitor="val_loss"))
-
-
-def batches(n, seed, sign=1.0):
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(n):
-        x = torch.randn(8, 3, generator=gen)
-        out.append(XYBatch(x, sign * (x @ torch.tensor([1.0, -2.0, 0.5]))))
-    return out
 
 
 class Toy(Recipe[ToyConfig, dict]):
@@ -48,8 +38,8 @@ class Toy(Recipe[ToyConfig, dict]):
         self.calls.append(f"prepare({saved})")
         return {
             "vocab": saved or "abc",
-            "train": batches(4, 0),
-            "validation": batches(2, 1, sign=-1.0),
+            "train": toy_batches(4, 0, rows=8),
+            "validation": toy_batches(2, 1, sign=-1.0, rows=8),
         }  # learning makes it worse
 
     def decide(self, config, data):

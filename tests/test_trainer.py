@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from helpers import XYBatch
+from helpers import toy_batches
 from torch import nn
 
 from rnnkit.errors import ConfigError
@@ -16,15 +16,6 @@ from rnnkit.train import CountBar, ProgressBar, TrainConfig, Trainer, TrainingEr
 def toy_step(model, batch):
     loss = nn.functional.mse_loss(model(batch.x).squeeze(1), batch.y)
     return loss, {}, len(batch.y)
-
-
-def toy_batches(n=4, seed=0, sign=1.0):
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(n):
-        x = torch.randn(16, 3, generator=gen)
-        out.append(XYBatch(x, sign * (x @ torch.tensor([1.0, -2.0, 0.5]))))
-    return out
 
 
 def test_loss_falls_and_history_is_written(tmp_path):

@@ -23,24 +23,16 @@ def test_a_source_with_several_references_is_scored_once_against_all():
         "I sing with my friends.",
     ]
     scores = translate.corpus_scores(hypotheses, pairs, config)
-    multi = sacrebleu.corpus_bleu(
-        ["Go away from here right now.", "I sing with my friends."],
-        [
-            ["Get out of here right now.", "I am singing with my friends."],
-            ["Go away from here right now.", None],
-            ["Leave this place at once.", None],
-        ],
-    )
+    once = ["Go away from here right now.", "I sing with my friends."]  # each distinct source once
+    streams = [
+        ["Get out of here right now.", "I am singing with my friends."],
+        ["Go away from here right now.", None],
+        ["Leave this place at once.", None],
+    ]
+    multi = sacrebleu.corpus_bleu(once, streams)
     assert scores["bleu"] == pytest.approx(multi.score)
     assert scores["sources"] == 2 and scores["references"] == 4
-    chrf = sacrebleu.corpus_chrf(
-        ["Go away from here right now.", "I sing with my friends."],
-        [
-            ["Get out of here right now.", "I am singing with my friends."],
-            ["Go away from here right now.", None],
-            ["Leave this place at once.", None],
-        ],
-    )
+    chrf = sacrebleu.corpus_chrf(once, streams)
     assert scores["chrf"] == pytest.approx(chrf.score)
     # one reference per pair: the right answer is penalised against the two other references
     single = sacrebleu.corpus_bleu(hypotheses, [[p.target for p in pairs]])
