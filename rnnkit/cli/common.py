@@ -272,6 +272,14 @@ def train_with_progress(train: Callable[[list], R], run_dir: Path, title: str, r
     return result
 
 
+def add_defaulted(parser: argparse.ArgumentParser, *options: tuple) -> None:
+    """Options whose help ends with their default: each ``(flag, type, default, help)`` or
+    ``(flag, type, default, help, note)``, shown as "help (default: 200; note)"."""
+    for flag, kind, default, text, *note in options:
+        shown = "; ".join(["default: %(default)s", *note])
+        parser.add_argument(flag, type=kind, default=default, help=f"{text} ({shown})")
+
+
 def add_threads(parser: argparse.ArgumentParser, why: str) -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help=f"torch CPU threads (default %(default)s: {why})"

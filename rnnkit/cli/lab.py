@@ -44,35 +44,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     explode = sub.add_parser("exploding", help="a vanilla RNN that diverges without gradient clipping")
     defaults = catalog.EXPLODING
-    explode.add_argument(
-        "--T", type=int, default=defaults["T"], help="sequence length (default: %(default)s)"
-    )
-    explode.add_argument(
-        "--radius",
-        type=float,
-        default=defaults["spectral_radius"],
-        help="spectral radius of W_hh (default: %(default)s)",
-    )
-    explode.add_argument(
-        "--lr", type=float, default=defaults["lr"], help="SGD learning rate (default: %(default)s)"
-    )
-    explode.add_argument(
-        "--clip-norm",
-        type=float,
-        default=defaults["clip_norm"],
-        help="clipping of the second run (default: %(default)s)",
-    )
-    explode.add_argument(
-        "--steps", type=int, default=defaults["steps"], help="SGD steps (default: %(default)s)"
-    )
-    explode.add_argument(
-        "--seed",
-        type=int,
-        default=defaults["seed"],
-        help="seed of the weights and the data (default: %(default)s)",
-    )
-    explode.add_argument(
-        "--out", default="runs/lab/exploding", help="output directory (default: %(default)s)"
+    common.add_defaulted(
+        explode,
+        ("--T", int, defaults["T"], "sequence length"),
+        ("--radius", float, defaults["spectral_radius"], "spectral radius of W_hh"),
+        ("--lr", float, defaults["lr"], "SGD learning rate"),
+        ("--clip-norm", float, defaults["clip_norm"], "clipping of the second run"),
+        ("--steps", int, defaults["steps"], "SGD steps"),
+        ("--seed", int, defaults["seed"], "seed of the weights and the data"),
+        ("--out", str, "runs/lab/exploding", "output directory"),
     )
     common.add_threads(explode, THREADS_WHY)
     explode.set_defaults(func=cmd_exploding)
@@ -80,45 +60,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def _add_adding_options(parser: argparse.ArgumentParser) -> None:
     defaults = catalog.ADDING
-    parser.add_argument("--T", type=int, default=defaults["T"], help="sequence length (default: %(default)s)")
-    parser.add_argument(
-        "--cells", default="rnn,lstm,gru", help="comma-separated: rnn, lstm, gru (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--steps",
-        type=int,
-        default=defaults["steps"],
-        help="at most this many Adam steps per cell (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--budget", type=int, default=defaults["budget"], help="parameters per model (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--lr", type=float, default=defaults["lr"], help="Adam learning rate (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        default=defaults["batch_size"],
-        help="sequences per Adam step (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--eval-every",
-        type=int,
-        default=defaults["eval_every"],
-        help="steps between test MSEs (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--stop-mse",
-        type=float,
-        default=defaults["stop_mse"],
-        help="stop a cell below this test MSE (default: %(default)s; 0: never)",
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=defaults["seed"],
-        help="seed of the weights and the data (default: %(default)s)",
+    common.add_defaulted(
+        parser,
+        ("--T", int, defaults["T"], "sequence length"),
+        ("--cells", str, "rnn,lstm,gru", "comma-separated: rnn, lstm, gru"),
+        ("--steps", int, defaults["steps"], "at most this many Adam steps per cell"),
+        ("--budget", int, defaults["budget"], "parameters per model"),
+        ("--lr", float, defaults["lr"], "Adam learning rate"),
+        ("--batch-size", int, defaults["batch_size"], "sequences per Adam step"),
+        ("--eval-every", int, defaults["eval_every"], "steps between test MSEs"),
+        ("--stop-mse", float, defaults["stop_mse"], "stop a cell below this test MSE", "0: never"),
+        ("--seed", int, defaults["seed"], "seed of the weights and the data"),
     )
     common.add_threads(parser, THREADS_WHY)
 

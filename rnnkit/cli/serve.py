@@ -7,7 +7,7 @@ import ipaddress
 import sys
 
 from ..errors import ConfigError, InputError
-from . import catalog
+from . import catalog, common
 
 DEFAULTS = catalog.SERVE_LIMITS
 
@@ -25,29 +25,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
     )
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
-    parser.add_argument(
-        "--max-batch",
-        type=int,
-        default=DEFAULTS["max_batch"],
-        help="requests per model call (default: %(default)s; 1: no micro-batching)",
-    )
-    parser.add_argument(
-        "--max-wait-ms",
-        type=float,
-        default=DEFAULTS["max_wait_ms"],
-        help="how long a batch waits for company (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--max-chars",
-        type=int,
-        default=DEFAULTS["max_chars"],
-        help="characters of one text (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--max-concurrent",
-        type=int,
-        default=DEFAULTS["max_concurrent"],
-        help="API requests in flight, more are answered 429 (default: %(default)s)",
+    common.add_defaulted(
+        parser,
+        ("--max-batch", int, DEFAULTS["max_batch"], "requests per model call", "1: no micro-batching"),
+        ("--max-wait-ms", float, DEFAULTS["max_wait_ms"], "how long a batch waits for company"),
+        ("--max-chars", int, DEFAULTS["max_chars"], "characters of one text"),
+        (
+            "--max-concurrent",
+            int,
+            DEFAULTS["max_concurrent"],
+            "API requests in flight, more are answered 429",
+        ),
     )
     parser.add_argument(
         "--cors", action="append", metavar="ORIGIN", help="allow pages of ORIGIN to call the API"
