@@ -17,7 +17,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="write a trained run's model as an ONNX file (sentiment, tagging)",
         description="Write the model of RUN (its best weights) as one ONNX file with dynamic batch and "
         "length and exact masking, checked against PyTorch with onnxruntime before it is written. "
-        f"Exports: {catalog.EXPORTABLE}. Needs pip install 'rnnkit[export]'.",
+        f"Exports: {catalog.EXPORTABLE}. Needs the export extra: pip install -e '.[export]' (or make) "
+        "in the rnnkit checkout.",
     )
     parser.add_argument("run", help="run directory (the --out of train)")
     parser.add_argument(

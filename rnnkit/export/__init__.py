@@ -8,6 +8,7 @@
     predictor = OnnxPredictor.from_run("runs/seed", "seed.onnx")
     predictor(["A wonderful film."])                       # probabilities, as sentiment.Predictor
 
-Importing this package imports neither onnx nor onnxruntime (optional: ``pip install
-'rnnkit[export]'``); :mod:`rnnkit.export.onnx` imports them when a function needs them.
+Importing this package imports neither onnx nor onnxruntime (optional: ``pip install -e
+'.[export]'`` or ``make`` in the rnnkit checkout); :mod:`rnnkit.export.onnx` imports them when a
+function needs them.
 """

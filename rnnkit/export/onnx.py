@@ -21,8 +21,8 @@ difference above :data:`CHECK_TOLERANCE` is a bug and raises. The file is writte
 failed export leaves an older file as it was); an existing file is replaced only with
 ``overwrite=True``.
 
-onnx, onnxruntime and onnxscript are optional (``pip install 'rnnkit[export]'``) and imported
-only here, inside the functions that need them.
+onnx, onnxruntime and onnxscript are optional (``pip install -e '.[export]'`` or ``make`` in the
+rnnkit checkout) and imported only here, inside the functions that need them.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def require(name: str) -> ModuleType:
     except ImportError:
         raise MissingDependencyError(
             f"ONNX export and inference need the package {name!r}, which is not installed: "
-            "pip install 'rnnkit[export]'"
+            "pip install -e '.[export]' (or make) in the rnnkit checkout"
         ) from None
 
 

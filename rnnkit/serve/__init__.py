@@ -1,5 +1,6 @@
 """``rnnkit serve``: trained runs behind a web page and a JSON API (FastAPI + uvicorn), with
-micro-batching of concurrent requests. Needs the ``serve`` extra: ``pip install 'rnnkit[serve]'``.
+micro-batching of concurrent requests. Needs the ``serve`` extra: ``pip install -e '.[serve]'`` (or
+``make``) in the rnnkit checkout; rnnkit is not on PyPI.
 
     from rnnkit.serve import Limits, create_app, load_models
     app = create_app(load_models(["runs/seed"], Limits()))   # then: uvicorn.run(app)
