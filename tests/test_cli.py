@@ -92,6 +92,7 @@ def test_sentiment_cli_end_to_end(sentiment_run, tmp_path, capsys):
 
 # Windows line endings, blank and whitespace-only lines, a final newline.
 LINES = b"wonderful superb film\r\n\r\n   \nawful boring film\n\t\nloved it, brilliant and charming\n"
+BOM = b"\xef\xbb\xbf"  # U+FEFF in UTF-8: Notepad and Excel start "UTF-8" files with it
 
 
 def test_predict_gives_one_row_per_input_line_in_order(sentiment_run, tmp_path, capsys, monkeypatch):
@@ -123,6 +124,10 @@ def test_predict_gives_one_row_per_input_line_in_order(sentiment_run, tmp_path, 
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(LINES.rstrip(b"\n"))))
         assert main(["sentiment", "predict", str(run), *args]) == 0
         assert capsys.readouterr().out == from_file
+
+    reviews.write_bytes(BOM + LINES)  # a byte-order mark is neither echoed nor classified
+    assert main(["sentiment", "predict", str(run), "--file", str(reviews)]) == 0
+    assert capsys.readouterr().out == from_file
 
 
 # -- errors: the user's mistakes in one line, bugs with their traceback --------------------------
@@ -191,6 +196,19 @@ def test_read_lines_keeps_every_line_in_place():
         InputError, match=r"^notes.txt, line 3 is not UTF-8 \(invalid start byte at byte 1\)$"
     ):
         common.read_lines(b"ok\n\nx\xff\n", "notes.txt")
+
+
+def test_a_byte_order_mark_before_the_first_line_is_not_text(tmp_path, monkeypatch):
+    assert common.read_lines(BOM + b"Bonjour.\r\nSalut.\n", "x") == ["Bonjour.", "Salut."]
+    assert common.read_lines(BOM + b"\n", "x") == [""] and common.read_lines(BOM, "x") == []
+    # U+FEFF elsewhere is a character of the text (a zero-width no-break space), kept as it is
+    assert common.read_lines(b"a\n" + BOM + b"b", "x") == ["a", "\ufeffb"]
+    marked = tmp_path / "marked.txt"
+    marked.write_bytes(BOM + b"Bonjour.\n")
+    assert common.input_lines(str(marked), []) == ["Bonjour."]
+    for texts in ([], ["-"]):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(BOM + b"Bonjour.\n")))
+        assert common.input_lines(None, texts) == ["Bonjour."]
 
 
 def test_an_option_wins_over_set_and_both_reach_the_config():

@@ -30,6 +30,7 @@ use them.
 from __future__ import annotations
 
 import argparse
+import codecs
 import contextlib
 import dataclasses
 import os
@@ -315,8 +316,9 @@ def counting(title: str, total: int, least: int = 1000) -> Iterator[Callable[[in
 def read_lines(raw: bytes, source: str) -> list[str]:
     """The lines of UTF-8 ``raw``, one string each: ``\\n`` or ``\\r\\n`` ends a line, and a final
     newline ends the last line rather than starting another, so line k of the input is element k
-    (blank lines included). A line that is not UTF-8 is an error naming it."""
-    lines = raw.split(b"\n")
+    (blank lines included). A byte-order mark before the first line (Notepad and Excel write one)
+    is not text and is dropped. A line that is not UTF-8 is an error naming it."""
+    lines = raw.removeprefix(codecs.BOM_UTF8).split(b"\n")
     if lines[-1] == b"":
         lines.pop()
     texts = []
