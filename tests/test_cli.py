@@ -211,6 +211,34 @@ def test_a_byte_order_mark_before_the_first_line_is_not_text(tmp_path, monkeypat
         assert common.input_lines(None, texts) == ["Bonjour."]
 
 
+PREDICTING = (["sentiment", "predict"], ["tag", "predict"], ["translate", "predict"])
+
+
+@pytest.mark.parametrize("command", PREDICTING)
+@pytest.mark.parametrize("empty", ["", "  \t"])
+def test_an_empty_text_on_the_command_line_is_an_error_before_any_run_is_read(
+    command, empty, tmp_path, capsys
+):
+    """One rule for the three commands: an empty line of a file keeps its place as an empty row
+    (tested with each task), but an empty argument is a mistake (an unset shell variable, say),
+    refused before the run is loaded: the run directory here does not exist."""
+    assert main([*command, str(tmp_path / "no-run"), "fine", empty]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: text 2 of the command line is empty or only whitespace (got {empty!r}); give it words, "
+        "or pass the texts through --file or standard input, where an empty line gives an empty row "
+        "in its place\n"
+    )
+
+
+@pytest.mark.parametrize("command", PREDICTING)
+def test_each_predicting_command_states_the_empty_text_rule_in_its_help(command, capsys):
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "an empty text argument is an error; an empty line gives an empty row" in out
+
+
 def test_an_option_wins_over_set_and_both_reach_the_config():
     parser = argparse.ArgumentParser()
     options = (common.EPOCHS, common.LR, common.Override("--hidden", "model.hidden_size", int))

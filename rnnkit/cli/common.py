@@ -347,8 +347,16 @@ def rewrite_subcommand(argv: list[str], command: str, subcommands: Sequence[str]
     return [*argv[: at + 1], "predict", *argv[at + 1 :]]
 
 
+# The rule for empty texts, in the help of each command that reads texts (see input_lines).
+EMPTY_TEXTS = "an empty text argument is an error; an empty line gives an empty row in its place"
+
+
 def input_lines(file: str | None, texts: list[str]) -> list[str]:
-    """The lines of ``file`` if given, else ``texts``, else (none, or ``-``) the lines of stdin."""
+    """The lines of ``file`` if given, else ``texts``, else (none, or ``-``) the lines of stdin.
+
+    An empty (or whitespace-only) line of a file or of stdin is kept, so that row k of the output
+    is line k of the input; an empty text on the command line is refused (:data:`EMPTY_TEXTS`):
+    typed there, it is more likely a mistake (an unset shell variable) than a row to keep."""
     if file:
         try:
             return read_lines(Path(file).read_bytes(), file)
@@ -356,4 +364,11 @@ def input_lines(file: str | None, texts: list[str]) -> list[str]:
             raise InputError(f"cannot read {file}: {error.strerror}") from None
     if not texts or texts == ["-"]:
         return read_lines(sys.stdin.buffer.read(), "standard input")
+    for number, text in enumerate(texts, 1):
+        if not text.strip():
+            raise InputError(
+                f"text {number} of the command line is empty or only whitespace (got {text!r}); give it "
+                "words, or pass the texts through --file or standard input, where an empty line gives an "
+                "empty row in its place"
+            )
     return texts

@@ -95,10 +95,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         description="Print one row per review, in order: the probability that it is positive, the "
         "label and the start of the text. Reviews read from --file or standard input are one per line "
         "(\\n or \\r\\n); an empty or whitespace-only line gives a row with probability nan and "
-        "label 'empty', and is not classified, so row k of the output is line k of the input.",
+        "label 'empty', and is not classified, so row k of the output is line k of the input. An empty "
+        "review given on the command line is an error.",
     )
     predict.add_argument("run", help="run directory (the --out of train)")
-    predict.add_argument("texts", nargs="*", help="reviews; none or '-' reads stdin, one per line")
+    predict.add_argument(
+        "texts", nargs="*", help=f"reviews; none or '-' reads stdin, one per line ({common.EMPTY_TEXTS})"
+    )
     predict.add_argument("--file", help="a UTF-8 file with one review per line (an empty line: nan, 'empty')")
     predict.set_defaults(func=cmd_predict)
 
@@ -210,8 +213,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..tasks import sentiment
 
-    if not args.file and args.texts != ["-"]:
-        sentiment.check_texts(args.texts)  # a blank argument is a mistake, not a row to keep in place
     texts = common.input_lines(args.file, args.texts)
     if not texts:
         raise InputError("no review to classify: give texts, --file, or lines on standard input")

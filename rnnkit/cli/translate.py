@@ -59,7 +59,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     predict = sub.add_parser("predict", help="translate sentences (also: rnnkit translate RUN 'sentence')")
     predict.add_argument("run", help="run directory (the --out of train)")
-    predict.add_argument("texts", nargs="*", help="sentences; none or '-' reads stdin, one per line")
+    predict.add_argument(
+        "texts", nargs="*", help=f"sentences; none or '-' reads stdin, one per line ({common.EMPTY_TEXTS})"
+    )
     predict.add_argument("--file", help="a UTF-8 file with one sentence per line")
     predict.add_argument("--beam", type=int, help="beam size (1: greedy; default: the run's, 5)")
     predict.add_argument(
