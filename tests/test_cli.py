@@ -5,6 +5,7 @@ import io
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -237,6 +238,43 @@ def test_each_predicting_command_states_the_empty_text_rule_in_its_help(command,
         main([*command, "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "an empty text argument is an error; an empty line gives an empty row" in out
+
+
+def test_an_attention_figure_that_cannot_be_written_is_refused_before_the_run_is_read(
+    tmp_path, capsys, monkeypatch
+):
+    """Checked up front, not after the translation: the run directory here does not exist."""
+    from matplotlib.figure import Figure
+
+    types = ", ".join(f".{name}" for name in sorted(Figure().canvas.get_supported_filetypes()))
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file, not a folder")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setattr(common.os, "access", lambda path, mode: Path(path) != locked)
+    for path, message in (
+        (
+            tmp_path / "a.xyz",
+            f"--attention {tmp_path / 'a.xyz'} ends in '.xyz', an image type matplotlib cannot write; "
+            f"end it in one of {types} (none: .png is added)",
+        ),
+        (
+            blocker / "deeper" / "a.png",
+            f"--attention {blocker / 'deeper' / 'a.png'}: {blocker} is a file, not a folder; "
+            "give a path in a folder",
+        ),
+        (
+            locked / "a.png",
+            f"--attention {locked / 'a.png'}: cannot write in {locked}; give a path in a folder you can "
+            "write to",
+        ),
+        (
+            tmp_path,
+            f"--attention {tmp_path} is a folder; give a file name, e.g. {tmp_path / 'attention.png'}",
+        ),
+    ):
+        assert main(["translate", str(tmp_path / "no-run"), "un .", "--attention", str(path)]) == 2
+        assert capsys.readouterr().err == f"error: {message}\n"
 
 
 def test_an_option_wins_over_set_and_both_reach_the_config():

@@ -156,6 +156,19 @@ def test_cli_translates_files_line_for_line_and_draws_attention(trained, tmp_pat
     assert "only the first 256" in capsys.readouterr().err
 
 
+def test_cli_attention_figure_goes_to_a_new_folder_in_the_type_its_extension_names(trained, tmp_path, capsys):
+    _, run = trained
+    capsys.readouterr()
+    picture = tmp_path / "new" / "deeper" / "attention.svg"
+    assert main(["translate", str(run), "trois un .", "--attention", str(picture)]) == 0
+    assert capsys.readouterr() == ("three one .\n", f"attention heatmap: {picture}\n")
+    assert picture.read_text().lstrip().startswith("<?xml") and "<svg" in picture.read_text()
+    bare = tmp_path / "other" / "attention"  # no extension: a PNG, and the message names its file
+    assert main(["translate", str(run), "trois un .", "--attention", str(bare)]) == 0
+    assert capsys.readouterr().err == f"attention heatmap: {bare}.png\n"
+    assert (tmp_path / "other" / "attention.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_cli_evaluate_prints_greedy_and_beam_with_signature(trained, capsys):
     data, run = trained
     assert main(["translate", "evaluate", str(run), "--data", str(data), "--samples", "2"]) == 0

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
+from pathlib import Path
 
+from ..errors import InputError
 from . import catalog, common
 
 OPTIONS = (
@@ -65,7 +68,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("--file", help="a UTF-8 file with one sentence per line")
     predict.add_argument("--beam", type=int, help="beam size (1: greedy; default: the run's, 5)")
     predict.add_argument(
-        "--attention", metavar="PNG", help="save the attention heatmap of the (first) sentence as an image"
+        "--attention",
+        metavar="IMAGE",
+        help="save the attention heatmap of the (first) sentence as an image, of the type its extension "
+        "names (.png, .svg, .pdf...; none: .png is added); a missing folder is created",
     )
     predict.add_argument(
         "--format",
@@ -128,17 +134,51 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def attention_path(text: str) -> Path:
+    """``--attention``'s file, checked before any model loads so that a bad path fails at once
+    rather than after the translation: its extension must be a type matplotlib writes (none: .png
+    is added, as matplotlib would), and its folder is created if missing."""
+    from matplotlib.figure import Figure
+
+    path = Path(text)
+    if path.is_dir():
+        raise InputError(f"--attention {path} is a folder; give a file name, e.g. {path / 'attention.png'}")
+    if not path.suffix:
+        path = path.with_name(path.name + ".png")
+    types = sorted(Figure().canvas.get_supported_filetypes())
+    if path.suffix.lower().removeprefix(".") not in types:
+        raise InputError(
+            f"--attention {path} ends in {path.suffix!r}, an image type matplotlib cannot write; end it "
+            f"in one of {', '.join('.' + name for name in types)} (none: .png is added)"
+        )
+    folder = path.parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise InputError(f"--attention {path}: {existing} is a file, not a folder; give a path in a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(
+            f"--attention {path}: cannot create the folder {folder} ({error.strerror}); give a path in a "
+            "folder you can write to"
+        ) from None
+    if not os.access(folder, os.W_OK):
+        raise InputError(
+            f"--attention {path}: cannot write in {folder}; give a path in a folder you can write to"
+        )
+    return path
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..tasks import translate
 
+    figure = attention_path(args.attention) if args.attention else None
     lines = common.input_lines(args.file, args.texts)
     translator = translate.Translator.from_run(args.run, args.device)
     beam = args.beam if args.beam is not None else translator.config.beam
     start = time.perf_counter()
     with common.counting("translating", len(lines)) as progress:
-        translations = translator.translate(
-            lines, beam=beam, attention=bool(args.attention), progress=progress
-        )
+        translations = translator.translate(lines, beam=beam, attention=figure is not None, progress=progress)
     cut = [i + 1 for i, t in enumerate(translations) if t.truncated]
     if cut:
         print(
@@ -154,17 +194,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(t.text)
     if len(lines) >= 1000:
         print(f"[{len(lines):,} sentences in {time.perf_counter() - start:.1f} s]", file=sys.stderr)
-    if args.attention:
+    if figure is not None:
         first = next((t for t in translations if t.source_tokens), None)
         if first is None:
             print("no attention figure: every line was empty", file=sys.stderr)
         else:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                translate.attention_figure(first, args.attention)
+                translate.attention_figure(first, figure)
             for warning in caught:
                 print(f"warning: {warning.message}", file=sys.stderr)
-            print(f"attention heatmap: {args.attention}", file=sys.stderr)
+            print(f"attention heatmap: {figure}", file=sys.stderr)
     return 0
 
 
