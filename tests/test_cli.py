@@ -272,6 +272,7 @@ def test_an_attention_figure_that_cannot_be_written_is_refused_before_the_run_is
             tmp_path,
             f"--attention {tmp_path} is a folder; give a file name, e.g. {tmp_path / 'attention.png'}",
         ),
+        ("", "--attention . is a folder; give a file name, e.g. attention.png"),  # not silently none
     ):
         assert main(["translate", str(tmp_path / "no-run"), "un .", "--attention", str(path)]) == 2
         assert capsys.readouterr().err == f"error: {message}\n"

@@ -172,7 +172,7 @@ def attention_path(text: str) -> Path:
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..tasks import translate
 
-    figure = attention_path(args.attention) if args.attention else None
+    figure = attention_path(args.attention) if args.attention is not None else None
     lines = common.input_lines(args.file, args.texts)
     translator = translate.Translator.from_run(args.run, args.device)
     beam = args.beam if args.beam is not None else translator.config.beam
