@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from rnnkit.cli import main
 from rnnkit.data.tokenizer import Tokenizer
 from rnnkit.data.translation import Pair
+from rnnkit.decode import length_penalty
 from rnnkit.tasks import translate
 from rnnkit.tasks.translate import data as translate_data
 from rnnkit.train import checkpoint as ckpt
@@ -167,6 +168,24 @@ def test_cli_attention_figure_goes_to_a_new_folder_in_the_type_its_extension_nam
     assert main(["translate", str(run), "trois un .", "--attention", str(bare)]) == 0
     assert capsys.readouterr().err == f"attention heatmap: {bare}.png\n"
     assert (tmp_path / "other" / "attention.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_json_gives_log_prob_beside_score_as_the_translator_does(trained, capsys):
+    _, run = trained
+    translator = translate.Translator.from_run(run)
+    alpha = translator.config.length_penalty
+    lines = ["trois un .", "neuf neuf huit sept ."]
+    capsys.readouterr()
+    for beam in (1, 5):
+        assert main(["translate", str(run), *lines, "--beam", str(beam), "--format", "json"]) == 0
+        records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        expected = translator.translate(lines, beam=beam)
+        assert [r["log_prob"] for r in records] == pytest.approx([t.log_prob for t in expected])
+        assert [r["score"] for r in records] == pytest.approx([t.score for t in expected])
+        for record in records:  # score = log_prob / lp(n), n: the pieces written and </s>
+            n = len(record["pieces"]) + 1
+            assert record["score"] == pytest.approx(record["log_prob"] / length_penalty(n, alpha))
+            assert record["log_prob"] <= record["score"] <= 0
 
 
 def test_cli_evaluate_prints_greedy_and_beam_with_signature(trained, capsys):

@@ -77,8 +77,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--format",
         default="text",
         choices=FORMATS,
-        help="text: one translation per line; json: one object per line, with its text, pieces and "
-        "score (default: %(default)s)",
+        help="text: one translation per line; json: one object per line: text, pieces, log_prob (the "
+        "summed log-probability of the n tokens written, </s> included when written), score (log_prob / "
+        "((5 + n) / 6) ** alpha, GNMT's length penalty, alpha the run's length_penalty: what beam search "
+        "ranks by, computed alike for greedy) and truncated (default: %(default)s)",
     )
     predict.add_argument("--device", default="auto", type=common.device_name, help=DEVICE_HELP)
     predict.set_defaults(func=cmd_predict)
@@ -188,7 +190,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         )
     for t in translations:
         if args.format == "json":
-            record = {"text": t.text, "pieces": t.target_tokens, "score": t.score, "truncated": t.truncated}
+            record = {
+                "text": t.text,
+                "pieces": t.target_tokens,
+                "score": t.score,
+                "log_prob": t.log_prob,
+                "truncated": t.truncated,
+            }
             print(json.dumps(record, ensure_ascii=False))
         else:
             print(t.text)
