@@ -188,6 +188,18 @@ def test_cli_json_gives_log_prob_beside_score_as_the_translator_does(trained, ca
             assert record["log_prob"] <= record["score"] <= 0
 
 
+def test_cli_a_byte_order_mark_is_not_translated(trained, tmp_path, capsys):
+    """A file saved as "UTF-8 with BOM" translates as the same sentence typed on the command line."""
+    _, run = trained
+    marked = tmp_path / "marked.txt"
+    marked.write_bytes(b"\xef\xbb\xbfdeux un .\n")
+    capsys.readouterr()
+    assert main(["translate", str(run), "deux un .", "--format", "json"]) == 0
+    typed = capsys.readouterr().out
+    assert main(["translate", str(run), "--file", str(marked), "--format", "json"]) == 0
+    assert capsys.readouterr().out == typed and json.loads(typed)["text"] == "two one ."
+
+
 def test_cli_evaluate_prints_greedy_and_beam_with_signature(trained, capsys):
     data, run = trained
     assert main(["translate", "evaluate", str(run), "--data", str(data), "--samples", "2"]) == 0
