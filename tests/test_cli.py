@@ -3,6 +3,7 @@ import contextlib
 import inspect
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -129,6 +130,16 @@ def test_predict_gives_one_row_per_input_line_in_order(sentiment_run, tmp_path, 
     reviews.write_bytes(BOM + LINES)  # a byte-order mark is neither echoed nor classified
     assert main(["sentiment", "predict", str(run), "--file", str(reviews)]) == 0
     assert capsys.readouterr().out == from_file
+
+
+def test_predict_counts_a_long_file_in_one_line_on_stderr(sentiment_run, tmp_path, capsys):
+    """Stderr is not a terminal here: no progress drawn, one line once done (the README's count)."""
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("wonderful superb film\n\nawful boring film\n" * 500)
+    assert main(["sentiment", "predict", str(sentiment_run[0]), "--file", str(reviews)]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1500
+    assert re.fullmatch(r"predicting: 1,000 reviews in \d+\.\d s\n", err)  # the blank lines: not classified
 
 
 # -- errors: the user's mistakes in one line, bugs with their traceback --------------------------
@@ -319,12 +330,32 @@ def test_ctrl_c_exits_130_and_says_what_was_kept(command, task, said, tmp_path, 
     assert f"interrupted: {said.format(out=out)}" in capsys.readouterr().err
 
 
-def test_a_count_only_for_long_work(capsys):
-    with common.counting("predicting", 999) as progress:
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_count_on_stderr_for_long_work_only(capsys, monkeypatch):
+    """From 1,000 items: on a terminal a count redrawn in place, elsewhere (a log, a pipe) one line
+    once the work is done; under 1,000, nothing. Stdout is never touched."""
+    with common.counting("predicting", 999, "reviews") as progress:
         assert progress is None
-    with common.counting("predicting", 1000) as progress:
+    assert capsys.readouterr() == ("", "")
+    with common.counting("predicting", 12_345, "reviews") as progress:
+        assert progress is None  # nothing to redraw in a log
+    out, err = capsys.readouterr()
+    assert out == "" and re.fullmatch(r"predicting: 12,345 reviews in \d+\.\d s\n", err)
+    with pytest.raises(KeyboardInterrupt), common.counting("predicting", 1000, "reviews"):
+        raise KeyboardInterrupt
+    assert capsys.readouterr().err == ""  # no count of work that was not done
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with common.counting("predicting", 1000, "reviews") as progress:
         progress(1000, 1000)
-    assert capsys.readouterr().err == ""  # not a terminal: nothing drawn, stderr stays clean
+    drawn = terminal.getvalue()
+    assert drawn.startswith("\rpredicting 0/1,000 [") and drawn.endswith("\n")
+    assert "\rpredicting 1,000/1,000 [" in drawn and "reviews in" not in drawn  # counted once
 
 
 # -- options anywhere on the line -----------------------------------------------------------------

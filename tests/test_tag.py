@@ -2,6 +2,7 @@
 
 import json
 import random
+import re
 
 import pytest
 import torch
@@ -215,6 +216,17 @@ def test_cli_tags_the_lecture_sentence_and_files(trained, tmp_path, capsys):
     assert main(["tag", "evaluate", str(run), "--data", str(data), "--bf16"]) == 0
     out = capsys.readouterr().out
     assert "overall" in out and "100.00%" in out and "missed" in out
+
+
+def test_cli_counts_a_long_file_in_one_line_on_stderr(trained, tmp_path, capsys):
+    _, run = trained
+    text = tmp_path / "in.txt"
+    text.write_text("Ron visited Paris .\n\n" * 1000)
+    capsys.readouterr()
+    assert main(["tag", "predict", str(run), "--file", str(text), "--format", "json", "--tokenized"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 2000
+    assert re.fullmatch(r"tagging: 1,000 sentences in \d+\.\d s\n", err)  # the empty lines: not tagged
 
 
 def test_cli_errors_are_one_line(trained, tmp_path, capsys):

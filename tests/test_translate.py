@@ -3,6 +3,7 @@
 
 import json
 import random
+import re
 import zipfile
 
 import pytest
@@ -198,6 +199,17 @@ def test_cli_a_byte_order_mark_is_not_translated(trained, tmp_path, capsys):
     typed = capsys.readouterr().out
     assert main(["translate", str(run), "--file", str(marked), "--format", "json"]) == 0
     assert capsys.readouterr().out == typed and json.loads(typed)["text"] == "two one ."
+
+
+def test_cli_counts_a_long_file_in_one_line_on_stderr(trained, tmp_path, capsys):
+    _, run = trained
+    text = tmp_path / "in.txt"
+    text.write_text("un .\n" * 1000)
+    capsys.readouterr()
+    assert main(["translate", str(run), "--file", str(text), "--beam", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "one .\n" * 1000
+    assert re.fullmatch(r"translating: 1,000 sentences in \d+\.\d s\n", err)
 
 
 def test_cli_evaluate_prints_greedy_and_beam_with_signature(trained, capsys):

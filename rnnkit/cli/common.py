@@ -35,6 +35,7 @@ import contextlib
 import dataclasses
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -296,12 +297,22 @@ def set_threads(args: argparse.Namespace) -> None:
 
 
 @contextlib.contextmanager
-def counting(title: str, total: int, least: int = 1000) -> Iterator[Callable[[int, int], None] | None]:
-    """For long work (``total >= least`` items), a count on stderr: yields its ``update(done, total)``
-    and finishes its line at the end; for short work, None. Drawn on a terminal only, so stdout
-    stays the results."""
+def counting(
+    title: str, total: int, unit: str, least: int = 1000
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A count on stderr for long work (``total >= least`` items), so that stdout stays the results.
+
+    On a terminal, the count is redrawn as the work goes: this yields its ``update(done, total)``.
+    Elsewhere (a log, a pipe) it yields None and writes one line once the work is done, as in
+    ``translating: 1,234 sentences in 5.2 s``, and nothing if the work fails. Short work is done
+    in a moment: it yields None and writes nothing."""
     if total < least:
         yield None
+        return
+    if not getattr(sys.stderr, "isatty", lambda: False)():
+        start = time.perf_counter()
+        yield None
+        print(f"{title}: {total:,} {unit} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
         return
     from ..train import CountBar
 

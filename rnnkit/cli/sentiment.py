@@ -194,7 +194,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     if len(args.run) > 1:
-        with common.counting("scoring the test reviews", 25_000 * len(args.run)) as progress:
+        with common.counting("scoring the test reviews", 25_000 * len(args.run), "predictions") as progress:
             result = sentiment.evaluate_ensemble(args.run, args.data, progress)
         for run, accuracy in zip(result["runs"], result["alone"]):
             print(f"{run}: test accuracy {accuracy:.2%}")
@@ -229,7 +229,7 @@ def _print_predictions(predictor: sentiment.Predictor, texts: list[str]) -> None
     kept = [i for i, text in enumerate(texts) if text.strip()]
     probs = np.full(len(texts), np.nan)
     if kept:
-        with common.counting("predicting", len(kept)) as progress:
+        with common.counting("predicting", len(kept), "reviews") as progress:
             probs[kept] = predictor([texts[i] for i in kept], progress)
     for text, p in zip(texts, probs):
         label = "empty" if np.isnan(p) else "positive" if p > 0.5 else "negative"

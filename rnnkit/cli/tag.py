@@ -10,7 +10,6 @@ import argparse
 import itertools
 import json
 import sys
-import time
 
 from . import catalog, common
 
@@ -202,14 +201,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.documents:  # an empty line ends a document
         breaks = list(itertools.accumulate(not s for s in sentences))  # empty lines up to each line
         documents = [breaks[i] for i, s in enumerate(sentences) if s]
-    start = time.perf_counter()
-    with common.counting("tagging", len(kept)) as progress:
+    with common.counting("tagging", len(kept), "sentences") as progress:
         tagged = iter(tagger(kept, progress, documents) if kept else [])
     for tokens in sentences:
         tags = next(tagged) if tokens else []
         _print(tokens, tags, args.format)
-    if len(kept) >= 1000:
-        print(f"[{len(kept):,} sentences in {time.perf_counter() - start:.1f} s]", file=sys.stderr)
     return 0
 
 

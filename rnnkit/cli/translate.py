@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -178,8 +177,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     lines = common.input_lines(args.file, args.texts)
     translator = translate.Translator.from_run(args.run, args.device)
     beam = args.beam if args.beam is not None else translator.config.beam
-    start = time.perf_counter()
-    with common.counting("translating", len(lines)) as progress:
+    with common.counting("translating", len(lines), "sentences") as progress:
         translations = translator.translate(lines, beam=beam, attention=figure is not None, progress=progress)
     cut = [i + 1 for i, t in enumerate(translations) if t.truncated]
     if cut:
@@ -200,8 +198,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(json.dumps(record, ensure_ascii=False))
         else:
             print(t.text)
-    if len(lines) >= 1000:
-        print(f"[{len(lines):,} sentences in {time.perf_counter() - start:.1f} s]", file=sys.stderr)
     if figure is not None:
         first = next((t for t in translations if t.source_tokens), None)
         if first is None:
