@@ -217,7 +217,7 @@ def test_a_file_that_is_not_onnx_or_of_another_task_is_refused(exported, tmp_pat
 def test_missing_packages_give_one_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime raises ImportError
     with pytest.raises(
-        onnx_export.MissingDependencyError, match=r"'onnxruntime'.*pip install 'rnnkit\[export\]'"
+        onnx_export.MissingDependencyError, match=r"'onnxruntime'.*pip install -e '\.\[export\]'"
     ):
         onnx_export.session(b"")
 

@@ -56,7 +56,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from ..serve import Limits, create_app, load_models
     except ImportError as error:
         raise ConfigError(
-            f"rnnkit serve needs FastAPI and uvicorn ({error}); pip install 'rnnkit[serve]'"
+            f"rnnkit serve needs FastAPI and uvicorn ({error}); pip install -e '.[serve]' (or make) "
+            "in the rnnkit checkout"
         ) from None
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port must be in 0..65535, got {args.port}")
