@@ -32,6 +32,7 @@ def test_a_source_with_several_references_is_scored_once_against_all():
     multi = sacrebleu.corpus_bleu(once, streams)
     assert scores["bleu"] == pytest.approx(multi.score)
     assert scores["sources"] == 2 and scores["references"] == 4
+    assert "nrefs:var" in scores["bleu_signature"] and "nrefs:var" in scores["chrf_signature"]
     chrf = sacrebleu.corpus_chrf(once, streams)
     assert scores["chrf"] == pytest.approx(chrf.score)
     # one reference per pair: the right answer is penalised against the two other references

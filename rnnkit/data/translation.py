@@ -12,9 +12,10 @@ French translations and each of those may have English translations of its own, 
 only keeps a source sentence's pairs together still trains on a test pair's reference through a
 paraphrase of its source ("Je sais que vous ..." in test, "Je sais que tu ..." in training, one
 English sentence for both). :func:`split_by_component` links every pair's source and target
-*keys* (:func:`match_key`: NFKC, case, accents, punctuation, apostrophe and quote variants and
-spacing ignored) and keeps each connected group of pairs in one split, so that no key of a test or
-validation pair, on either side, is trained on (:func:`shared_keys` checks it).
+*keys* (:func:`match_key`: NFKC, case, English contractions, accents, punctuation, apostrophe
+and quote variants and spacing ignored) and keeps each connected group of pairs in one split, so
+that no key of a test or validation pair, on either side, is trained on (:func:`shared_keys`
+checks it).
 """
 
 from __future__ import annotations
@@ -98,12 +99,32 @@ class Splits:
     test: list[Pair]
 
 
+# English contractions spelled out, so that "I'm here." and "I am here." have one key (a paraphrase
+# the split must keep together); "'s" (is, has or a possessive) is left as it is.
+CONTRACTIONS = (
+    (r"\bcan't\b", "can not"),
+    (r"\bcannot\b", "can not"),
+    (r"\bwon't\b", "will not"),
+    (r"\bshan't\b", "shall not"),
+    (r"n't\b", " not"),
+    (r"'re\b", " are"),
+    (r"'m\b", " am"),
+    (r"'ll\b", " will"),
+    (r"'ve\b", " have"),
+    (r"'d\b", " would"),
+)
+
+
 def match_key(sentence: str) -> str:
-    """The sentence as the split compares it: NFKC, case-folded, accents dropped, punctuation
-    (apostrophes and quotes of every kind, commas, final marks) and spacing ignored, i.e. its words
-    joined by single spaces. "Je sais qu’il l’a fait !" and "je sais qu'il l'a fait" have one key."""
-    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", sentence).casefold())
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    """The sentence as the split compares it: NFKC, case-folded, English contractions spelled out,
+    accents dropped, punctuation (apostrophes and quotes of every kind, commas, final marks) and
+    spacing ignored, i.e. its words joined by single spaces. "Je sais qu’il l’a fait !" and "je
+    sais qu'il l'a fait" have one key, and so have "I'm sure." and "I am sure"."""
+    text = unicodedata.normalize("NFKC", sentence).casefold()
+    text = re.sub("[\u2018\u2019\u02bc`\u00b4]", "'", text)  # apostrophe variants
+    for pattern, spelled in CONTRACTIONS:
+        text = re.sub(pattern, spelled, text)
+    bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     return " ".join(re.findall(r"\w+", unicodedata.normalize("NFC", bare)))
 
 

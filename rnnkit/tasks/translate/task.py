@@ -184,15 +184,19 @@ def corpus_scores(hypotheses: list[str], pairs: list[Pair], config: TranslateCon
     ]
     bleu = BLEU(tokenize="char" if config.pair.endswith("-kor") else "13a")
     chrf = CHRF()
-    return {
+    scores = {
         "bleu": bleu.corpus_score(hypotheses_once, streams).score,
         "chrf": chrf.corpus_score(hypotheses_once, streams).score,
-        "bleu_per_pair": bleu.corpus_score(hypotheses, [[p.target for p in pairs]]).score,
-        "chrf_per_pair": chrf.corpus_score(hypotheses, [[p.target for p in pairs]]).score,
+        "bleu_signature": str(bleu.get_signature()),  # of the multi-reference scores (nrefs:var)
+        "chrf_signature": str(chrf.get_signature()),
+    }
+    single = [[p.target for p in pairs]]
+    return {
+        **scores,
+        "bleu_per_pair": bleu.corpus_score(hypotheses, single).score,
+        "chrf_per_pair": chrf.corpus_score(hypotheses, single).score,
         "sources": len(distinct),
         "references": sum(map(len, targets)),
-        "bleu_signature": str(bleu.get_signature()),
-        "chrf_signature": str(chrf.get_signature()),
     }
 
 
