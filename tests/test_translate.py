@@ -217,6 +217,7 @@ def test_cli_evaluate_prints_greedy_and_beam_with_signature(trained, capsys):
     assert main(["translate", "evaluate", str(run), "--data", str(data), "--samples", "2"]) == 0
     out = capsys.readouterr().out
     assert "greedy" in out and "beam 5" in out and "nrefs:1|case:mixed" in out
+    assert "distinct sources, each scored once against all of its" in out and "BLEU/pair" in out
     assert out.count("translated:") == 2
 
 

@@ -82,6 +82,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "ranks by, computed alike for greedy) and truncated (default: %(default)s)",
     )
     predict.add_argument("--device", default="auto", type=common.device_name, help=DEVICE_HELP)
+    common.add_inference_threads(predict)
     predict.set_defaults(func=cmd_predict)
 
 
@@ -121,13 +122,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     beams = (1,) if beam == 1 else (1, beam)
     result = translate.evaluate(args.run, args.data, beams, args.split, args.device, args.limit)
     pairs = result["pairs"]
-    print(f"{config.pair} {args.split}: {len(pairs):,} pairs, one reference each")
-    print(f"  {'search':10s}{'BLEU':>8s}{'chrF':>8s}{'sentences/s':>14s}")
+    first = next(iter(result["scores"].values()))
+    print(
+        f"{config.pair} {args.split}: {len(pairs):,} pairs, {first['sources']:,} distinct sources, each "
+        f"scored once against all of its {first['references']:,} references (per pair: one reference)"
+    )
+    print(f"  {'search':10s}{'BLEU':>8s}{'chrF':>8s}{'BLEU/pair':>11s}{'sentences/s':>14s}")
     for b, scores in result["scores"].items():
         name = "greedy" if b == 1 else f"beam {b}"
         speed = scores["sentences_per_second"]
-        print(f"  {name:10s}{scores['bleu']:>8.2f}{scores['chrf']:>8.2f}{speed:>14,.0f}")
-    first = next(iter(result["scores"].values()))
+        row = f"{scores['bleu']:>8.2f}{scores['chrf']:>8.2f}{scores['bleu_per_pair']:>11.2f}{speed:>14,.0f}"
+        print(f"  {name:10s}{row}")
     print(f"  {first['bleu_signature']}\n  {first['chrf_signature']}")
     shown = result["scores"][beams[-1]]["translations"]
     for pair, text in list(zip(pairs, shown))[: args.samples]:
@@ -172,11 +177,15 @@ def attention_path(text: str) -> Path:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..tasks import translate
+    from ..tasks.translate.translator import BEAM_BATCH, GREEDY_BATCH
 
     figure = attention_path(args.attention) if args.attention is not None else None
     lines = common.input_lines(args.file, args.texts)
     translator = translate.Translator.from_run(args.run, args.device)
     beam = args.beam if args.beam is not None else translator.config.beam
+    sentences = sum(1 for line in lines if line.strip())  # the batch: the sentences times the beam
+    most = GREEDY_BATCH if beam == 1 else BEAM_BATCH
+    common.use_inference_threads(args.threads, min(sentences, most) * max(beam, 1))
     with common.counting("translating", len(lines), "sentences") as progress:
         translations = translator.translate(lines, beam=beam, attention=figure is not None, progress=progress)
     cut = [i + 1 for i, t in enumerate(translations) if t.truncated]
