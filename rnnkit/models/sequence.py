@@ -1,0 +1,168 @@
+"""The sequence-classification core: feature sequences -> a recurrent encoder -> one of three heads.
+
+One model for every modality whose adapter gives ``(T, E)`` float sequences (DNA bases, skeleton
+joints, audio frames); :mod:`rnnkit.data.sequences` batches them. For one sequence of length n
+(padded to T >= n inside a batch)::
+
+    u_t = ReLU(W_p x_t + b_p)                   t = 1..n; the input projection, E -> P (projection > 0;
+                                                 else u_t = x_t)
+    h_t = [h_t^fwd ; h_t^bwd]                   L stacked layers (LSTM or GRU, rnnkit.nn), D directions of
+                                                 H units, read with the lengths: h_t^bwd starts at step n,
+                                                 and no padded step enters any state (exact masking)
+
+    clip  (many-to-one):          z = pool(h_1, ..., h_n),  y = W_o dropout(z) + b_o,  y in R^C
+              mean:  z = (1/n) sum_{t <= n} h_t
+              max:   z_j = max_{t <= n} h_{t,j}
+              last:  z = [h_n^fwd ; h_1^bwd]    each direction's final state (Keras's
+                                                return_sequences=False)
+    frame (synced many-to-many):  y_t = W_o dropout(h_t) + b_o,  y_t in R^C,  t = 1..n
+    ctc   (unaligned transcript): y_t in R^(C+1), symbol 0 the blank, log_softmax(y_t) into
+                                  torch.nn.CTCLoss (Graves et al. 2006)
+
+Shapes: B batch, T padded length, E input features, P projection, H hidden units per direction,
+D directions (2 if bidirectional), L layers, C classes. Parameters: ``projection`` (W_p: (P, E),
+b_p: (P,)), ``encoder`` (the layer's cells, see :mod:`rnnkit.nn.layers`), ``output`` (W_o: (C, D*H)
+or (C+1, D*H), b_o). ``dropout`` acts between the recurrent layers (as in ``torch.nn.LSTM``) and
+before the output layer. Initialisation: torch's for the linear layers, rnnkit's for the cells.
+
+The outputs of a sequence are the same alone or padded in a batch (tests/test_sequence_core.py),
+so are the losses of :func:`make_step`, and padded steps receive no gradient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import check_at_least_one, check_fraction
+from ..data.sequences import IGNORE, SequenceBatch
+from ..errors import ConfigError
+from ..nn import GRU, LSTM
+from ..nn.masking import lengths_to_mask
+
+CELLS = {"lstm": LSTM, "gru": GRU}
+HEADS = ("clip", "frame", "ctc")
+POOLINGS = ("mean", "max", "last")
+BLANK = 0  # the CTC head's blank symbol; the transcript's symbols are 1..C
+
+
+@dataclass
+class SequenceModelConfig:
+    input_size: int = 4  # E: the adapter's features per step (decided by the task's data)
+    projection: int = 0  # P: a ReLU projection of each step before the encoder; 0 for none
+    cell: str = "lstm"  # "lstm" | "gru"
+    hidden_size: int = 64  # H per direction
+    num_layers: int = 1  # L
+    bidirectional: bool = True
+    dropout: float = 0.0  # between recurrent layers and before the output layer
+    head: str = "clip"  # "clip" (one class per sequence) | "frame" (per step) | "ctc" (a transcript)
+    pooling: str = "mean"  # clip head: "mean" | "max" | "last"
+    num_classes: int = 2  # C (ctc: the transcript's symbols, the blank not counted)
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ConfigError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        if self.head not in HEADS:
+            raise ConfigError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        check_at_least_one(self, "input_size", "hidden_size", "num_layers", "num_classes")
+        if self.projection < 0:
+            raise ConfigError(f"projection must be >= 0 (0 for none), got {self.projection}")
+        check_fraction(self, "dropout")
+
+    @property
+    def num_outputs(self) -> int:
+        """The output layer's width: C, or C + 1 with the CTC blank."""
+        return self.num_classes + (self.head == "ctc")
+
+
+class SequenceModel(nn.Module):
+    """``model(x, lengths)``: ``x`` (B, T, E) right-padded, ``lengths`` (B,) (None: all T).
+    Returns logits (B, C) for the clip head, (B, T, C) (or (B, T, C+1) for ctc) otherwise, where
+    a padded step's logits are the output layer's bias (h_t = 0 there) and carry no gradient into
+    the model through any loss that ignores them."""
+
+    def __init__(self, config: SequenceModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        width = config.input_size
+        self.projection = None
+        if config.projection:
+            self.projection = nn.Linear(config.input_size, config.projection)
+            width = config.projection
+        self.encoder = CELLS[config.cell](
+            width,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            bidirectional=config.bidirectional,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        D = 2 if config.bidirectional else 1
+        self.dropout = nn.Dropout(config.dropout)
+        self.output = nn.Linear(D * config.hidden_size, config.num_outputs)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        if x.dim() != 3 or x.shape[-1] != self.config.input_size:
+            raise ValueError(
+                f"SequenceModel expects x of shape (B, T, {self.config.input_size}), got {tuple(x.shape)}"
+            )
+        if self.projection is not None:
+            x = F.relu(self.projection(x))  # (B, T, E) -> (B, T, P)
+        config = self.config
+        if config.head == "clip" and config.pooling == "last":
+            z, _ = self.encoder(x, lengths, return_sequences=False)  # (B, D*H)
+            return self.output(self.dropout(z))  # (B, C)
+        h, _ = self.encoder(x, lengths)  # (B, T, D*H), zero at padded steps
+        if config.head != "clip":
+            return self.output(self.dropout(h))  # (B, T, C) or (B, T, C+1)
+        return self.output(self.dropout(pool(h, lengths, config.pooling)))  # (B, C)
+
+
+def pool(h: Tensor, lengths: Tensor | None, pooling: str) -> Tensor:
+    """Mean or max over each sequence's real steps: (B, T, F) -> (B, F). ``h`` must be zero at
+    padded steps (as the layers' outputs are), which the mean relies on."""
+    if lengths is None:
+        return h.amax(dim=1) if pooling == "max" else h.mean(dim=1)
+    if pooling == "max":
+        valid = lengths_to_mask(lengths.to(h.device), h.shape[1])[:, :, None]  # (B, T, 1)
+        return h.masked_fill(~valid, float("-inf")).amax(dim=1)
+    return h.sum(dim=1) / lengths.to(h.device, h.dtype)[:, None]  # (B, F) / (B, 1)
+
+
+def make_step(config: SequenceModelConfig, label_smoothing: float = 0.0):
+    """The training step of ``config.head`` (a :data:`rnnkit.train.StepFn`): ``(model, batch) ->
+    (mean loss, metric sums, count)``.
+
+    - clip: cross-entropy per sequence; ``accuracy`` over sequences (count B);
+    - frame: cross-entropy per real step (padded steps' labels are IGNORE); ``accuracy`` over real
+      steps (count: the real steps);
+    - ctc: CTC loss per sequence (``zero_infinity``: a transcript longer than its frames adds 0 and
+      no gradient instead of inf), no metric (count B)."""
+    if config.head == "ctc":
+        ctc = nn.CTCLoss(blank=BLANK, reduction="sum", zero_infinity=True)
+
+        def ctc_step(model: nn.Module, batch: SequenceBatch) -> tuple[Tensor, dict[str, float], int]:
+            logits = model(batch.features, batch.lengths)  # (B, T, C+1)
+            log_probs = F.log_softmax(logits, dim=-1).transpose(0, 1)  # (T, B, C+1), CTCLoss's layout
+            B = len(batch.lengths)
+            loss = ctc(log_probs, batch.targets, batch.lengths, batch.target_lengths) / B
+            return loss, {}, B
+
+        return ctc_step
+
+    def step(model: nn.Module, batch: SequenceBatch) -> tuple[Tensor, dict[str, float], int]:
+        logits = model(batch.features, batch.lengths)  # (B, C) or (B, T, C)
+        labels = batch.labels  # (B,) or (B, T)
+        flat = logits.reshape(-1, logits.shape[-1])  # (B, C) or (B*T, C)
+        loss = F.cross_entropy(flat, labels.reshape(-1), ignore_index=IGNORE, label_smoothing=label_smoothing)
+        valid = labels != IGNORE
+        correct = ((logits.argmax(dim=-1) == labels) & valid).sum().item()
+        return loss, {"accuracy": correct}, int(valid.sum().item())
+
+    return step
+
+
+__all__ = ["BLANK", "CELLS", "HEADS", "POOLINGS", "SequenceModel", "SequenceModelConfig", "make_step", "pool"]
