@@ -500,7 +500,7 @@ def test_the_catalog_matches_the_tasks():
     """The parsers show the catalog's presets and defaults; they must be the tasks' own."""
     from rnnkit.export import onnx
     from rnnkit.serve import Limits
-    from rnnkit.tasks import adding, pretrain, sentiment, tag, translate
+    from rnnkit.tasks import adding, dna, pretrain, sentiment, tag, translate
     from rnnkit.viz import FEATURES
 
     tasks = {
@@ -509,6 +509,7 @@ def test_the_catalog_matches_the_tasks():
         "charlm": charlm,
         "tag": tag,
         "translate": translate,
+        "dna": dna,
     }
     assert {name: tuple(task.PRESETS) for name, task in tasks.items()} == catalog.PRESETS
     assert catalog.TAG_SPLITS == tag.SPLITS

@@ -16,6 +16,7 @@ PRESETS = {
     "charlm": ("shakespeare-15min", "shakespeare-best", "music"),
     "tag": ("fast", "softmax", "best"),
     "translate": ("fast", "kor"),
+    "dna": ("fast",),
 }
 
 TAG_SPLITS = {"train": "eng.train", "validation": "eng.testa", "test": "eng.testb"}  # tasks.tag.SPLITS

@@ -1,0 +1,172 @@
+"""``rnnkit dna``: splice junctions from nucleotides: train (a split or K folds), evaluate, classify.
+
+``rnnkit dna RUN ACGT...`` is short for ``rnnkit dna predict RUN ...`` (see :func:`rewrite_argv`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import catalog, common
+
+CV = common.Override(
+    "--cv",
+    "cv",
+    int,
+    "stratified K-fold cross-validation: one model per fold, the folds recorded in the run, the "
+    "mean and standard deviation reported (default 0: the seeded 2,000/1,190 split)",
+)
+OPTIONS = (CV, common.EPOCHS, common.LR, common.BATCH_SIZE, common.DEVICE, common.SEED)
+COMMANDS = ("train", "evaluate", "predict")
+FORMATS = ("pretty", "json")
+
+
+def rewrite_argv(argv: list[str]) -> list[str]:
+    """``dna RUN SEQUENCE...`` -> ``dna predict RUN SEQUENCE...`` (a run directory is not a subcommand)."""
+    return common.rewrite_subcommand(argv, "dna", COMMANDS)
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "dna",
+        help="splice junctions (EI donor, IE acceptor, neither) from 60-nt DNA windows",
+        description="rnnkit dna RUN ACGT... classifies sequences (short for 'rnnkit dna predict RUN ...').",
+    )
+    sub = parser.add_subparsers(dest="dna_command", required=True)
+
+    train = sub.add_parser(
+        "train", help="train on the UCI splice-junction data: a seeded 2,000/1,190 split, or --cv K folds"
+    )
+    _add_data(train)
+    common.add_run_options(train, catalog.PRESETS["dna"], default_preset="fast", out="runs/dna")
+    common.add_overrides(train, OPTIONS, "override any config field, e.g. --set model.hidden_size=32")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="accuracy on the run's own test part(s), per class, and the confusion matrix"
+    )
+    evaluate.add_argument("run", help="run directory (the --out of train)")
+    _add_data(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="classify sequences (also: rnnkit dna RUN SEQUENCE...)")
+    predict.add_argument("run", help="run directory (the --out of train); a --cv run averages its folds")
+    predict.add_argument(
+        "sequences",
+        nargs="*",
+        help="DNA sequences (A, C, G, T, IUPAC codes, either case); none or '-' reads stdin. An empty "
+        "argument is an error; an empty line of a file or stdin is answered by an error row in its place",
+    )
+    predict.add_argument(
+        "--file", help="FASTA (read with Biopython; the first line starts with '>') or one sequence a line"
+    )
+    predict.add_argument(
+        "--format",
+        default="pretty",
+        choices=FORMATS,
+        help="pretty: a table, one row per sequence; json: one JSON object per line, with 'error' for a "
+        "sequence that cannot be read (default: %(default)s). Either way row k answers input k, and the "
+        "exit status is 1 when any row is an error",
+    )
+    common.add_threads(predict, "a 60-nt window is little work to share between threads")
+    predict.set_defaults(func=cmd_predict)
+
+
+def _add_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="splice.data or its folder (default: $RNNKIT_DATA/splice)")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..tasks import dna
+
+    config = common.config_from_args(dna.preset(args.preset), args, OPTIONS)
+    run_dir = common.run_dir(args, dna.RUNS)
+    split = f"{config.cv}-fold cross-validation" if config.cv else f"a split of {config.test_size:,} to test"
+    results = common.train_with_progress(
+        lambda callbacks: dna.train(config, args.data, run_dir, callbacks),
+        run_dir,
+        f"training {args.preset!r} on {split}",
+    )
+    minutes = f"{results['train_seconds_total'] / 60:.1f} min of training"
+    if config.cv:
+        folds = " ".join(f"{f['test_accuracy']:.2%}" for f in results["folds"])
+        mean, sd = results["test_accuracy_mean"], results["test_accuracy_sd"]
+        print(f"{config.cv}-fold test accuracy {mean:.2%} +- {sd:.2%} (mean +- sd), {minutes}")
+        print(f"  folds: {folds}")
+    else:
+        tested = results["sizes"]["test"]
+        print(f"test accuracy {results['test_accuracy']:.2%} on {tested:,} sequences, {minutes}")
+    print(f"run: {run_dir}  (splits: {run_dir / dna.SPLITS_FILE}, scores: {run_dir / dna.RESULTS_FILE})")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..tasks import dna
+
+    result = dna.evaluate(args.run, args.data)
+    if len(result["folds"]) > 1:
+        folds = " ".join(f"{a:.2%}" for a in result["folds"])
+        k, mean, sd = len(result["folds"]), result["mean"], result["sd"]
+        print(f"{k}-fold test accuracy {mean:.2%} +- {sd:.2%} (mean +- sd)")
+        print(f"  folds: {folds}")
+        print(f"pooled over the {result['tested']:,} tested sequences: accuracy {result['accuracy']:.2%}")
+    else:
+        print(f"test accuracy {result['accuracy']:.2%} on {result['tested']:,} sequences")
+    print(f"\n  {'class':8s}{'precision':>10s}{'recall':>10s}{'F1':>10s}{'support':>10s}")
+    for name, m in result["per_class"].items():
+        print(f"  {name:8s}{m['precision']:>10.2%}{m['recall']:>10.2%}{m['f1']:>10.2%}{m['support']:>10,}")
+    print("\ntrue class (rows) as predicted (columns):")
+    print("  " + " " * 8 + "".join(f"{name:>8s}" for name in dna.CLASSES))
+    for name, row in zip(dna.CLASSES, result["confusion"]):
+        print(f"  {name:8s}" + "".join(f"{count:>8,}" for count in row))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ..tasks import dna
+
+    lines = common.input_lines(args.file, args.sequences)
+    named = "sequence" if args.sequences and not args.file and args.sequences != ["-"] else "line"
+    entries = dna.read_inputs(lines, named)
+    common.set_threads(args)
+    predictor = dna.Predictor.from_run(args.run)
+    with common.counting("classifying", len(entries), "sequences") as progress:
+        answers = predictor(entries, progress)
+    other = sorted({a["length"] for a in answers if "length" in a} - {dna.WINDOW})
+    if other:
+        print(
+            f"warning: the model was trained on {dna.WINDOW}-nt windows centred on the candidate junction; "
+            f"sequences of other lengths ({', '.join(map(str, other[:5]))}) are classified as given",
+            file=sys.stderr,
+        )
+    if args.format == "json":
+        for answer in answers:
+            print(json.dumps(answer))
+    else:
+        _table(answers, [sequence for _, sequence in entries])
+    errors = sum("error" in a for a in answers)
+    if errors:
+        print(
+            f"{errors} of {len(answers)} sequence(s) could not be read (their rows say why)", file=sys.stderr
+        )
+    return 1 if errors else 0
+
+
+def _table(answers: list[dict], sequences: list[str]) -> None:
+    from ..tasks import dna
+
+    width = max([4, *(len(a["name"]) for a in answers)])
+    print(f"{'name':{width}s}  class " + "".join(f"{'P(' + c + ')':>7s}" for c in dna.CLASSES) + "  sequence")
+    for answer, sequence in zip(answers, sequences):
+        if "error" in answer:
+            message = answer["error"].removeprefix(answer["name"] + ": ")
+            print(f"{answer['name']:{width}s}  error: {message}")
+            continue
+        probs = "".join(f"{answer['probabilities'][c]:>7.3f}" for c in dna.CLASSES)
+        shown = sequence if len(sequence) <= 64 else sequence[:61] + "..."
+        print(f"{answer['name']:{width}s}  {answer['class']:5s} {probs}  {shown}")
+
+
+__all__ = ["add_parser", "rewrite_argv"]

@@ -1,0 +1,52 @@
+"""DNA splice junctions, the lecture's "AGCCCCTGTGAGGAACTAG" (see :mod:`.task`): the reader and the
+base adapter (:mod:`.data`), the run, cross-validation, evaluation and prediction (:mod:`.task`)."""
+
+from .data import BASES, CLASSES, IUPAC, WINDOW, SpliceData, encode, find, read_inputs, read_splice
+from .task import (
+    EVAL_BATCH,
+    FOLDS,
+    PRESETS,
+    RESULTS_FILE,
+    RUNS,
+    SPLITS_FILE,
+    DnaConfig,
+    Predictor,
+    build_model,
+    cross_validate,
+    evaluate,
+    fold_dir,
+    members,
+    preset,
+    probabilities,
+    scores,
+    train,
+)
+
+__all__ = [
+    "BASES",
+    "CLASSES",
+    "EVAL_BATCH",
+    "FOLDS",
+    "IUPAC",
+    "PRESETS",
+    "RESULTS_FILE",
+    "RUNS",
+    "SPLITS_FILE",
+    "WINDOW",
+    "DnaConfig",
+    "Predictor",
+    "SpliceData",
+    "build_model",
+    "cross_validate",
+    "encode",
+    "evaluate",
+    "find",
+    "fold_dir",
+    "members",
+    "preset",
+    "probabilities",
+    "read_inputs",
+    "read_splice",
+    "scores",
+    "train",
+]

@@ -1,0 +1,420 @@
+"""Splice junctions from nucleotides (issue 27): the DNA task on the sequence core.
+
+A 60-nt window is read as ``(60, 4)`` base features (:mod:`.data`) by a
+:class:`~rnnkit.models.sequence.SequenceModel` with the clip head (many-to-one), three classes:
+EI (exon->intron, a donor site), IE (intron->exon, an acceptor site), N (neither).
+
+Two evaluations, both on splits made once, seeded and recorded in the run (``splits.json``,
+:mod:`rnnkit.train.cv`), so that baselines can be scored on the very same items:
+
+- ``train`` alone: the quick check, a stratified 2,000 / 1,190 train/test split (200 of the 2,000
+  choose the best epoch);
+- ``train`` with ``cv=10``: stratified 10-fold cross-validation, the headline. The run directory
+  holds the folds' splits and one run per fold (``folds/01`` ... ``folds/10``, each a run of the
+  template with its own ``splits.json``), and ``results.json`` the mean and the sample standard
+  deviation of the folds' test accuracies. Run the same command again and finished folds are kept,
+  an interrupted one resumes.
+
+A run predicts with its model; a cross-validated run with the mean of its folds' probabilities.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...config import to_dict
+from ...data.batching import in_order
+from ...data.sequences import FeatureSequences
+from ...errors import ConfigError, InputError
+from ...models.sequence import SequenceModel, SequenceModelConfig, make_step
+from ...train import RunKind, TrainConfig, Trainer
+from ...train import checkpoint as ckpt
+from ...train.cv import Splits, mean_sd, stratified_holdout, stratified_kfold
+from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
+from .data import CLASSES, SpliceData, encode, find, read_splice
+
+SPLITS_FILE = "splits.json"
+FOLDS = "folds"  # a cross-validated run's folder of fold runs: folds/01, folds/02, ...
+EVAL_BATCH, EVAL_TOKENS = 512, 65_536  # inference batches: at most 512 sequences, 65,536 bases
+
+
+@dataclass
+class DnaConfig:
+    test_size: int = 1190  # the quick split: 2,000 train / 1,190 test (of 3,190)
+    validation_share: float = 0.1  # of each training part, to choose the best epoch
+    split_seed: int = 0  # the splits' seed (the training's is train.seed)
+    cv: int = 0  # 0: the quick split; K >= 2: stratified K-fold cross-validation
+    fold: int = 0  # in a fold's own run, which fold (1..cv); 0 otherwise
+    label_smoothing: float = 0.0
+    model: SequenceModelConfig = field(
+        default_factory=lambda: SequenceModelConfig(input_size=4, num_classes=len(CLASSES))
+    )
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.cv == 1 or self.cv < 0:
+            raise ConfigError(
+                f"cv must be 0 (the 2,000/1,190 split) or a number of folds >= 2, got {self.cv}"
+            )
+        if not 0 < self.validation_share < 1:
+            raise ConfigError(f"validation_share must be in (0, 1), got {self.validation_share}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+
+
+PRESETS: dict[str, DnaConfig] = {
+    # A BiLSTM over the one-hot bases, max-pooled: trains 10 folds within minutes on 2 CPU cores
+    # (docs/dna.md has the figures and the command).
+    "fast": DnaConfig(
+        model=SequenceModelConfig(
+            input_size=4, num_classes=len(CLASSES), hidden_size=64, pooling="max", dropout=0.2
+        ),
+        train=TrainConfig(
+            epochs=30,
+            batch_size=32,
+            lr=3e-3,
+            schedule="cosine",
+            warmup=0.05,
+            clip_norm=1.0,
+            monitor="val_loss",
+        ),
+    ),
+}
+
+RUNS = RunKind(
+    "dna",
+    DnaConfig,
+    PRESETS,
+    may_change=("train.epochs",),
+    from_data=("model.input_size", "model.num_classes"),
+    files=(SPLITS_FILE, RESULTS_FILE),
+    folders=(FOLDS,),
+)
+
+
+def preset(name: str) -> DnaConfig:
+    return RUNS.preset(name)
+
+
+def build_model(config: DnaConfig) -> SequenceModel:
+    return SequenceModel(config.model)
+
+
+def resolved(config: DnaConfig) -> DnaConfig:
+    """The model reads 4 base features and tells the data's classes, whatever a preset says."""
+    model = dataclasses.replace(config.model, input_size=4, num_classes=len(CLASSES), head="clip")
+    return dataclasses.replace(config, model=model)
+
+
+# -- one model: the run template --------------------------------------------------------------------
+
+
+@dataclass
+class DnaData:
+    splits: Splits  # the run's own: one split
+    train: FeatureSequences
+    validation: FeatureSequences
+    test: FeatureSequences
+
+
+class DnaRecipe(Recipe[DnaConfig, DnaData]):
+    """One model on one split: the quick split, or a fold given by :func:`cross_validate`."""
+
+    runs = RUNS
+
+    def __init__(
+        self, data: str | Path | None, split: Splits | None = None, corpus: SpliceData | None = None
+    ):
+        self.data, self.split, self.corpus = data, split, corpus
+
+    def load_saved(self, run_dir: Path, config: DnaConfig) -> Splits:
+        return Splits.load(run_dir / SPLITS_FILE)
+
+    def prepare(self, config: DnaConfig, saved: Splits | None) -> DnaData:
+        corpus = self.corpus or read_splice(find(self.data))
+        splits = saved or self.split
+        if splits is None:
+            splits = stratified_holdout(
+                corpus.labels, config.test_size, config.split_seed, config.validation_share, corpus.source
+            )
+        splits.check_source(len(corpus.labels), corpus.source, SPLITS_FILE)
+        everything = FeatureSequences(corpus.features, corpus.labels)
+        split = splits[0]
+        return DnaData(
+            splits, *(everything.subset(part) for part in (split.train, split.validation, split.test))
+        )
+
+    def save_new(self, config: DnaConfig, data: DnaData, run_dir: Path) -> None:
+        data.splits.save(run_dir / SPLITS_FILE)
+
+    def build(self, config: DnaConfig, data: DnaData) -> SequenceModel:
+        return build_model(config)
+
+    def step(self, config: DnaConfig):
+        return make_step(config.model, config.label_smoothing)
+
+    def fit(self, config: DnaConfig, data: DnaData, trainer: Trainer, model: nn.Module) -> Fit:
+        batch_size, seed = config.train.batch_size, config.train.seed
+        return Fit(
+            lambda epoch: data.train.batches(batch_size, shuffle=True, seed=seed * 1000 + epoch),
+            data.train.num_batches(batch_size),
+            lambda: data.validation.batches(EVAL_BATCH, token_budget=EVAL_TOKENS),
+        )
+
+    def test(self, config: DnaConfig, data: DnaData, trainer: Trainer, model: nn.Module) -> dict[str, Any]:
+        probs = probabilities([model], data.test)
+        result = scores(probs, data.test.labels)
+        return {
+            "test_accuracy": result.pop("accuracy"),
+            "test_loss": result.pop("loss"),
+            **{f"test_{name}": value for name, value in result.items()},
+            "sizes": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
+        }
+
+
+def train(
+    config: DnaConfig,
+    data: str | Path | None,
+    run_dir: str | Path,
+    callbacks: Iterable[Any] = (),
+    resume: bool = True,
+) -> dict[str, Any]:
+    """Train (or resume) the run in ``run_dir``: one model on the quick split, or with ``config.cv``
+    one per fold (:func:`cross_validate`); returns the results (also in ``results.json``)."""
+    config = resolved(config)
+    if config.cv:
+        return cross_validate(config, data, run_dir, callbacks, resume)
+    return train_run(DnaRecipe(data), config, run_dir, callbacks, resume)
+
+
+# -- cross-validation -------------------------------------------------------------------------------
+
+
+def fold_dir(run_dir: str | Path, fold: int) -> Path:
+    return Path(run_dir) / FOLDS / f"{fold:02d}"
+
+
+def cross_validate(
+    config: DnaConfig,
+    data: str | Path | None,
+    run_dir: str | Path,
+    callbacks: Iterable[Any] = (),
+    resume: bool = True,
+) -> dict[str, Any]:
+    """``config.cv`` folds made once (``splits.json``), then a run of the template per fold in
+    ``folds/NN``; a fold already finished with the same settings is kept as it is."""
+    run_dir, callbacks = Path(run_dir), list(callbacks)
+    RUNS.check_task(run_dir)
+    corpus = read_splice(find(data))
+    start = time.perf_counter()
+    if resume and (run_dir / ckpt.CONFIG).is_file():
+        config = RUNS.resumable(RUNS.load_config(run_dir), config, run_dir)
+        splits = Splits.load(run_dir / SPLITS_FILE)
+        splits.check_source(len(corpus.labels), corpus.source, run_dir / SPLITS_FILE)
+    else:
+        splits = stratified_kfold(
+            corpus.labels, config.cv, config.split_seed, config.validation_share, corpus.source
+        )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        splits.save(run_dir / SPLITS_FILE)
+    RUNS.save_config(config, run_dir)
+    folds = []
+    for k in range(1, config.cv + 1):
+        _tell(callbacks, f"fold {k} of {config.cv}")
+        fold_config = dataclasses.replace(config, fold=k)
+        where = fold_dir(run_dir, k)
+        if resume and _finished(where, fold_config):
+            folds.append(ckpt.load_json(where / RESULTS_FILE))
+            continue
+        one = Splits(splits.kind, splits.seed, splits.n, splits.source, [splits[k - 1]])
+        folds.append(train_run(DnaRecipe(data, one, corpus), fold_config, where, callbacks, resume))
+    mean, sd = mean_sd([f["test_accuracy"] for f in folds])
+    results = {
+        "cv": config.cv,
+        "test_accuracy_mean": mean,
+        "test_accuracy_sd": sd,  # the sample standard deviation over the folds
+        "folds": [
+            {
+                name: f[name]
+                for name in ("test_accuracy", "test_loss", "best_val", "epochs", "train_seconds_total")
+            }
+            for f in folds
+        ],
+        "train_seconds_total": sum(f["train_seconds_total"] for f in folds),
+        "seconds_this_session": time.perf_counter() - start,
+        "parameters": folds[0]["parameters"],
+    }
+    ckpt.save_json(results, run_dir / RESULTS_FILE)
+    return results
+
+
+def _finished(where: Path, config: DnaConfig) -> bool:
+    if not (where / RESULTS_FILE).is_file():
+        return False
+    return to_dict(RUNS.load_config(where)) == to_dict(config)
+
+
+def _tell(callbacks: list, text: str) -> None:
+    for callback in callbacks:
+        handler = getattr(callback, "on_message", None)
+        if handler is not None:
+            handler(text)
+
+
+# -- scores, evaluation and prediction --------------------------------------------------------------
+
+
+def probabilities(
+    models: list[nn.Module], dataset: FeatureSequences, progress: Callable[[int, int], None] | None = None
+) -> np.ndarray:
+    """(N, C): each sequence's class probabilities, the mean over ``models`` (a cross-validated
+    run's folds), in the dataset's order, through the one inference loop."""
+    device = next(models[0].parameters()).device
+
+    def run(indices: np.ndarray) -> list[np.ndarray]:
+        batch = dataset.collate(indices).to(device)
+        each = [F.softmax(model(batch.features, batch.lengths), dim=-1) for model in models]  # M x (B, C)
+        return list(torch.stack(each).mean(dim=0).double().cpu().numpy())  # (B, C)
+
+    for model in models:
+        model.eval()
+    with torch.inference_mode():
+        rows = in_order(dataset.lengths, run, EVAL_BATCH, EVAL_TOKENS, progress)
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(CLASSES))
+
+
+def scores(probs: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Accuracy, the mean cross-entropy, the confusion matrix (rows: the true class, columns: the
+    predicted one, in CLASSES' order) and each class's precision, recall and F1."""
+    predicted = probs.argmax(axis=1)
+    C = len(CLASSES)
+    confusion = np.zeros((C, C), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    per_class = {}
+    for c, name in enumerate(CLASSES):
+        hits, said, real = confusion[c, c], confusion[:, c].sum(), confusion[c].sum()
+        precision = hits / said if said else 0.0
+        recall = hits / real if real else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {
+            "precision": float(precision),
+            "recall": float(recall),
+            "f1": float(f1),
+            "support": int(real),
+        }
+    chosen = probs[np.arange(len(labels)), labels]
+    return {
+        "accuracy": float((predicted == labels).mean()),
+        "loss": float(-np.log(np.clip(chosen, 1e-12, None)).mean()),
+        "confusion": confusion.tolist(),
+        "per_class": per_class,
+    }
+
+
+def members(run_dir: str | Path) -> list[Path]:
+    """The runs that hold a model: the run itself, or a cross-validated run's folds."""
+    config = RUNS.load_config(run_dir)
+    if not config.cv or config.fold:
+        return [Path(run_dir)]
+    dirs = [fold_dir(run_dir, k) for k in range(1, config.cv + 1)]
+    missing = [d.name for d in dirs if not (d / ckpt.BEST).is_file()]
+    if missing:
+        raise ckpt.CheckpointError(
+            f"{run_dir} holds a {config.cv}-fold run whose fold(s) {', '.join(missing)} have no weights yet; "
+            "run the same train command again to finish it"
+        )
+    return dirs
+
+
+def evaluate(run_dir: str | Path, data: str | Path | None) -> dict[str, Any]:
+    """Each model's accuracy on its own test part (the quick split's 1,190, or its fold), their mean
+    and standard deviation, and the scores pooled over every tested sequence."""
+    run_dir = Path(run_dir)
+    corpus = read_splice(find(data))
+    splits = Splits.load(run_dir / SPLITS_FILE)
+    splits.check_source(len(corpus.labels), corpus.source, run_dir / SPLITS_FILE)
+    everything = FeatureSequences(corpus.features, corpus.labels)
+    start = time.perf_counter()
+    accuracies, pooled, labels = [], [], []
+    for split, member in zip(splits, members(run_dir)):
+        model, _ = RUNS.load_model(member, build_model)
+        test = everything.subset(split.test)
+        probs = probabilities([model], test)
+        accuracies.append(scores(probs, test.labels)["accuracy"])
+        pooled.append(probs)
+        labels.append(test.labels)
+    mean, sd = mean_sd(accuracies)
+    return {
+        "kind": splits.kind,
+        "folds": accuracies,
+        "mean": mean,
+        "sd": sd,
+        "tested": int(sum(len(y) for y in labels)),
+        "seconds": time.perf_counter() - start,
+        **scores(np.concatenate(pooled), np.concatenate(labels)),
+    }
+
+
+class Predictor:
+    """Class probabilities for DNA sequences, from a run (a cross-validated one: its folds' mean)."""
+
+    def __init__(self, models: list[SequenceModel]) -> None:
+        self.models = [model.eval() for model in models]
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path) -> Predictor:
+        return cls([RUNS.load_model(member, build_model)[0] for member in members(run_dir)])
+
+    def __call__(
+        self, entries: list[tuple[str, str]], progress: Callable[[int, int], None] | None = None
+    ) -> list[dict[str, Any]]:
+        """One answer per ``(name, sequence)``, in order: ``{"name", "length", "class",
+        "probabilities"}``, or ``{"name", "error"}`` for a sequence that cannot be read (the others
+        are answered all the same)."""
+        answers: list[dict[str, Any]] = []
+        features, where = [], []
+        for name, sequence in entries:
+            try:
+                features.append(encode(sequence, name))
+            except InputError as error:
+                answers.append({"name": name, "error": str(error)})
+                continue
+            where.append(len(answers))
+            answers.append({"name": name, "length": len(sequence)})
+        if features:
+            probs = probabilities(self.models, FeatureSequences(features), progress)
+            for i, p in zip(where, probs):
+                answers[i]["class"] = CLASSES[int(p.argmax())]
+                answers[i]["probabilities"] = {name: float(v) for name, v in zip(CLASSES, p)}
+        return answers
+
+
+__all__ = [
+    "EVAL_BATCH",
+    "FOLDS",
+    "PRESETS",
+    "RUNS",
+    "SPLITS_FILE",
+    "DnaConfig",
+    "DnaRecipe",
+    "Predictor",
+    "build_model",
+    "cross_validate",
+    "evaluate",
+    "fold_dir",
+    "members",
+    "preset",
+    "probabilities",
+    "scores",
+    "train",
+]
