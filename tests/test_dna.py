@@ -8,8 +8,10 @@ import random
 import numpy as np
 import pytest
 import torch
+from helpers import Killed
 
 from rnnkit.cli import main
+from rnnkit.config import apply_overrides
 from rnnkit.data import DataError
 from rnnkit.errors import InputError
 from rnnkit.tasks import dna
@@ -178,6 +180,43 @@ def test_a_finished_cross_validation_run_again_keeps_its_folds(folds, data):
     before = best.stat().st_mtime_ns
     assert main(["dna", "train", "--data", str(data), "--cv", "3", "--out", str(folds), *TINY]) == 0
     assert best.stat().st_mtime_ns == before
+
+
+class KillInFold:
+    """Dies (the process killed) at epoch ``epoch`` of fold ``fold``."""
+
+    def __init__(self, fold: int, epoch: int) -> None:
+        self.fold, self.epoch, self.current = fold, epoch, 0
+
+    def on_message(self, text):
+        if text.startswith("fold "):
+            self.current = int(text.split()[1])
+
+    def on_epoch_begin(self, epoch, *_):
+        if (self.current, epoch) == (self.fold, self.epoch):
+            raise Killed
+
+
+def test_an_interrupted_cross_validation_keeps_its_finished_folds_and_resumes_the_next(data, tmp_path):
+    tiny = [a for a in TINY if "=" in a] + ["train.epochs=4", "train.batch_size=16", "train.lr=0.03"]
+    config = apply_overrides(dna.preset("fast"), [*tiny, "cv=3"])
+    run = tmp_path / "run"
+    with pytest.raises(Killed):
+        dna.train(config, data, run, [KillInFold(2, 3)])
+    first = (dna.fold_dir(run, 1) / ckpt.BEST).stat().st_mtime_ns
+    assert not (dna.fold_dir(run, 2) / "results.json").exists()
+    results = dna.train(config, data, run)
+    assert (dna.fold_dir(run, 1) / ckpt.BEST).stat().st_mtime_ns == first  # kept as it was
+    history = json.loads((dna.fold_dir(run, 2) / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]  # epochs 1-2 saved, 3-4 after the resume
+    assert [f["epochs"] for f in results["folds"]] == [4, 4, 4]
+
+
+def test_the_split_run_refuses_a_cross_validated_run_directory(folds, data, capsys):
+    assert main(["dna", "train", "--data", str(data), "--out", str(folds), *TINY]) == 2
+    assert "holds a run with other settings (cv: 3 saved, 0 asked)" in capsys.readouterr().err
+    assert main(["dna", "train", "--data", str(data), "--cv", "1", "--out", str(folds / "x")]) == 2
+    assert "cv must be 0 (the 2,000/1,190 split) or a number of folds >= 2, got 1" in capsys.readouterr().err
 
 
 def test_a_cross_validated_run_predicts_with_the_mean_of_its_folds(folds):

@@ -136,9 +136,11 @@ class DnaRecipe(Recipe[DnaConfig, DnaData]):
         self, data: str | Path | None, split: Splits | None = None, corpus: SpliceData | None = None
     ):
         self.data, self.split, self.corpus = data, split, corpus
+        self.where: str | Path = SPLITS_FILE  # named in an error: the splits of a resumed run
 
     def load_saved(self, run_dir: Path, config: DnaConfig) -> Splits:
-        return Splits.load(run_dir / SPLITS_FILE)
+        self.where = run_dir / SPLITS_FILE
+        return Splits.load(self.where)
 
     def prepare(self, config: DnaConfig, saved: Splits | None) -> DnaData:
         corpus = self.corpus or read_splice(find(self.data))
@@ -147,7 +149,7 @@ class DnaRecipe(Recipe[DnaConfig, DnaData]):
             splits = stratified_holdout(
                 corpus.labels, config.test_size, config.split_seed, config.validation_share, corpus.source
             )
-        splits.check_source(len(corpus.labels), corpus.source, SPLITS_FILE)
+        splits.check_source(len(corpus.labels), corpus.source, self.where)
         everything = FeatureSequences(corpus.features, corpus.labels)
         split = splits[0]
         return DnaData(
@@ -191,9 +193,12 @@ def train(
 ) -> dict[str, Any]:
     """Train (or resume) the run in ``run_dir``: one model on the quick split, or with ``config.cv``
     one per fold (:func:`cross_validate`); returns the results (also in ``results.json``)."""
-    config = resolved(config)
+    config, run_dir = resolved(config), Path(run_dir)
     if config.cv:
         return cross_validate(config, data, run_dir, callbacks, resume)
+    if resume and (run_dir / ckpt.CONFIG).is_file() and not (run_dir / ckpt.STATE).is_file():
+        # a cross-validated run holds a config but no trainer state: refuse to write over it
+        RUNS.resumable(RUNS.load_config(run_dir), config, run_dir)
     return train_run(DnaRecipe(data), config, run_dir, callbacks, resume)
 
 
