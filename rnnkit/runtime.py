@@ -22,6 +22,14 @@ matrix products of a forward pass (the recurrent layers' included) in bfloat16 u
 ``torch.autocast``, fast where the CPU has native bfloat16 (AVX512-BF16 or AMX) or on a GPU. Weights
 stay float32, so one trained run serves either way; the cost in accuracy is a task's to measure
 (docs/tag.md for tagging).
+
+:func:`inference_threads` decides torch's intra-op threads for an inference job from its work and
+the machine's load. A recurrent layer runs T small matrix products one after another, one per time
+step, over the B rows of a batch, and the threads meet at the end of every step. With few rows a
+step is too little work to split; on a machine whose cores are busy with other work a thread waits
+for its turn on a core at every step (issue 30: one review, 2 ms with one thread, 6 s of CPU with
+two). So: one thread for small batches, and for large ones only the cores that are idle. The
+figures behind the rule are in docs/threads.md (``python benchmarks/predict_threads.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ import ctypes
 import ctypes.util
 import os
 import platform
+import statistics
+import time
 import warnings
 
 _M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
@@ -39,6 +49,13 @@ THRESHOLD = 1 << 30  # 1 GiB
 _FALLBACK = 32 << 20  # the most that glibc releases before 2.26 accept for the mmap threshold
 
 _tuned: bool | None = None  # None: not tried yet
+
+# The rows a time step must run side by side before a second thread is worth having (see
+# inference_threads; measured in benchmarks/predict_threads.py, docs/threads.md).
+PARALLEL_ROWS = 32
+LOADAVG = "/proc/loadavg"  # Linux: the load averages, then "running/all" tasks
+# Variables that set torch's default thread count: one set is the user's choice.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def tune_allocator() -> bool:
@@ -83,3 +100,78 @@ def bf16_autocast(enabled: bool, device) -> contextlib.AbstractContextManager:
             stacklevel=2,
         )
     return torch.autocast(kind, dtype=torch.bfloat16)
+
+
+def inference_threads(
+    rows: int,
+    requested: int | None = None,
+    *,
+    spare: int = 0,
+    available: int | None = None,
+    busy: float | None = None,
+    cores: int | None = None,
+) -> int:
+    """The torch intra-op threads for an inference job whose time steps run ``rows`` sequences
+    side by side (the batch its inference loop runs: the inputs, at most the loop's batch size;
+    times the beam for a beam search).
+
+    The first of these that applies:
+
+    1. ``requested`` (a ``--threads N`` option), as given;
+    2. ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` set in the environment: the user chose torch's
+       thread count, so ``available`` is kept as it is;
+    3. ``rows < PARALLEL_ROWS``: 1 thread. A step is too little work to split: a second thread
+       costs more than it saves even on an idle machine;
+    4. otherwise the cores that nothing else keeps busy (the machine's cores less ``busy``, rounded),
+       at most ``available`` less ``spare`` cores kept for other work (the server's event loop),
+       at least 1. On a machine whose cores are all busy, threads that meet at every time step
+       wait for each other's turn on a core, and a large batch runs slower on two threads than
+       on one, at times many times slower (docs/threads.md)
+
+    ``available``: the threads torch has now (default ``torch.get_num_threads()``: one per core
+    unless the user set it). ``busy``: cores used by other work (default :func:`busy_cores`) out
+    of the machine's ``cores`` (default ``os.cpu_count()``).
+    Apart from an explicit ``requested`` the answer is never above ``available``, and the library
+    never applies it on its own: the ``rnnkit`` commands do, in a process of their own, and a
+    program that calls ``torch.set_num_threads`` keeps its choice."""
+    if requested is not None:
+        if requested < 1:
+            raise ValueError(
+                f"requested threads must be >= 1, got {requested}; leave it None to let the work decide"
+            )
+        return requested
+    if rows < 0:
+        raise ValueError(f"rows must be >= 0, got {rows}")
+    if available is None:
+        import torch
+
+        available = torch.get_num_threads()
+    if any(os.environ.get(name, "").strip() for name in THREAD_VARIABLES):
+        return available
+    if rows < PARALLEL_ROWS:
+        return 1
+    cores = cores or os.cpu_count() or 1
+    idle = int(cores - (busy_cores() if busy is None else busy) + 0.5)
+    return max(1, min(available - spare, idle))
+
+
+def busy_cores(samples: int = 5) -> float:
+    """About how many cores other work keeps busy now: the larger of the 1-minute load average
+    and the tasks running at this instant besides this one (Linux's ``/proc/loadavg``, the median
+    of ``samples`` reads 1 ms apart). The load average misses work started seconds ago, and the
+    instant misses work that pauses; the larger of the two errs towards fewer threads. Where
+    neither is known (Windows), 0."""
+    try:
+        average = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        average = 0.0
+    running = []
+    for sample in range(samples):
+        try:
+            with open(LOADAVG) as file:
+                running.append(int(file.read().split()[3].split("/")[0]) - 1)  # "2/345": running/all
+        except (OSError, ValueError, IndexError):
+            break
+        if sample + 1 < samples:
+            time.sleep(0.001)
+    return max(average, statistics.median(running) if running else 0.0)
