@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import apply_overrides
 from ..errors import ConfigError, InputError
+from ..runtime import PARALLEL_ROWS
 
 if TYPE_CHECKING:
     from ..train import RunKind
@@ -294,6 +295,35 @@ def set_threads(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+
+
+# The help of --threads on the commands that predict (see use_inference_threads).
+INFERENCE_THREADS_HELP = (
+    f"torch CPU threads (default: 1 for fewer than {PARALLEL_ROWS} texts side by side, too little work "
+    "per step to share; else the cores that other work leaves idle, at most torch's default; "
+    "OMP_NUM_THREADS, when set, is kept; docs/threads.md)"
+)
+
+
+def add_inference_threads(parser: argparse.ArgumentParser) -> None:
+    """``--threads N`` for a command that predicts; without it the work decides
+    (:func:`use_inference_threads`)."""
+    parser.add_argument("--threads", type=int, metavar="N", help=INFERENCE_THREADS_HELP)
+
+
+def use_inference_threads(requested: int | None, rows: int, spare: int = 0, flag: str = "--threads") -> int:
+    """Set torch's intra-op threads for inference over ``rows`` sequences side by side, as
+    :func:`rnnkit.runtime.inference_threads` decides (``requested``, the ``flag``'s value, wins);
+    returns the count."""
+    if requested is not None and requested < 1:
+        raise InputError(f"{flag} must be >= 1, got {requested}; leave it out to let the work decide")
+    import torch
+
+    from ..runtime import inference_threads
+
+    threads = inference_threads(rows, requested, spare=spare)
+    torch.set_num_threads(threads)
+    return threads
 
 
 @contextlib.contextmanager

@@ -103,6 +103,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "texts", nargs="*", help=f"reviews; none or '-' reads stdin, one per line ({common.EMPTY_TEXTS})"
     )
     predict.add_argument("--file", help="a UTF-8 file with one review per line (an empty line: nan, 'empty')")
+    common.add_inference_threads(predict)
     predict.set_defaults(func=cmd_predict)
 
     show = sub.add_parser("summary", help="the preset's model as a Keras-style table")
@@ -216,6 +217,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     texts = common.input_lines(args.file, args.texts)
     if not texts:
         raise InputError("no review to classify: give texts, --file, or lines on standard input")
+    reviews = sum(1 for text in texts if text.strip())  # the batch: the reviews, at most EVAL_BATCH
+    common.use_inference_threads(args.threads, min(reviews, sentiment.EVAL_BATCH))
     predictor = sentiment.Predictor.from_run(args.run)
     _print_predictions(predictor, texts)
     return 0

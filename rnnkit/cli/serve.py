@@ -7,6 +7,7 @@ import ipaddress
 import sys
 
 from ..errors import ConfigError, InputError
+from ..runtime import PARALLEL_ROWS
 from . import catalog, common
 
 DEFAULTS = catalog.SERVE_LIMITS
@@ -43,8 +44,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--threads",
         type=int,
-        help="torch threads for the models (default: one core fewer than torch's default, at least 1: "
-        "the event loop, HTTP and tokenizing need a core)",
+        help=f"torch threads for the models (default: 1 with --max-batch under {PARALLEL_ROWS}, too little "
+        "work per step to share; else the cores that other work leaves idle, at most one fewer than "
+        "torch's default: the event loop, HTTP and tokenizing need a core; OMP_NUM_THREADS, when set, "
+        "is kept; docs/threads.md)",
     )
     parser.set_defaults(func=cmd_serve)
 
@@ -68,11 +71,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ):
         if value < 1:
             raise InputError(f"{flag} must be >= 1, got {value}")
-    import torch
-
-    if args.threads is not None and args.threads < 1:
-        raise InputError(f"--threads must be >= 1, got {args.threads}")
-    torch.set_num_threads(args.threads or max(1, torch.get_num_threads() - 1))
+    # a call runs at most --max-batch requests side by side; one core is left to the event loop
+    common.use_inference_threads(args.threads, args.max_batch, spare=1)
     limits = Limits(
         max_chars=args.max_chars,
         max_concurrent=args.max_concurrent,

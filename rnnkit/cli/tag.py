@@ -88,6 +88,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "model reads documents (lm_context=document) reads as a whole; without it each line stands alone",
     )
     _add_bf16(predict)
+    common.add_inference_threads(predict)
     predict.set_defaults(func=cmd_predict)
 
 
@@ -195,8 +196,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"tagged in pieces of {tag.MAX_WORDS} (an entity across a boundary is split)",
             file=sys.stderr,
         )
-    tagger = tag.Tagger.from_run(args.run, bf16=args.bf16)
     kept = [s for s in sentences if s]  # an empty line gets an empty record, in its place
+    pieces = sum(-(-len(s) // tag.MAX_WORDS) for s in kept)  # the batch: the pieces, at most EVAL_BATCH
+    common.use_inference_threads(args.threads, min(pieces, tag.EVAL_BATCH))
+    tagger = tag.Tagger.from_run(args.run, bf16=args.bf16)
     documents = None
     if args.documents:  # an empty line ends a document
         breaks = list(itertools.accumulate(not s for s in sentences))  # empty lines up to each line
