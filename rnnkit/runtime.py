@@ -54,6 +54,7 @@ _tuned: bool | None = None  # None: not tried yet
 # inference_threads; measured in benchmarks/predict_threads.py, docs/threads.md).
 PARALLEL_ROWS = 32
 LOADAVG = "/proc/loadavg"  # Linux: the load averages, then "running/all" tasks
+TASKS = "/proc/self/task"  # Linux: this process's threads
 # Variables that set torch's default thread count: one set is the user's choice.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -157,10 +158,11 @@ def inference_threads(
 
 def busy_cores(samples: int = 5) -> float:
     """About how many cores other work keeps busy now: the larger of the 1-minute load average
-    and the tasks running at this instant besides this one (Linux's ``/proc/loadavg``, the median
-    of ``samples`` reads 1 ms apart). The load average misses work started seconds ago, and the
-    instant misses work that pauses; the larger of the two errs towards fewer threads. Where
-    neither is known (Windows), 0."""
+    and the tasks running at this instant outside this process (Linux's ``/proc/loadavg`` less
+    this process's running threads, the median of ``samples`` reads 1 ms apart: torch's own
+    threads may still be spinning after its last parallel work). The load average misses work
+    started seconds ago, and the instant misses work that pauses; the larger of the two errs
+    towards fewer threads. Where neither is known (Windows), 0."""
     try:
         average = os.getloadavg()[0]
     except (AttributeError, OSError):
@@ -169,9 +171,28 @@ def busy_cores(samples: int = 5) -> float:
     for sample in range(samples):
         try:
             with open(LOADAVG) as file:
-                running.append(int(file.read().split()[3].split("/")[0]) - 1)  # "2/345": running/all
+                everywhere = int(file.read().split()[3].split("/")[0])  # "3/345": running/all tasks
         except (OSError, ValueError, IndexError):
             break
+        running.append(max(0, everywhere - _running_here()))
         if sample + 1 < samples:
             time.sleep(0.001)
     return max(average, statistics.median(running) if running else 0.0)
+
+
+def _running_here() -> int:
+    """This process's threads that are running or ready to (state R), this one included; 1 where
+    ``/proc/self/task`` cannot be read."""
+    count = 0
+    try:
+        tasks = os.listdir(TASKS)
+    except OSError:
+        return 1
+    for task in tasks:
+        try:
+            with open(f"{TASKS}/{task}/stat") as file:
+                state = file.read().rpartition(")")[2].split()[0]  # after "pid (name)"
+        except (OSError, IndexError):
+            continue
+        count += state == "R"
+    return max(count, 1)

@@ -145,10 +145,12 @@ def test_bad_counts_are_refused_with_the_fix():
 
 
 def test_busy_cores_are_the_load_average_or_the_tasks_running_now(monkeypatch, tmp_path):
-    """Running "3/200": two tasks besides this one; whichever of that and the load average is larger."""
+    """Running "3/200" with one of this process's threads running: two tasks elsewhere; whichever of
+    that and the load average is larger."""
     loadavg = tmp_path / "loadavg"
     loadavg.write_text("0.50 0.40 0.30 3/200 12345\n")
     monkeypatch.setattr(runtime, "LOADAVG", str(loadavg))
+    monkeypatch.setattr(runtime, "_running_here", lambda: 1)
     monkeypatch.setattr(runtime.os, "getloadavg", lambda: (0.5, 0.4, 0.3))
     assert BUSY_CORES() == 2
     monkeypatch.setattr(runtime.os, "getloadavg", lambda: (2.7, 0.4, 0.3))
@@ -158,6 +160,20 @@ def test_busy_cores_are_the_load_average_or_the_tasks_running_now(monkeypatch, t
     assert BUSY_CORES() == 0
     monkeypatch.setattr(runtime, "LOADAVG", str(tmp_path / "none"))  # not Linux
     assert BUSY_CORES() == 0
+
+
+def test_this_processs_own_running_threads_are_not_other_work(monkeypatch, tmp_path):
+    """torch's threads spin a while after a parallel region: they are this job's, not the machine's load."""
+    for task, name, state in ((100, "python", "R"), (101, "torch (omp) R", "R"), (102, "python", "S")):
+        (tmp_path / str(task)).mkdir()
+        (tmp_path / str(task) / "stat").write_text(f"{task} ({name}) {state} 1 100 100 0 -1\n")
+    monkeypatch.setattr(runtime, "TASKS", str(tmp_path))
+    assert runtime._running_here() == 2
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("0.00 0.00 0.00 3/200 12345\n")
+    monkeypatch.setattr(runtime, "LOADAVG", str(loadavg))
+    monkeypatch.setattr(runtime.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert BUSY_CORES() == 1
 
 
 def test_busy_cores_counts_processes_that_keep_a_core_busy():
