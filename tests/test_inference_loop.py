@@ -33,7 +33,9 @@ def test_given_batches_replace_the_cut_and_must_cover_every_input():
     lengths = np.array([5, 1, 3, 2])
     plan = planned_batches(lengths, [1.0, 1.2], call_seconds=0.5)
     assert in_order(lengths, lambda idx: (lengths[idx] * 10).tolist(), 2, batches=plan) == [50, 10, 30, 20]
-    with pytest.raises(ValueError, match="covered 2 inputs of 4"):
+    with pytest.raises(ValueError, match="covered 3 distinct inputs of 4"):  # one twice, one never
+        in_order(lengths, lambda idx: list(idx), 2, batches=[np.array([0, 1]), np.array([1, 2])])
+    with pytest.raises(ValueError, match="covered 2 distinct inputs of 4"):
         in_order(lengths, lambda idx: list(idx), 2, batches=[np.array([0, 1])])
     with pytest.raises(ValueError, match="gave 1 answers for a batch of 2"):
         in_order(lengths, lambda idx: [0], 2)

@@ -21,6 +21,7 @@ from rnnkit.errors import ConfigError
 from rnnkit.models.wordlm import WordLM, WordLMConfig, classifier_weights
 from rnnkit.tasks import pretrain, sentiment
 from rnnkit.train import checkpoint as ckpt
+from rnnkit.train import seed_everything
 
 
 def tiny_config(*more: str) -> pretrain.PretrainConfig:
@@ -120,6 +121,16 @@ def test_a_classifier_starts_from_the_pretrained_weights(imdb_tarball, tmp_path,
     for direction in (0, 1):
         mine, theirs = model.recurrent[0].cells[direction], lm.rnns[direction].cells[0]
         assert all(torch.equal(a, b) for a, b in zip(mine.parameters(), theirs.parameters(), strict=True))
+    # the new head starts from the seed's weights, as without a pretrained run: reading the LM (which
+    # builds a model) must not move the random generator the classifier's new layers draw from
+    recipe = sentiment.SentimentRecipe(str(imdb_tarball))
+    seed_everything(config.train.seed)
+    data = recipe.prepare(sentiment.resolved(config), None)
+    started = recipe.build(recipe.decide(sentiment.resolved(config), data), data)
+    seed_everything(config.train.seed)
+    fresh = sentiment.build_model(recipe.decide(sentiment.resolved(config), data))
+    head = [n for n, _ in fresh.named_parameters() if n not in sentiment.pretrained_keys(fresh)]
+    assert head and all(torch.equal(started.get_parameter(n), fresh.get_parameter(n)) for n in head)
     results = sentiment.train(config, str(imdb_tarball), tmp_path / "clf")
     assert results["epochs"] == 1 and 0.0 <= results["test_accuracy"] <= 1.0
     saved = sentiment.load_config(tmp_path / "clf")

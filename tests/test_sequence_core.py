@@ -43,7 +43,11 @@ def padded(xs, garbage=True):
     """(B, T, E) with each sequence at the start of its row; the rest random, not zero, so that a
     padded step that leaked into the result would show."""
     T = max(len(x) for x in xs)
-    out = torch.randn(len(xs), T, E, dtype=torch.float64) * 10 if garbage else torch.zeros(len(xs), T, E, dtype=torch.float64)
+    out = (
+        torch.randn(len(xs), T, E, dtype=torch.float64) * 10
+        if garbage
+        else torch.zeros(len(xs), T, E, dtype=torch.float64)
+    )
     for i, x in enumerate(xs):
         out[i, : len(x)] = torch.from_numpy(x)
     return out, torch.tensor([len(x) for x in xs])

@@ -95,6 +95,22 @@ def test_a_new_run_then_a_resume_take_the_template_steps(tmp_path):
         train_run(Toy(), ToyConfig(width=4, train=longer.train), run)
 
 
+def test_a_fresh_run_leaves_no_older_state_to_resume(tmp_path):
+    """resume=False starts afresh: an older run's train_state.pt in the folder is removed at once, so
+    an interruption before the first epoch ends cannot leave it beside the new config."""
+    run = tmp_path / "run"
+    train_run(Toy(), ToyConfig(), run)
+    seen = []
+
+    class Watch(Toy):
+        def build(self, config, data):
+            seen.append((run / ckpt.STATE).exists())
+            return super().build(config, data)
+
+    train_run(Watch(), ToyConfig(), run, resume=False)
+    assert seen == [False]
+
+
 def test_a_recipe_must_give_its_parts():
     class Half(Recipe):
         runs = Toy.runs

@@ -45,3 +45,26 @@ def test_a_source_with_several_references_is_scored_once_against_all():
 def test_hypotheses_must_match_the_pairs():
     with pytest.raises(ValueError, match="one hypothesis per pair: got 1 for 2 pairs"):
         translate.corpus_scores(["x"], [Pair("a", "b"), Pair("c", "d")], translate.preset("fast"))
+
+
+def test_an_empty_split_is_a_clear_error():
+    with pytest.raises(ValueError, match="no pairs to score: the split is empty"):
+        translate.corpus_scores([], [], translate.preset("fast"))
+
+
+def test_a_run_split_by_source_sentence_is_refused(tmp_path):
+    """A run from before the leak-free split (no 'split' in its config.json) reads as split='source':
+    scoring it on today's test pairs, some of which it trained on, or resuming it, is refused."""
+    from rnnkit.config import to_dict
+    from rnnkit.errors import ConfigError
+    from rnnkit.train import checkpoint as ckpt
+
+    old = to_dict(translate.preset("fast"))
+    del old["split"]
+    ckpt.save_json(old, tmp_path / ckpt.CONFIG)
+    config = translate.RUNS.load_config(tmp_path)
+    assert config.split == "source"
+    with pytest.raises(ConfigError, match="split by source sentence"):
+        translate.load_splits(config, tmp_path)
+    with pytest.raises(ConfigError, match="split: 'source' saved, 'component' asked"):
+        translate.RUNS.resumable(config, translate.preset("fast"), tmp_path)

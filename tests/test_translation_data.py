@@ -65,6 +65,7 @@ def test_match_key_ignores_case_accents_quotes_commas_and_spacing():
     assert match_key("\u00abGo\u00bb!") == match_key('"go".') == "go"
     assert match_key("가자.") == "가자"
     assert match_key("Go.") != match_key("Go on.")
+    assert match_key("?!") == "?!" != match_key("...") == "..."  # no words: the spelling, never ""
     assert (
         match_key("I\u2019m sure you can\u2019t.")
         == match_key("I am sure you can not")

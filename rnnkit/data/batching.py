@@ -265,16 +265,17 @@ def in_order(
     out: list[T | None] = [None] * n
     if batches is None:
         batches = bucket_indices(lengths, batch_size, shuffle=False, token_budget=token_budget) if n else []
-    done = 0
+    done, seen = 0, np.zeros(n, dtype=bool)
     for indices in batches:
         answers = run(indices)
         if len(answers) != len(indices):
             raise ValueError(f"run gave {len(answers)} answers for a batch of {len(indices)}")
         for i, answer in zip(indices, answers):
             out[i] = answer
+        seen[indices] = True
         done += len(indices)
         if progress is not None:
             progress(done, n)
-    if done != n:
-        raise ValueError(f"the batches covered {done} inputs of {n}")
+    if done != n or not seen.all():
+        raise ValueError(f"the batches covered {int(seen.sum())} distinct inputs of {n} (in {done} rows)")
     return out  # type: ignore[return-value]

@@ -125,7 +125,8 @@ def match_key(sentence: str) -> str:
     for pattern, spelled in CONTRACTIONS:
         text = re.sub(pattern, spelled, text)
     bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return " ".join(re.findall(r"\w+", unicodedata.normalize("NFC", bare)))
+    words = " ".join(re.findall(r"\w+", unicodedata.normalize("NFC", bare)))
+    return words or " ".join(text.split())  # no words ("?!", an emoji): the spelling itself, not ""
 
 
 def components(pairs: list[Pair]) -> list[list[int]]:

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from .. import __version__
 from ..data import SequenceDataset
+from ..data.batching import in_order
 from ..data.tokenizer import Tokenizer
 from ..errors import InputError, RnnkitError
 from ..models.tagger import SequenceTagger, TagBatch
@@ -343,18 +344,22 @@ class OnnxPredictor(sentiment.Predictor):
         runner = session(onnx_path, threads, task="sentiment")
         return cls(runner, sentiment.load_tokenizer(run_dir), config.max_tokens)
 
-    def predict(
-        self, dataset: SequenceDataset, progress: Callable[[int, int], None] | None = None
+    def logits(
+        self,
+        dataset: SequenceDataset,
+        progress: Callable[[int, int], None] | None = None,
+        batches: list[np.ndarray] | None = None,
     ) -> np.ndarray:
-        probs = np.zeros(len(dataset), dtype=np.float64)
-        done = 0
-        for batch in sentiment.inference_batches(dataset, self.batch_size):
+        """The classifier's logits from onnxruntime, through the same inference loop as the torch
+        model's (:func:`rnnkit.data.batching.in_order`); ``predict`` (their sigmoid) is inherited."""
+
+        def run(indices: np.ndarray) -> np.ndarray:
+            batch = dataset.collate(indices)
             (logits,) = self.session.run(None, _feed(CLASSIFIER_INPUTS, (batch.tokens, batch.lengths)))
-            probs[batch.indices] = torch.sigmoid(torch.from_numpy(logits[:, 0])).double().numpy()
-            done += len(batch.indices)
-            if progress is not None:
-                progress(done, len(dataset))
-        return probs
+            return logits[:, 0].astype(np.float64)  # (B,)
+
+        found = in_order(dataset.lengths, run, self.batch_size, sentiment.EVAL_TOKENS, progress, batches)
+        return np.asarray(found, dtype=np.float64)
 
 
 class OnnxEmissions(nn.Module):

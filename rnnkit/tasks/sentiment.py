@@ -31,7 +31,7 @@ from ..data.batching import Batch, Shard, Share, in_order
 from ..data.tokenizer import Tokenizer
 from ..errors import ConfigError, InputError
 from ..models import ClassifierConfig, SequenceClassifier
-from ..train import RunKind, TrainConfig, Trainer, resolve_device
+from ..train import RunKind, TrainConfig, Trainer, resolve_device, seed_everything
 from ..train import checkpoint as ckpt
 from ..train.template import RESULTS_FILE, Fit, Recipe, train_run
 from ..train.trainer import evaluate as evaluate_model
@@ -184,6 +184,8 @@ class SentimentRecipe(Recipe[SentimentConfig, PreparedData]):
     def prepare(self, config: SentimentConfig, saved: Tokenizer | None) -> PreparedData:
         if saved is None and config.init:  # a new run from a pretrained one: its vocabulary, checked sizes
             self.pretrained, saved = pretrained_start(config)
+            # building the LM drew from the generator: start the new head from the seed, as without it
+            seed_everything(config.train.seed)
         return prepare(config, self.data, saved)
 
     def decide(self, config: SentimentConfig, data: PreparedData) -> SentimentConfig:

@@ -126,6 +126,7 @@ def train_run(
         config = recipe.decide(config, data)
         if is_main():  # under torchrun, rank 0 alone writes the run directory
             run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / ckpt.STATE).unlink(missing_ok=True)  # a fresh run: no older state to resume later
             recipe.save_new(config, data, run_dir)
             runs.save_config(config, run_dir)
     model = recipe.build(config, data)

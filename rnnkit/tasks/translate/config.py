@@ -21,6 +21,8 @@ SAMPLES = (
     "Il pleuvait quand nous sommes arrivés à la gare.",
 )
 
+SPLITS = ("component", "source")
+
 
 @dataclass
 class TranslateConfig:
@@ -31,6 +33,9 @@ class TranslateConfig:
     test_pairs: int = 5000
     validation_pairs: int = 3000
     split_seed: int = 0
+    # how pairs were split: "component" keeps paraphrase groups together (rnnkit.data.translation);
+    # "source" marks a run made before 2026-12-07 with the split by source sentence, which leaked
+    split: str = "component"
     label_smoothing: float = 0.1
     beam: int = 5  # the beam of `evaluate` and of translating (1: greedy)
     length_penalty: float = 0.6  # GNMT's alpha
@@ -54,6 +59,8 @@ class TranslateConfig:
         parse_pair_name(self.pair)
         if self.beam < 1:
             raise ConfigError(f"beam must be >= 1, got {self.beam}")
+        if self.split not in SPLITS:
+            raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         check_fraction(self, "label_smoothing")
         if self.max_tokens < 2 or self.max_length_ratio <= 0 or self.max_length_extra < 1:
             raise ConfigError("max_tokens must be >= 2, max_length_ratio > 0 and max_length_extra >= 1")
@@ -81,6 +88,12 @@ PRESETS: dict[str, TranslateConfig] = {
     ),
 }
 
+
+def upgrade(raw: dict) -> dict:
+    """A config.json from before the split was recorded: such a run used the split by source."""
+    return raw if "split" in raw else {**raw, "split": "source"}
+
+
 RUNS = RunKind(
     "translation",
     TranslateConfig,
@@ -88,6 +101,7 @@ RUNS = RunKind(
     may_change=("train.epochs", "train.time_limit", "beam"),
     from_data=("model.source_vocab", "model.target_vocab"),
     files=(SOURCE_TOKENIZER, TARGET_TOKENIZER, RESULTS_FILE),
+    upgrade=upgrade,
 )
 
 

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ...data.translation import Pair, Splits, match_key, references
+from ...errors import ConfigError
 from ...models.seq2seq import Seq2Seq
 from ...summary import summary
 from ...train import Trainer
@@ -60,6 +61,14 @@ def make_step(label_smoothing: float) -> Callable[[nn.Module, PairBatch], tuple[
 
 
 def load_splits(config: TranslateConfig, data: str | Path | None):
+    """The run's splits; a run made with the split by source sentence (before 2026-12-07) is refused:
+    its training pairs overlap today's test and validation pairs, so neither resuming it nor scoring
+    it on them would be honest."""
+    if config.split != "component":
+        raise ConfigError(
+            f"this run was split by source sentence (split={config.split!r}, before 2026-12-07), which "
+            "put paraphrases of half the test in training; its scores cannot be compared: train a new run"
+        )
     return _load_splits(data, config.pair, config.test_pairs, config.validation_pairs, config.split_seed)
 
 
@@ -84,8 +93,10 @@ class TranslationRecipe(Recipe[TranslateConfig, TranslationData]):
 
     def prepare(self, config: TranslateConfig, saved: Tokenizers | None) -> TranslationData:
         splits = load_splits(config, self.data)
-        tokenizers = saved or Tokenizers.train(
-            splits.train, config.source_vocab_size, config.target_vocab_size
+        tokenizers = (
+            saved
+            if saved is not None
+            else Tokenizers.train(splits.train, config.source_vocab_size, config.target_vocab_size)
         )
         return TranslationData(
             splits,
@@ -174,6 +185,8 @@ def corpus_scores(hypotheses: list[str], pairs: list[Pair], config: TranslateCon
 
     if len(hypotheses) != len(pairs):
         raise ValueError(f"one hypothesis per pair: got {len(hypotheses)} for {len(pairs)} pairs")
+    if not pairs:
+        raise ValueError("no pairs to score: the split is empty (ask for more test or validation pairs)")
     first: dict[str, str] = {}
     for hypothesis, pair in zip(hypotheses, pairs):
         first.setdefault(match_key(pair.source), hypothesis)
@@ -223,9 +236,9 @@ def evaluate(
 ) -> dict:
     """BLEU and chrF of a run's best weights on a split, for each beam in ``beams``, with the
     translations and the throughput."""
+    pairs = getattr(load_splits(RUNS.load_config(run_dir), data), split)[:limit]  # refuses old splits first
     translator = Translator.from_run(run_dir, device)
     config = translator.config
-    pairs = getattr(load_splits(config, data), split)[:limit]
     return {
         "pairs": pairs,
         "scores": {beam: score_split(translator, pairs, config, beam) for beam in beams},
