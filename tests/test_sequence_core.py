@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from rnnkit.data.sequences import IGNORE, FeatureSequences
 from rnnkit.errors import ConfigError
-from rnnkit.models.sequence import SequenceModel, SequenceModelConfig, make_step
+from rnnkit.models.sequence import SequenceModel, SequenceModelConfig, center, make_step
 from rnnkit.train import CheckpointError
 from rnnkit.train.cv import KFOLD, Splits, mean_sd, stratified_holdout, stratified_kfold
 
@@ -100,7 +100,7 @@ def test_the_dataset_refuses_what_it_cannot_batch(kwargs, message):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-@pytest.mark.parametrize("pooling", ["mean", "max", "last"])
+@pytest.mark.parametrize("pooling", ["mean", "max", "last", "center"])
 def test_clip_logits_in_a_padded_batch_equal_each_sequence_alone(cell, pooling):
     net = model("clip", pooling, cell)
     xs = sequences()
@@ -126,13 +126,14 @@ def test_frame_logits_in_a_padded_batch_equal_each_sequence_alone(cell):
         torch.testing.assert_close(batched[2, 1:], net.output.bias.expand(6, C), atol=1e-12, rtol=0)
 
 
+CASES = [("clip", "mean"), ("clip", "max"), ("clip", "last"), ("clip", "center"), ("frame", "mean")]
+
+
 def _grads(net):
     return {name: p.grad.clone() for name, p in net.named_parameters()}
 
 
-@pytest.mark.parametrize(
-    ("head", "pooling"), [("clip", "mean"), ("clip", "max"), ("clip", "last"), ("frame", "mean")]
-)
+@pytest.mark.parametrize(("head", "pooling"), CASES)
 def test_the_batch_loss_and_gradients_equal_those_of_each_sequence_alone(head, pooling):
     """The step's mean loss over a padded batch, and its gradient for every weight, equal the
     count-weighted mean over each sequence run alone: batching changes nothing but speed."""
@@ -163,9 +164,7 @@ def test_the_batch_loss_and_gradients_equal_those_of_each_sequence_alone(head, p
         torch.testing.assert_close(batched[name], grad / total, atol=1e-12, rtol=1e-9, msg=name)
 
 
-@pytest.mark.parametrize(
-    ("head", "pooling"), [("clip", "mean"), ("clip", "max"), ("clip", "last"), ("frame", "mean")]
-)
+@pytest.mark.parametrize(("head", "pooling"), CASES)
 def test_padded_steps_get_no_gradient(head, pooling):
     net = model(head, pooling)
     x, lengths = padded(sequences())
@@ -196,6 +195,20 @@ def test_the_ctc_loss_of_a_padded_batch_is_the_mean_of_each_utterance_alone():
     torch.testing.assert_close(loss, torch.stack(alone).mean(), atol=1e-12, rtol=1e-10)
 
 
+def test_center_reads_the_forward_state_of_the_first_half_and_the_backward_state_of_the_second():
+    """n = 7: the forward direction after steps 1..3, the backward one after steps 7..4; n = 1:
+    both at step 1. Checked against the encoder run on the halves alone."""
+    net = model("clip", "center", num_layers=1, projection=0)
+    H = net.config.hidden_size
+    for n, m in ((7, 3), (6, 3), (1, 1)):
+        x = torch.from_numpy(sequences([n])[0])[None]  # (1, n, E)
+        with torch.no_grad():
+            z = center(net.encoder(x)[0], torch.tensor([n]), bidirectional=True)  # (1, 2H)
+            first = net.encoder(x[:, :m])[0][0, -1, :H]  # forward, after steps 1..m
+            second = net.encoder(x[:, min(m, n - 1) :])[0][0, 0, H:]  # backward, after steps n..m+1
+        torch.testing.assert_close(z[0], torch.cat([first, second]), atol=1e-12, rtol=0)
+
+
 def test_the_clip_model_passes_gradcheck():
     net = model("clip", "max", num_layers=1, projection=0)
     x, lengths = padded(sequences([3, 2]), garbage=False)
@@ -204,7 +217,7 @@ def test_the_clip_model_passes_gradcheck():
 
 
 def test_the_config_refuses_unknown_choices():
-    with pytest.raises(ConfigError, match="pooling must be one of mean, max, last, got 'sum'"):
+    with pytest.raises(ConfigError, match="pooling must be one of mean, max, last, center, got 'sum'"):
         SequenceModelConfig(pooling="sum")
     with pytest.raises(ConfigError, match="head must be one of clip, frame, ctc"):
         SequenceModelConfig(head="seq2seq")

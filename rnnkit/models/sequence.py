@@ -15,6 +15,10 @@ joints, audio frames); :mod:`rnnkit.data.sequences` batches them. For one sequen
               max:   z_j = max_{t <= n} h_{t,j}
               last:  z = [h_n^fwd ; h_1^bwd]    each direction's final state (Keras's
                                                 return_sequences=False)
+              center: z = [h_m^fwd ; h_(m+1)^bwd], m = floor(n/2): the forward direction has read
+                                                the first half, the backward one the second, and they
+                                                meet in the middle (a window centred on an event: a
+                                                splice junction); unidirectional: h_m
     frame (synced many-to-many):  y_t = W_o dropout(h_t) + b_o,  y_t in R^C,  t = 1..n
     ctc   (unaligned transcript): y_t in R^(C+1), symbol 0 the blank, log_softmax(y_t) into
                                   torch.nn.CTCLoss (Graves et al. 2006)
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -44,7 +49,7 @@ from ..nn.masking import lengths_to_mask
 
 CELLS = {"lstm": LSTM, "gru": GRU}
 HEADS = ("clip", "frame", "ctc")
-POOLINGS = ("mean", "max", "last")
+POOLINGS = ("mean", "max", "last", "center")
 BLANK = 0  # the CTC head's blank symbol; the transcript's symbols are 1..C
 
 
@@ -58,7 +63,7 @@ class SequenceModelConfig:
     bidirectional: bool = True
     dropout: float = 0.0  # between recurrent layers and before the output layer
     head: str = "clip"  # "clip" (one class per sequence) | "frame" (per step) | "ctc" (a transcript)
-    pooling: str = "mean"  # clip head: "mean" | "max" | "last"
+    pooling: str = "mean"  # clip head: "mean" | "max" | "last" | "center"
     num_classes: int = 2  # C (ctc: the transcript's symbols, the blank not counted)
 
     def __post_init__(self) -> None:
@@ -118,7 +123,24 @@ class SequenceModel(nn.Module):
         h, _ = self.encoder(x, lengths)  # (B, T, D*H), zero at padded steps
         if config.head != "clip":
             return self.output(self.dropout(h))  # (B, T, C) or (B, T, C+1)
+        if config.pooling == "center":
+            return self.output(self.dropout(center(h, lengths, config.bidirectional)))  # (B, C)
         return self.output(self.dropout(pool(h, lengths, config.pooling)))  # (B, C)
+
+
+def center(h: Tensor, lengths: Tensor | None, bidirectional: bool) -> Tensor:
+    """``[h_m^fwd ; h_(m+1)^bwd]`` with m = floor(n/2) (1-based; for n = 1 both at step 1), from the
+    encoder's (B, T, D*H) output: (B, D*H)."""
+    B, T, width = h.shape
+    n = torch.full((B,), T) if lengths is None else torch.as_tensor(lengths).cpu()  # (B,)
+    m = torch.clamp(n // 2, min=1)  # (B,), 1-based
+    rows = torch.arange(B)
+    if not bidirectional:
+        return h[rows, m - 1]  # (B, H)
+    H = width // 2
+    forward = h[rows, m - 1, :H]  # (B, H): read steps 1..m
+    backward = h[rows, torch.minimum(m, n - 1), H:]  # (B, H): read steps n..m+1 (0-based index m)
+    return torch.cat([forward, backward], dim=1)  # (B, 2H)
 
 
 def pool(h: Tensor, lengths: Tensor | None, pooling: str) -> Tensor:
@@ -165,4 +187,14 @@ def make_step(config: SequenceModelConfig, label_smoothing: float = 0.0):
     return step
 
 
-__all__ = ["BLANK", "CELLS", "HEADS", "POOLINGS", "SequenceModel", "SequenceModelConfig", "make_step", "pool"]
+__all__ = [
+    "BLANK",
+    "CELLS",
+    "HEADS",
+    "POOLINGS",
+    "SequenceModel",
+    "SequenceModelConfig",
+    "center",
+    "make_step",
+    "pool",
+]
