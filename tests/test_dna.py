@@ -124,6 +124,21 @@ def test_predict_answers_each_sequence_in_order_and_an_error_row_for_a_bad_one(t
     }
 
 
+def test_predict_runs_a_few_sequences_on_one_thread_unless_told(trained, capsys):
+    """The thread rule of every predictor (rnnkit.runtime.inference_threads, issue 30)."""
+    sequence = window(random.Random(4), "EI")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert main(["dna", str(trained), sequence]) == 0
+        assert torch.get_num_threads() == 1
+        assert main(["dna", str(trained), sequence, "--threads", "2"]) == 0
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    capsys.readouterr()
+
+
 def test_predict_reads_fasta_with_names_and_answers_an_empty_record(trained, tmp_path, capsys):
     rng = random.Random(6)
     donor, acceptor = window(rng, "EI"), window(rng, "IE")

@@ -70,7 +70,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "sequence that cannot be read (default: %(default)s). Either way row k answers input k, and the "
         "exit status is 1 when any row is an error",
     )
-    common.add_threads(predict, "a 60-nt window is little work to share between threads")
+    common.add_inference_threads(predict)
     predict.set_defaults(func=cmd_predict)
 
 
@@ -130,7 +130,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     lines = common.input_lines(args.file, args.sequences)
     named = "sequence" if args.sequences and not args.file and args.sequences != ["-"] else "line"
     entries = dna.read_inputs(lines, named)
-    common.set_threads(args)
+    rows = sum(bool(sequence.strip()) for _, sequence in entries)  # an empty line is no work
+    common.use_inference_threads(args.threads, min(rows, dna.EVAL_BATCH))
     predictor = dna.Predictor.from_run(args.run)
     with common.counting("classifying", len(entries), "sequences") as progress:
         answers = predictor(entries, progress)
