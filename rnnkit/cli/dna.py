@@ -19,7 +19,7 @@ CV = common.Override(
     "mean and standard deviation reported (default 0: the seeded 2,000/1,190 split)",
 )
 OPTIONS = (CV, common.EPOCHS, common.LR, common.BATCH_SIZE, common.DEVICE, common.SEED)
-COMMANDS = ("train", "evaluate", "predict")
+COMMANDS = ("train", "evaluate", "predict", "baselines")
 FORMATS = ("pretty", "json")
 
 
@@ -50,6 +50,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("run", help="run directory (the --out of train)")
     _add_data(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
+
+    baselines = sub.add_parser(
+        "baselines",
+        help="the consensus rule, k-mer counts + logistic regression, one-hot + gradient boosting, "
+        "scored on the run's own recorded splits beside the run (writes RUN/baselines.json)",
+    )
+    baselines.add_argument("run", help="run directory (the --out of train): its splits.json is used")
+    _add_data(baselines)
+    baselines.add_argument(
+        "--only", nargs="+", metavar="NAME", help="score only these baselines (default: all three)"
+    )
+    baselines.set_defaults(func=cmd_baselines)
 
     predict = sub.add_parser("predict", help="classify sequences (also: rnnkit dna RUN SEQUENCE...)")
     predict.add_argument("run", help="run directory (the --out of train); a --cv run averages its folds")
@@ -121,6 +133,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print("  " + " " * 8 + "".join(f"{name:>8s}" for name in dna.CLASSES))
     for name, row in zip(dna.CLASSES, result["confusion"]):
         print(f"  {name:8s}" + "".join(f"{count:>8,}" for count in row))
+    return 0
+
+
+def cmd_baselines(args: argparse.Namespace) -> int:
+    from ..tasks.dna import baselines
+
+    names = args.only or baselines.BASELINES
+    unknown = sorted(set(names) - set(baselines.BASELINES))
+    if unknown:
+        print(
+            f"error: --only got {', '.join(unknown)}; choose from {', '.join(baselines.BASELINES)}",
+            file=sys.stderr,
+        )
+        return 2
+    result = baselines.score_run(args.run, args.data, names, lambda text: print(text, file=sys.stderr))
+    rows = [("RNN (this run)", result["rnn"]), *result["baselines"].items()]
+    what = f"{result['splits']} folds" if result["splits"] > 1 else "the test part"
+    print(f"test accuracy on {what} of {args.run}/splits.json (mean +- sample sd over folds):")
+    for name, r in rows:
+        seconds = f"  {r['seconds']:.1f} s" if "seconds" in r else ""
+        spread = f" +- {r['test_accuracy_sd']:.2%}" if result["splits"] > 1 else ""
+        print(f"  {name:18s}{r['test_accuracy_mean']:>8.2%}{spread}{seconds}")
+    print(f"written: {args.run}/{baselines.BASELINES_FILE}")
     return 0
 
 
