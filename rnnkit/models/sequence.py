@@ -29,20 +29,24 @@ b_p: (P,)), ``encoder`` (the layer's cells, see :mod:`rnnkit.nn.layers`), ``outp
 or (C+1, D*H), b_o). ``dropout`` acts between the recurrent layers (as in ``torch.nn.LSTM``) and
 before the output layer. Initialisation: torch's for the linear layers, rnnkit's for the cells.
 
+:func:`probabilities` is the inference of every head (an ensemble's mean, in the inputs' order).
 The outputs of a sequence are the same alone or padded in a batch (tests/test_sequence_core.py),
 so are the losses of :func:`make_step`, and padded steps receive no gradient.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import check_at_least_one, check_fraction
-from ..data.sequences import IGNORE, SequenceBatch
+from ..data.batching import in_order
+from ..data.sequences import IGNORE, FeatureSequences, SequenceBatch
 from ..errors import ConfigError
 from ..nn import GRU, LSTM
 from ..nn.masking import lengths_to_mask
@@ -154,6 +158,39 @@ def pool(h: Tensor, lengths: Tensor | None, pooling: str) -> Tensor:
     return h.sum(dim=1) / lengths.to(h.device, h.dtype)[:, None]  # (B, F) / (B, 1)
 
 
+def probabilities(
+    models: list[nn.Module],
+    dataset: FeatureSequences,
+    progress: Callable[[int, int], None] | None = None,
+    batch_size: int = 512,
+    token_budget: int = 65_536,
+    log: bool = False,
+) -> list[np.ndarray]:
+    """Each sequence's class probabilities, the mean over ``models`` (an ensemble: a
+    cross-validated run's folds), in the dataset's order, through the one inference loop
+    (:func:`rnnkit.data.batching.in_order`): a (C,) array per sequence for the clip head, (n_i, C)
+    (ctc: (n_i, C+1)) for the per-step heads, cut to each sequence's real steps. ``log``: the log of
+    that mean (what a CTC decoder reads). The models are put in eval mode."""
+    device = next(models[0].parameters()).device
+    per_step = models[0].config.head != "clip"
+
+    def run(indices: np.ndarray) -> list[np.ndarray]:
+        batch = dataset.collate(indices).to(device)
+        each = [F.softmax(model(batch.features, batch.lengths), dim=-1) for model in models]
+        mean = torch.stack(each).mean(dim=0).double()  # M x (B, [T,] C) -> (B, [T,] C)
+        if log:
+            mean = mean.clamp_min(1e-30).log()
+        rows = mean.cpu().numpy()
+        if not per_step:
+            return list(rows)
+        return [row[:n] for row, n in zip(rows, batch.lengths.tolist())]
+
+    for model in models:
+        model.eval()
+    with torch.inference_mode():
+        return in_order(dataset.lengths, run, batch_size, token_budget, progress)
+
+
 def make_step(config: SequenceModelConfig, label_smoothing: float = 0.0):
     """The training step of ``config.head`` (a :data:`rnnkit.train.StepFn`): ``(model, batch) ->
     (mean loss, metric sums, count)``.
@@ -197,4 +234,5 @@ __all__ = [
     "center",
     "make_step",
     "pool",
+    "probabilities",
 ]

@@ -37,3 +37,39 @@ def plot_history(history: list[dict[str, float]], path: str | Path, title: str =
     path = Path(path)
     atomic_write(path, buffer.getvalue())
     return path
+
+
+def plot_confusion(confusion: list[list[int]], classes: list[str], path: str | Path, title: str = "") -> Path:
+    """The confusion matrix as a PNG: rows the true class, columns the predicted one, each cell its
+    count, shaded by the share of its row (so a rare class's errors show as clearly as a common one's)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    counts = np.asarray(confusion, dtype=np.int64)  # (C, C)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    C = len(classes)
+    side = max(4.0, 0.45 * C + 2)
+    fig, ax = plt.subplots(figsize=(side + 1, side))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for a in range(C):
+        for b in range(C):
+            if counts[a, b]:
+                color = "white" if shares[a, b] > 0.6 else "black"
+                ax.text(b, a, str(counts[a, b]), ha="center", va="center", fontsize=8, color=color)
+    ax.set_xticks(range(C), classes, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(C), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    path = Path(path)
+    atomic_write(path, buffer.getvalue())
+    return path

@@ -28,23 +28,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ...config import to_dict
-from ...data.batching import in_order
 from ...data.sequences import FeatureSequences
 from ...errors import ConfigError, InputError
 from ...models.sequence import SequenceModel, SequenceModelConfig, make_step
-from ...train import RunKind, TrainConfig, Trainer
-from ...train import checkpoint as ckpt
+from ...models.sequence import probabilities as sequence_probabilities
+from ...train import RunKind, TrainConfig, Trainer, folds
 from ...train.cv import Splits, mean_sd, stratified_holdout, stratified_kfold
+from ...train.folds import FOLDS, SPLITS_FILE, fold_dir
+from ...train.metrics import classification_scores
 from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
 from .data import CLASSES, SpliceData, encode, find, read_splice
 
-SPLITS_FILE = "splits.json"
-FOLDS = "folds"  # a cross-validated run's folder of fold runs: folds/01, folds/02, ...
 EVAL_BATCH, EVAL_TOKENS = 512, 65_536  # inference batches: at most 512 sequences, 65,536 bases
 
 
@@ -197,17 +193,11 @@ def train(
     config, run_dir = resolved(config), Path(run_dir)
     if config.cv:
         return cross_validate(config, data, run_dir, callbacks, resume)
-    if resume and (run_dir / ckpt.CONFIG).is_file() and not (run_dir / ckpt.STATE).is_file():
-        # a cross-validated run holds a config but no trainer state: refuse to write over it
-        RUNS.resumable(RUNS.load_config(run_dir), config, run_dir)
+    folds.refuse_overwrite(RUNS, config, run_dir, resume)
     return train_run(DnaRecipe(data), config, run_dir, callbacks, resume)
 
 
 # -- cross-validation -------------------------------------------------------------------------------
-
-
-def fold_dir(run_dir: str | Path, fold: int) -> Path:
-    return Path(run_dir) / FOLDS / f"{fold:02d}"
 
 
 def cross_validate(
@@ -217,64 +207,15 @@ def cross_validate(
     callbacks: Iterable[Any] = (),
     resume: bool = True,
 ) -> dict[str, Any]:
-    """``config.cv`` folds made once (``splits.json``), then a run of the template per fold in
-    ``folds/NN``; a fold already finished with the same settings is kept as it is."""
-    run_dir, callbacks = Path(run_dir), list(callbacks)
-    RUNS.check_task(run_dir)
+    """``config.cv`` stratified folds made once (``splits.json``), then a run of the template per
+    fold in ``folds/NN`` (:func:`rnnkit.train.folds.cross_validate`)."""
     corpus = read_splice(find(data))
-    start = time.perf_counter()
-    if resume and (run_dir / ckpt.CONFIG).is_file():
-        config = RUNS.resumable(RUNS.load_config(run_dir), config, run_dir)
-        splits = Splits.load(run_dir / SPLITS_FILE)
-        splits.check_source(len(corpus.labels), corpus.source, run_dir / SPLITS_FILE)
-    else:
-        splits = stratified_kfold(
-            corpus.labels, config.cv, config.split_seed, config.validation_share, corpus.source
-        )
-        run_dir.mkdir(parents=True, exist_ok=True)
-        splits.save(run_dir / SPLITS_FILE)
-    RUNS.save_config(config, run_dir)
-    folds = []
-    for k in range(1, config.cv + 1):
-        _tell(callbacks, f"fold {k} of {config.cv}")
-        fold_config = dataclasses.replace(config, fold=k)
-        where = fold_dir(run_dir, k)
-        if resume and _finished(where, fold_config):
-            folds.append(ckpt.load_json(where / RESULTS_FILE))
-            continue
-        one = Splits(splits.kind, splits.seed, splits.n, splits.source, [splits[k - 1]])
-        folds.append(train_run(DnaRecipe(data, one, corpus), fold_config, where, callbacks, resume))
-    mean, sd = mean_sd([f["test_accuracy"] for f in folds])
-    results = {
-        "cv": config.cv,
-        "test_accuracy_mean": mean,
-        "test_accuracy_sd": sd,  # the sample standard deviation over the folds
-        "folds": [
-            {
-                name: f[name]
-                for name in ("test_accuracy", "test_loss", "best_val", "epochs", "train_seconds_total")
-            }
-            for f in folds
-        ],
-        "train_seconds_total": sum(f["train_seconds_total"] for f in folds),
-        "seconds_this_session": time.perf_counter() - start,
-        "parameters": folds[0]["parameters"],
-    }
-    ckpt.save_json(results, run_dir / RESULTS_FILE)
-    return results
-
-
-def _finished(where: Path, config: DnaConfig) -> bool:
-    if not (where / RESULTS_FILE).is_file():
-        return False
-    return to_dict(RUNS.load_config(where)) == to_dict(config)
-
-
-def _tell(callbacks: list, text: str) -> None:
-    for callback in callbacks:
-        handler = getattr(callback, "on_message", None)
-        if handler is not None:
-            handler(text)
+    splits = stratified_kfold(
+        corpus.labels, config.cv, config.split_seed, config.validation_share, corpus.source
+    )
+    return folds.cross_validate(
+        RUNS, config, splits, lambda one: DnaRecipe(data, one, corpus), run_dir, callbacks, resume
+    )
 
 
 # -- scores, evaluation and prediction --------------------------------------------------------------
@@ -284,62 +225,19 @@ def probabilities(
     models: list[nn.Module], dataset: FeatureSequences, progress: Callable[[int, int], None] | None = None
 ) -> np.ndarray:
     """(N, C): each sequence's class probabilities, the mean over ``models`` (a cross-validated
-    run's folds), in the dataset's order, through the one inference loop."""
-    device = next(models[0].parameters()).device
-
-    def run(indices: np.ndarray) -> list[np.ndarray]:
-        batch = dataset.collate(indices).to(device)
-        each = [F.softmax(model(batch.features, batch.lengths), dim=-1) for model in models]  # M x (B, C)
-        return list(torch.stack(each).mean(dim=0).double().cpu().numpy())  # (B, C)
-
-    for model in models:
-        model.eval()
-    with torch.inference_mode():
-        rows = in_order(dataset.lengths, run, EVAL_BATCH, EVAL_TOKENS, progress)
+    run's folds), in the dataset's order."""
+    rows = sequence_probabilities(models, dataset, progress, EVAL_BATCH, EVAL_TOKENS)
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(CLASSES))
 
 
 def scores(probs: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    """Accuracy, the mean cross-entropy, the confusion matrix (rows: the true class, columns: the
-    predicted one, in CLASSES' order) and each class's precision, recall and F1."""
-    predicted = probs.argmax(axis=1)
-    C = len(CLASSES)
-    confusion = np.zeros((C, C), dtype=np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
-    per_class = {}
-    for c, name in enumerate(CLASSES):
-        hits, said, real = confusion[c, c], confusion[:, c].sum(), confusion[c].sum()
-        precision = hits / said if said else 0.0
-        recall = hits / real if real else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[name] = {
-            "precision": float(precision),
-            "recall": float(recall),
-            "f1": float(f1),
-            "support": int(real),
-        }
-    chosen = probs[np.arange(len(labels)), labels]
-    return {
-        "accuracy": float((predicted == labels).mean()),
-        "loss": float(-np.log(np.clip(chosen, 1e-12, None)).mean()),
-        "confusion": confusion.tolist(),
-        "per_class": per_class,
-    }
+    """Accuracy, loss, confusion and per-class scores in CLASSES' order (rnnkit.train.metrics)."""
+    return classification_scores(probs, labels, CLASSES)
 
 
 def members(run_dir: str | Path) -> list[Path]:
     """The runs that hold a model: the run itself, or a cross-validated run's folds."""
-    config = RUNS.load_config(run_dir)
-    if not config.cv or config.fold:
-        return [Path(run_dir)]
-    dirs = [fold_dir(run_dir, k) for k in range(1, config.cv + 1)]
-    missing = [d.name for d in dirs if not (d / ckpt.BEST).is_file()]
-    if missing:
-        raise ckpt.CheckpointError(
-            f"{run_dir} holds a {config.cv}-fold run whose fold(s) {', '.join(missing)} have no weights yet; "
-            "run the same train command again to finish it"
-        )
-    return dirs
+    return folds.members(RUNS, run_dir)
 
 
 def evaluate(run_dir: str | Path, data: str | Path | None) -> dict[str, Any]:
