@@ -30,13 +30,7 @@ def plot_history(history: list[dict[str, float]], path: str | Path, title: str =
         ax.legend()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    path = Path(path)
-    atomic_write(path, buffer.getvalue())
-    return path
+    return save_png(fig, path)
 
 
 def plot_confusion(confusion: list[list[int]], classes: list[str], path: str | Path, title: str = "") -> Path:
@@ -66,9 +60,17 @@ def plot_confusion(confusion: list[list[int]], classes: list[str], path: str | P
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
     if title:
         ax.set_title(title)
+    return save_png(fig, path)
+
+
+def save_png(fig, path: str | Path, dpi: int = 100) -> Path:
+    """Write a matplotlib figure to ``path`` as a PNG in one step (a crash leaves no half file) and
+    close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
+    fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
     path = Path(path)
     atomic_write(path, buffer.getvalue())
