@@ -11,7 +11,7 @@ import torch
 
 import rnnkit
 from rnnkit.cli import main
-from rnnkit.tasks import adding
+from rnnkit.tasks import adding, exploding
 
 CELLS = ("rnn", "lstm", "gru")
 
@@ -205,8 +205,8 @@ def test_exploding_without_clipping_and_bounded_with_it():
     30 and leaves the mean of the clipped run's last 50 losses anywhere from 0.17 (the 1/6 of predicting
     the mean) to 1.45. What is asserted held for every nudge tried: the blow-up over 57 of 1e-7 to 1e-3
     (overflow at steps 26 to 60), the clipped run's bound over 60 of 1e-7 to 1e-5."""
-    config = adding.ExplodingConfig()
-    runs = adding.exploding(config)
+    config = exploding.ExplodingConfig()
+    runs = exploding.exploding(config)
     none, clipped = runs["none"], runs["clipped"]
     start = none["loss"][0]
     assert clipped["loss"][0] == pytest.approx(start, rel=1e-6)  # the same model and first batch
@@ -220,7 +220,7 @@ def test_exploding_without_clipping_and_bounded_with_it():
     assert all(math.isfinite(v) for v in clipped["loss"] + clipped["grad_norm"])
     assert max(clipped["loss"]) < 5 * start  # at most 2.5x over the nudges
     # deterministic with the seed (in one process, so with the same rounding): a shorter run is a prefix
-    again = adding.exploding(dataclasses.replace(config, steps=10))
+    again = exploding.exploding(dataclasses.replace(config, steps=10))
     assert again["none"]["loss"] == none["loss"][:10] and again["clipped"]["loss"] == clipped["loss"][:10]
 
 

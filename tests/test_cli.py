@@ -500,7 +500,7 @@ def test_the_catalog_matches_the_tasks():
     """The parsers show the catalog's presets and defaults; they must be the tasks' own."""
     from rnnkit.export import onnx
     from rnnkit.serve import Limits
-    from rnnkit.tasks import adding, dna, pretrain, sentiment, tag, translate
+    from rnnkit.tasks import adding, dna, exploding, pretrain, sentiment, tag, translate
     from rnnkit.viz import FEATURES
 
     tasks = {
@@ -518,7 +518,7 @@ def test_the_catalog_matches_the_tasks():
     assert catalog.EXPORTABLE == onnx.EXPORTABLE
     for defaults, config in (
         (catalog.ADDING, adding.AddingConfig()),
-        (catalog.EXPLODING, adding.ExplodingConfig()),
+        (catalog.EXPLODING, exploding.ExplodingConfig()),
         (catalog.SERVE_LIMITS, Limits()),
     ):
         assert defaults == {name: getattr(config, name) for name in defaults}

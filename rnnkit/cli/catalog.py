@@ -22,7 +22,7 @@ PRESETS = {
 TAG_SPLITS = {"train": "eng.train", "validation": "eng.testa", "test": "eng.testb"}  # tasks.tag.SPLITS
 BALL_CELLS = ("lstm", "gru", "rnn")  # tasks.ball.LAYERS
 
-# tasks.adding.AddingConfig() and tasks.adding.ExplodingConfig(), the fields the options set
+# tasks.adding.AddingConfig() and tasks.exploding.ExplodingConfig(), the fields the options set
 ADDING = {
     "T": 200,
     "budget": 4513,

@@ -194,9 +194,9 @@ def cmd_gradients(args: argparse.Namespace) -> int:
 
 
 def cmd_exploding(args: argparse.Namespace) -> int:
-    from ..tasks import adding
+    from ..tasks import exploding
 
-    config = adding.ExplodingConfig(
+    config = exploding.ExplodingConfig(
         T=args.T,
         spectral_radius=args.radius,
         lr=args.lr,
@@ -207,7 +207,7 @@ def cmd_exploding(args: argparse.Namespace) -> int:
     common.set_threads(args)
     if config.clip_norm <= 0:
         raise ConfigError(f"--clip-norm must be > 0, got {config.clip_norm}")
-    runs = adding.exploding(config)
+    runs = exploding.exploding(config)
     print(
         f"vanilla tanh RNN, H={config.hidden_size}, W_hh spectral radius {config.spectral_radius}, "
         f"SGD lr {config.lr}, T={config.T}, batch {config.batch_size}, seed {config.seed}"
@@ -226,7 +226,7 @@ def cmd_exploding(args: argparse.Namespace) -> int:
             print(f"{name}: finite for all {len(loss)} steps, mean loss of the last {len(tail)}: {mean:.4f}")
         else:
             print(f"{name}: loss became {loss[-1]} at step {len(loss)}")
-    figure = adding.plot_exploding(runs, config, Path(args.out) / "exploding.png")
+    figure = exploding.plot_exploding(runs, config, Path(args.out) / "exploding.png")
     print(f"figure: {figure}")
     return 0
 

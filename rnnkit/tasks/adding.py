@@ -18,13 +18,13 @@ a fixed test set, through the shared :class:`rnnkit.train.Trainer` (one "epoch" 
 
 Gradient probes (:func:`hidden_gradients`) run the same weights through the readable cells step by step
 so that every ``h_t`` is a node of the graph, and read ``dL/dh_t``: the *total* gradient through the
-recurrence, not only the direct path from ``output[:, t]``.
+recurrence, not only the direct path from ``output[:, t]``. Exploding gradients (a vanilla RNN that
+diverges without clipping) are in :mod:`rnnkit.tasks.exploding`.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +33,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..config import check_at_least_one
 from ..errors import ConfigError
 from ..nn import GRU, LSTM, RNN
 from ..train import TrainConfig, Trainer, seed_everything
 from ..train import checkpoint as ckpt
+from ..train.plots import save_png
 
 LAYERS: dict[str, type[nn.Module]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 INPUT_SIZE = 2
@@ -311,77 +311,10 @@ def memory_statistics(model: AddingModel, batch: AddingBatch) -> dict[str, float
     return {"w_hh_norm": norm, "mean_gate": per_unit.mean().item(), "top_unit_gate": per_unit.max().item()}
 
 
-# -- exploding gradients ---------------------------------------------------------------------------
-
-
-@dataclass
-class ExplodingConfig:
-    T: int = 50
-    hidden_size: int = 32
-    spectral_radius: float = 2.0  # W_hh = radius * orthogonal: every eigenvalue has this modulus
-    lr: float = 0.1  # plain SGD (Adam bounds each step by ~lr and would hide the explosion)
-    clip_norm: float = 0.5
-    steps: int = 300
-    batch_size: int = 32
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        check_at_least_one(self, "T", "hidden_size", "steps", "batch_size")
-        if self.lr <= 0 or self.clip_norm <= 0:
-            raise ConfigError(f"lr and clip_norm must be > 0, got {self.lr} and {self.clip_norm}")
-
-
-def exploding_model(config: ExplodingConfig) -> AddingModel:
-    """A vanilla tanh RNN whose recurrent matrix has spectral radius ``config.spectral_radius``."""
-    torch.manual_seed(config.seed)
-    model = AddingModel("rnn", config.hidden_size)
-    with torch.no_grad():
-        model.rnn.cells[0].weight_hh.mul_(config.spectral_radius)  # orthogonal * r: |eigenvalues| = r
-    return model
-
-
-def train_sgd(config: ExplodingConfig, clip_norm: float | None) -> dict[str, list[float]]:
-    """Train :func:`exploding_model` with SGD; per step the loss and the gradient norm before clipping.
-
-    Stops at the first non-finite loss (which is recorded).
-    """
-    model = exploding_model(config)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
-    losses: list[float] = []
-    grad_norms: list[float] = []
-    for batch in online_batches(config.steps, config.batch_size, config.T, config.seed):
-        loss, _, _ = mse_step(model, batch)
-        losses.append(loss.item())
-        if not math.isfinite(losses[-1]):
-            break
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = nn.utils.clip_grad_norm_(model.parameters(), clip_norm if clip_norm else math.inf)
-        grad_norms.append(norm.item())
-        optimizer.step()
-    return {"loss": losses, "grad_norm": grad_norms}
-
-
-def exploding(config: ExplodingConfig) -> dict[str, dict[str, list[float]]]:
-    """The same model, data and steps without and with gradient clipping."""
-    return {"none": train_sgd(config, None), "clipped": train_sgd(config, config.clip_norm)}
-
-
 # -- figures ---------------------------------------------------------------------------------------
 
 COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
 LABELS = {"rnn": "vanilla tanh RNN", "lstm": "LSTM", "gru": "GRU"}
-
-
-def _save(fig, path: str | Path, dpi: int) -> Path:
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
 
 
 def _pyplot():
@@ -409,7 +342,7 @@ def plot_learning_curves(results: list[CellResult], T: int, path: str | Path, dp
     ax.set_title(f"The adding problem, T = {T}")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
-    return _save(fig, path, dpi)
+    return save_png(fig, path, dpi)
 
 
 def plot_gradients(
@@ -430,36 +363,4 @@ def plot_gradients(
         ax.grid(alpha=0.3, which="both")
     axes[0][0].set_ylabel("mean ||dL/dh_t|| over the batch")
     axes[0][0].legend(fontsize=8)
-    return _save(fig, path, dpi)
-
-
-def plot_exploding(
-    runs: dict[str, dict[str, list[float]]], config: ExplodingConfig, path: str | Path, dpi: int = 80
-) -> Path:
-    """Training loss and gradient norm (before clipping) per step, without and with clipping."""
-    plt = _pyplot()
-    fig, (loss_ax, grad_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for name, color, label in (
-        ("none", "tab:red", "no clipping"),
-        ("clipped", "tab:blue", f"clip_norm = {config.clip_norm}"),
-    ):
-        losses = runs[name]["loss"]
-        finite = [v for v in losses if math.isfinite(v)]
-        loss_ax.plot(range(1, len(finite) + 1), finite, color=color, label=label)
-        if len(finite) < len(losses):  # mark where the loss became inf or NaN
-            mark = finite[-1] if finite else 1.0
-            loss_ax.plot(len(losses), mark, "x", color=color, ms=10, mew=2, label=f"loss = {losses[-1]} here")
-        norms = runs[name]["grad_norm"]
-        grad_ax.plot(range(1, len(norms) + 1), norms, color=color, label=label)
-    loss_ax.axhline(MEAN_BASELINE_MSE, color="gray", ls="--", label="predict the mean: 1/6")
-    loss_ax.set_ylabel("training MSE")
-    grad_ax.set_ylabel("gradient norm before clipping")
-    for ax in (loss_ax, grad_ax):
-        ax.set_yscale("log")
-        ax.set_xlabel("SGD step")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
-    fig.suptitle(
-        f"Vanilla tanh RNN, W_hh spectral radius {config.spectral_radius}, SGD lr {config.lr}, T = {config.T}"
-    )
-    return _save(fig, path, dpi)
+    return save_png(fig, path, dpi)
