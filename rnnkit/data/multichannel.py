@@ -126,14 +126,17 @@ def read_csv_folder(folder: str | Path, missing: str = "interpolate") -> Labelle
     for label in classes:
         for file in sorted((folder / label).glob("*.csv")):
             name = f"{label}/{file.name}"
-            features.append(_fill(_read_csv(file, name), missing, name))
+            features.append(read_csv_file(file, name, missing))
             labels.append(label)
             names.append(name)
     _check_channels(features, names)
     return LabelledSeries(features, labels, names, classes)
 
 
-def _read_csv(file: Path, name: str) -> np.ndarray:
+def read_csv_file(file: str | Path, name: str | None = None, missing: str = "interpolate") -> np.ndarray:
+    """One CSV case: (T, C) float64, rows the time steps, columns the channels (an optional header
+    row of names skipped); ``name`` names it in errors (default: the file's path)."""
+    name = name or str(file)
     with open(file, newline="", encoding="utf-8") as handle:
         rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
     if rows and not all(_is_number(cell) for cell in rows[0]):
@@ -147,7 +150,7 @@ def _read_csv(file: Path, name: str) -> np.ndarray:
             raise DataError(f"{name}: row {t + 1} has {len(row)} columns, the first has {width}")
         for c, cell in enumerate(row):
             values[t, c] = _number(cell, f"{name}: row {t + 1}, column {c + 1}")
-    return values
+    return _fill(values, missing, name)
 
 
 def _parse_case(fields: list[str], where: str) -> np.ndarray:
@@ -235,4 +238,4 @@ def _check_missing(missing: str) -> None:
         raise ValueError(f"missing must be one of {', '.join(MISSING)}, got {missing!r}")
 
 
-__all__ = ["MISSING", "LabelledSeries", "read_csv_folder", "read_ts"]
+__all__ = ["MISSING", "LabelledSeries", "read_csv_file", "read_csv_folder", "read_ts"]

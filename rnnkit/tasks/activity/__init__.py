@@ -1,0 +1,52 @@
+"""Activity recognition from body skeletons (MSR Action3D) and any multichannel sequences (issue 28):
+the reader, subsets and split (:mod:`.data`), the skeleton adapter (:mod:`.skeleton`), the run
+(:mod:`.task`), evaluation, the baseline and prediction (:mod:`.predict`), the GIF (:mod:`.animate`)."""
+
+from .animate import animate
+from .data import ACTIONS, JOINTS, SUBSETS, SkeletonData, cross_subject, read_msr, read_skeleton
+from .predict import Predictor, baseline, evaluate, statistics
+from .skeleton import AugmentConfig, SkeletonConfig, augment, features, normalise
+from .task import (
+    ADAPTER_FILE,
+    PRESETS,
+    RUNS,
+    SPLITS_FILE,
+    ActivityConfig,
+    Inputs,
+    clip_probs,
+    predict_frames,
+    preset,
+    step,
+    train,
+)
+
+__all__ = [
+    "ACTIONS",
+    "ADAPTER_FILE",
+    "JOINTS",
+    "PRESETS",
+    "RUNS",
+    "SPLITS_FILE",
+    "SUBSETS",
+    "ActivityConfig",
+    "AugmentConfig",
+    "Inputs",
+    "Predictor",
+    "SkeletonConfig",
+    "SkeletonData",
+    "animate",
+    "augment",
+    "baseline",
+    "clip_probs",
+    "cross_subject",
+    "evaluate",
+    "features",
+    "normalise",
+    "predict_frames",
+    "preset",
+    "read_msr",
+    "read_skeleton",
+    "statistics",
+    "step",
+    "train",
+]

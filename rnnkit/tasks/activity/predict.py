@@ -1,0 +1,180 @@
+"""A trained activity run at work: its test scores (:func:`evaluate`), a baseline on the same split
+(:func:`baseline`) and the answers for a user's files (:class:`Predictor`): the clip's action with
+its probabilities and the label of every frame."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...data.locate import DataError
+from ...data.multichannel import read_csv_file, read_ts
+from ...data.sequences import FeatureSequences
+from ...errors import InputError
+from ...train.cv import Splits
+from .data import clean, read_skeleton
+from .skeleton import features, normalise
+from .task import (
+    ADAPTER_FILE,
+    RUNS,
+    SPLITS_FILE,
+    Adapter,
+    Inputs,
+    build_model,
+    load_inputs,
+    predict_frames,
+    scores,
+)
+
+
+def load_run(run_dir: str | Path):
+    """(model, config, adapter) of a finished run."""
+    run_dir = Path(run_dir)
+    model, config = RUNS.load_model(run_dir, build_model)
+    return model.eval(), config, Adapter.load(run_dir / ADAPTER_FILE)
+
+
+def run_data(run_dir: str | Path, data: str | None = None, test: str | None = None):
+    """The run's config, adapter and data on its recorded split (``data``/``test``: where the files
+    are now, if they moved)."""
+    run_dir = Path(run_dir)
+    config = RUNS.load_config(run_dir)
+    adapter = Adapter.load(run_dir / ADAPTER_FILE)
+    saved = dict(adapter.inputs)
+    inputs = Inputs(saved["kind"], data or saved["data"], test or saved.get("test"))
+    return config, adapter, load_inputs(inputs, config, Splits.load(run_dir / SPLITS_FILE))
+
+
+def evaluate(
+    run_dir: str | Path, data: str | None = None, test: str | None = None, png: str | Path | None = None
+) -> dict[str, Any]:
+    """Accuracy, per-class scores and the confusion matrix on the run's test part; the matrix also
+    drawn to ``png`` (default: RUN/confusion.png)."""
+    run_dir = Path(run_dir)
+    model, _, adapter = load_run(run_dir)
+    _, _, prepared = run_data(run_dir, data, test)
+    start = time.perf_counter()
+    probs = np.stack([clip for clip, _ in predict_frames([model], prepared.test)])
+    result = scores(probs, prepared.test.labels, adapter.classes)
+    result["seconds"] = time.perf_counter() - start
+    result["tested"] = len(prepared.test)
+    result["classes"] = adapter.classes
+    result["png"] = str(png or run_dir / "confusion.png")
+    draw_confusion(np.asarray(result["confusion"]), adapter.classes, result["png"], result["accuracy"])
+    return result
+
+
+def statistics(x: np.ndarray) -> np.ndarray:
+    """(T, E) -> (7E,): each feature's mean, standard deviation, minimum and maximum over the clip,
+    and its mean over each third of it (the order of the movement, coarsely)."""
+    thirds = [part.mean(axis=0) for part in np.array_split(x, 3) if len(part)]
+    while len(thirds) < 3:
+        thirds.append(thirds[-1])
+    return np.concatenate([x.mean(axis=0), x.std(axis=0), x.min(axis=0), x.max(axis=0), *thirds])
+
+
+def baseline(run_dir: str | Path, data: str | None = None, test: str | None = None) -> dict[str, Any]:
+    """Per-feature statistics (:func:`statistics`) + logistic regression on the run's split: it
+    trains on the training and validation parts (it chooses no epoch), scores the same test part."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    _, adapter, prepared = run_data(run_dir, data, test)
+    start = time.perf_counter()
+    fit = [*prepared.train.features, *prepared.validation.features]
+    X = np.stack([statistics(x) for x in fit])
+    y = np.concatenate([prepared.train.labels, prepared.validation.labels])
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=5000))
+    classifier.fit(X, y)
+    X_test = np.stack([statistics(x) for x in prepared.test.features])
+    probs = np.zeros((len(X_test), len(adapter.classes)))
+    probs[:, classifier.classes_] = classifier.predict_proba(X_test)
+    result = scores(probs, prepared.test.labels, adapter.classes)
+    return {"accuracy": result["accuracy"], "tested": len(X_test), "seconds": time.perf_counter() - start}
+
+
+def draw_confusion(confusion: np.ndarray, classes: list[str], path: str | Path, accuracy: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    C = len(classes)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * C, 1.0 + 0.45 * C), dpi=100)
+    ax.imshow(confusion, cmap="Blues")
+    for i in range(C):
+        for j in range(C):
+            if confusion[i, j]:
+                color = "white" if confusion[i, j] > confusion.max() / 2 else "black"
+                ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=8, color=color)
+    ax.set_xticks(range(C), classes, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(C), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"test accuracy {accuracy:.2%}")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+class Predictor:
+    """The answers of a run for files: skeleton files (a skeleton run), or ``.ts`` / ``.csv`` files
+    (a multichannel run: every case of a .ts file, a .csv file as one case)."""
+
+    def __init__(self, model, adapter: Adapter, config) -> None:
+        self.model, self.adapter, self.config = model, adapter, config
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path) -> Predictor:
+        model, config, adapter = load_run(run_dir)
+        return cls(model, adapter, config)
+
+    def read(self, path: str | Path) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
+        """(name, features (T, E), normalised joints (T, J, 3) or None) for each clip in ``path``."""
+        path = Path(path)
+        if self.adapter.input == "skeleton":
+            joints = normalise(clean(read_skeleton(path), path.name)[0], self.config.skeleton)
+            return [(path.name, features(joints, self.config.skeleton), joints)]
+        if path.suffix == ".ts":
+            cases = read_ts(path)
+            return [(n, self.adapter.channels(x), None) for n, x in zip(cases.names, cases.features)]
+        if path.suffix == ".csv":
+            return [(path.name, self.adapter.channels(read_csv_file(path, path.name)), None)]
+        raise InputError(
+            f"{path}: a multichannel run reads .ts or .csv files, got {path.suffix or 'no suffix'}"
+        )
+
+    def __call__(
+        self, paths: list[str | Path], progress: Callable[[int, int], None] | None = None
+    ) -> list[dict[str, Any]]:
+        """One answer per clip, in order: ``{"name", "frames", "class", "probabilities",
+        "frame_labels"}`` (and ``"joints"`` for a skeleton, for drawing), or ``{"name", "error"}``
+        for a file that cannot be read (the others are answered all the same)."""
+        answers, clips, where = [], [], []
+        for path in paths:
+            try:
+                read = self.read(path)
+            except (DataError, InputError, OSError) as error:
+                answers.append({"name": Path(path).name, "error": str(error)})
+                continue
+            for name, x, joints in read:
+                where.append(len(answers))
+                clips.append(x)
+                answers.append({"name": name, "frames": len(x), "joints": joints})
+        if clips:
+            classes = self.adapter.classes
+            for i, (clip, frames) in zip(
+                where, predict_frames([self.model], FeatureSequences(clips), progress)
+            ):
+                answers[i]["class"] = classes[int(clip.argmax())]
+                answers[i]["probabilities"] = {c: float(p) for c, p in zip(classes, clip)}
+                answers[i]["frame_labels"] = [classes[int(k)] for k in frames.argmax(axis=1)]
+        return answers
+
+
+__all__ = ["Predictor", "baseline", "draw_confusion", "evaluate", "load_run", "run_data", "statistics"]

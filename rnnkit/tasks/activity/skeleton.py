@@ -1,0 +1,133 @@
+"""The skeleton adapter: joints per frame -> the ``(T, E)`` features the sequence core reads.
+
+For a clip ``P`` of shape (T, J, 3) (J joints, x y z with y up)::
+
+    centre   P_t <- P_t - P_t[hip]           every frame about its own hip centre ("frame"), or all
+                                              frames about the first frame's ("first"), or none
+    scale    P   <- P / s,  s = mean_t |P_t[neck] - P_t[hip]|   the torso length: tall and short
+                                              subjects, near and far from the camera, alike
+    rotate   P_t <- R_y(-a) P_t,  a = atan2(-d_z, d_x),  d = mean_t (P_t[left hip] - P_t[right hip])
+                                              the hips' line turned onto the x axis: every subject
+                                              faces the camera square (a canonical view)
+    features x_t = [P_t flattened (3J) ; P_t - P_(t-1) (3J) if velocity (0 at t = 1)]
+
+R_y(a) rotates about the vertical axis: ``[[cos a, 0, sin a], [0, 1, 0], [-sin a, 0, cos a]]``.
+
+Train-time augmentation (:func:`augment`, seeded, never at evaluation): a rotation about the
+vertical axis by an angle uniform in ±``rotate_deg``, a scaling uniform in 1 ± ``scale``, and a
+time stretch: the clip resampled (linear interpolation between frames) to ``round(r T)`` frames,
+r uniform in 1 ± ``stretch``. It acts on the normalised joints, before the features are made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import ConfigError
+
+HIP, NECK, RIGHT_HIP, LEFT_HIP = 6, 2, 4, 5  # joint indices in data.JOINTS
+CENTRES = ("frame", "first", "none")
+
+
+@dataclass
+class SkeletonConfig:
+    centre: str = "frame"  # "frame" | "first" | "none"
+    scale: bool = True  # divide by the mean torso length
+    rotate: bool = True  # turn the hips' line onto the x axis
+    velocity: bool = False  # append each joint's displacement since the previous frame
+
+    def __post_init__(self) -> None:
+        if self.centre not in CENTRES:
+            raise ConfigError(f"centre must be one of {', '.join(CENTRES)}, got {self.centre!r}")
+
+
+@dataclass
+class AugmentConfig:
+    rotate_deg: float = 0.0  # rotation about the vertical axis, uniform in ±rotate_deg
+    scale: float = 0.0  # scaling, uniform in 1 ± scale
+    stretch: float = 0.0  # time stretch, uniform in 1 ± stretch
+
+    def __post_init__(self) -> None:
+        if self.rotate_deg < 0 or not 0 <= self.scale < 1 or not 0 <= self.stretch < 1:
+            raise ConfigError(
+                "augment.rotate_deg must be >= 0 and augment.scale, augment.stretch in [0, 1), got "
+                f"{self.rotate_deg}, {self.scale}, {self.stretch}"
+            )
+
+    @property
+    def on(self) -> bool:
+        return bool(self.rotate_deg or self.scale or self.stretch)
+
+
+def rotation_y(angle: float) -> np.ndarray:
+    """R_y(angle), (3, 3): a rotation about the vertical (y) axis."""
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def normalise(joints: np.ndarray, config: SkeletonConfig) -> np.ndarray:
+    """(T, J, 3) -> (T, J, 3): centred, scaled and rotated as ``config`` says (see the module)."""
+    P = np.asarray(joints, dtype=np.float64)
+    if config.centre == "frame":
+        P = P - P[:, HIP : HIP + 1]  # (T, J, 3) - (T, 1, 3)
+    elif config.centre == "first":
+        P = P - P[:1, HIP : HIP + 1]  # (T, J, 3) - (1, 1, 3)
+    if config.scale:
+        torso = np.linalg.norm(P[:, NECK] - P[:, HIP], axis=-1).mean()
+        P = P / max(torso, 1e-6)
+    if config.rotate:
+        d = (P[:, LEFT_HIP] - P[:, RIGHT_HIP]).mean(axis=0)  # (3,)
+        angle = np.arctan2(-d[2], d[0])  # R_y(angle) takes (1, 0, 0) to (cos, 0, -sin) = d's heading
+        P = P @ rotation_y(angle)  # row vectors: p R = (R^T p^T)^T = R_y(-angle) p
+    return P
+
+
+def features(P: np.ndarray, config: SkeletonConfig) -> np.ndarray:
+    """(T, J, 3) normalised joints -> (T, E) float32: E = 3J, or 6J with velocities."""
+    T = len(P)
+    x = P.reshape(T, -1)  # (T, 3J)
+    if config.velocity:
+        v = np.diff(x, axis=0, prepend=x[:1])  # (T, 3J), zero at t = 1
+        x = np.concatenate([x, v], axis=1)  # (T, 6J)
+    return x.astype(np.float32)
+
+
+def feature_size(config: SkeletonConfig, num_joints: int = 20) -> int:
+    return 3 * num_joints * (2 if config.velocity else 1)
+
+
+def augment(P: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """(T, J, 3) -> (T', J, 3): a random rotation about the vertical axis, scaling and time stretch."""
+    if config.rotate_deg:
+        P = P @ rotation_y(np.deg2rad(rng.uniform(-config.rotate_deg, config.rotate_deg)))
+    if config.scale:
+        P = P * rng.uniform(1 - config.scale, 1 + config.scale)
+    if config.stretch:
+        T = len(P)
+        new = max(2, round(T * rng.uniform(1 - config.stretch, 1 + config.stretch)))
+        P = resample(P, new)
+    return P
+
+
+def resample(P: np.ndarray, length: int) -> np.ndarray:
+    """(T, ...) -> (length, ...): linear interpolation between frames, the first and last kept."""
+    T = len(P)
+    where = np.linspace(0, T - 1, length)  # (length,) positions in the old frames
+    before = np.floor(where).astype(int)
+    after = np.minimum(before + 1, T - 1)
+    w = (where - before).reshape(-1, *([1] * (P.ndim - 1)))
+    return (1 - w) * P[before] + w * P[after]
+
+
+__all__ = [
+    "AugmentConfig",
+    "SkeletonConfig",
+    "augment",
+    "feature_size",
+    "features",
+    "normalise",
+    "resample",
+    "rotation_y",
+]

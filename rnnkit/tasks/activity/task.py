@@ -1,0 +1,393 @@
+"""Activity recognition (issue 28): a clip's action and every frame's label, from body skeletons or
+any multichannel sequences, on the sequence core.
+
+One model gives both answers. A :class:`~rnnkit.models.sequence.SequenceModel` with the ``frame``
+head (a bidirectional recurrent encoder, so each frame's state has seen the whole clip) gives class
+probabilities per frame, ``p_t = softmax(y_t)``; the clip's are their mean over its real frames::
+
+    p_clip = (1/n) sum_{t <= n} p_t              loss = (1/B) sum_b (1/n_b) sum_t -log p_{b,t}[c_b]
+
+Training gives every frame its clip's label and weighs each clip alike (a mean over its frames),
+so a 900-frame clip counts as much as a 13-frame one. The labels of the frames are then the
+synced many-to-many answer (what the model takes the action to be at each frame), the mean the
+many-to-one answer.
+
+Inputs (:class:`Inputs`): the MSR Action3D folder (``msr``: a subset, the cross-subject split of
+:mod:`.data`, the skeleton adapter of :mod:`.skeleton`), a ``.ts`` training file and its test file
+(``ts``), or a folder of ``LABEL/*.csv`` (``csv``: a stratified split, seeded). Multichannel inputs
+are standardised per channel with the training part's mean and standard deviation; the run keeps
+them, the class names and what it read in ``adapter.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ...data.batching import in_order
+from ...data.locate import DataError
+from ...data.multichannel import read_csv_folder, read_ts
+from ...data.sequences import FeatureSequences, SequenceBatch
+from ...errors import ConfigError
+from ...models.sequence import SequenceModel, SequenceModelConfig
+from ...nn.masking import lengths_to_mask
+from ...train import RunKind, TrainConfig, Trainer
+from ...train import checkpoint as ckpt
+from ...train.cv import Split, Splits, stratified_holdout
+from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
+from .data import ACTIONS, SUBSETS, cross_subject, read_msr
+from .skeleton import AugmentConfig, SkeletonConfig, augment, features, normalise
+
+SPLITS_FILE, ADAPTER_FILE = "splits.json", "adapter.json"
+EVAL_BATCH, EVAL_TOKENS = 256, 65_536  # inference: at most 256 clips, 65,536 frames a batch
+KINDS = ("msr", "ts", "csv")
+
+
+@dataclass
+class ActivityConfig:
+    subset: str = "AS1"  # MSR Action3D: AS1 | AS2 | AS3 | all
+    validation_subject: int = 0  # MSR: a training subject that validates; 0: a stratified tenth
+    validation_share: float = 0.1  # ts / csv: of the training part, to choose the best epoch
+    test_share: float = 0.2  # csv: the stratified share that tests
+    split_seed: int = 0
+    skeleton: SkeletonConfig = field(default_factory=SkeletonConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: SequenceModelConfig = field(
+        default_factory=lambda: SequenceModelConfig(input_size=60, head="frame")
+    )
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.subset not in SUBSETS:
+            raise ConfigError(f"subset must be one of {', '.join(SUBSETS)}, got {self.subset!r}")
+        for name in ("validation_share", "test_share"):
+            if not 0 < getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+
+
+PRESETS: dict[str, ActivityConfig] = {
+    # chosen on the validation part of AS1-AS3's training subjects, never their test (docs/activity.md)
+    "fast": ActivityConfig(
+        skeleton=SkeletonConfig(centre="frame", scale=True, rotate=True, velocity=True),
+        augment=AugmentConfig(rotate_deg=15.0, scale=0.1, stretch=0.2),
+        model=SequenceModelConfig(input_size=120, head="frame", hidden_size=64, projection=64, dropout=0.3),
+        train=TrainConfig(
+            epochs=60,
+            batch_size=16,
+            lr=3e-3,
+            schedule="cosine",
+            warmup=0.05,
+            clip_norm=1.0,
+            monitor="val_loss",
+        ),
+    ),
+}
+
+RUNS = RunKind(
+    "activity",
+    ActivityConfig,
+    PRESETS,
+    may_change=("train.epochs",),
+    from_data=("model.input_size", "model.num_classes"),
+    files=(SPLITS_FILE, ADAPTER_FILE, RESULTS_FILE),
+)
+
+
+def preset(name: str) -> ActivityConfig:
+    return RUNS.preset(name)
+
+
+def build_model(config: ActivityConfig) -> SequenceModel:
+    return SequenceModel(config.model)
+
+
+@dataclass
+class Inputs:
+    """What a run reads: ``kind`` msr (``data``: the folder), ts (``data``: the training file,
+    ``test``: the test file) or csv (``data``: the folder)."""
+
+    kind: str
+    data: str
+    test: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"inputs must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if (self.kind == "ts") != (self.test is not None):
+            raise ConfigError("a .ts run needs its test file (--test TEST.ts); only a .ts run takes one")
+
+
+@dataclass
+class Adapter:
+    """How a run turns a file into features: ``skeleton`` (the config's :class:`SkeletonConfig`)
+    or ``channels`` (standardised with ``mean`` and ``std``), and the class names."""
+
+    input: str  # "skeleton" | "channels"
+    classes: list[str]
+    inputs: dict[str, Any]
+    mean: list[float] | None = None
+    std: list[float] | None = None
+
+    def channels(self, x: np.ndarray) -> np.ndarray:
+        """(T, C) -> (T, C) float32, standardised."""
+        if x.shape[1] != len(self.mean):
+            raise DataError(f"the run reads {len(self.mean)} channels per step, the input has {x.shape[1]}")
+        return ((x - np.asarray(self.mean)) / np.asarray(self.std)).astype(np.float32)
+
+    def save(self, path: Path) -> None:
+        ckpt.save_json(dataclasses.asdict(self), path)
+
+    @classmethod
+    def load(cls, path: Path) -> Adapter:
+        try:
+            return cls(**json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise ckpt.CheckpointError(f"no {path.name} in {path.parent}") from None
+
+
+@dataclass
+class ActivityData:
+    adapter: Adapter
+    splits: Splits
+    train: FeatureSequences
+    validation: FeatureSequences
+    test: FeatureSequences
+    joints: list[np.ndarray] | None = None  # the training clips' normalised joints (augmentation)
+    names: list[str] = field(default_factory=list)  # every clip's name, in the splits' indexing
+
+
+def load_inputs(inputs: Inputs, config: ActivityConfig, saved: Splits | None = None) -> ActivityData:
+    """The data of a run: read, split (or the saved split), adapted to features."""
+    if inputs.kind == "msr":
+        corpus = read_msr(inputs.data, config.subset)
+        actions = SUBSETS[config.subset]
+        labels = np.searchsorted(actions, corpus.actions)  # (N,) 0..C-1 in the subset's order
+        splits = saved or cross_subject(
+            corpus.subjects,
+            labels,
+            (config.validation_subject,) if config.validation_subject else (),
+            corpus.source,
+        )
+        splits.check_source(len(labels), corpus.source, SPLITS_FILE)
+        joints = [normalise(s, config.skeleton) for s in corpus.skeletons]
+        adapter = Adapter("skeleton", [ACTIONS[a - 1] for a in actions], dataclasses.asdict(inputs))
+        everything = FeatureSequences([features(P, config.skeleton) for P in joints], labels)
+        data = _split(adapter, splits, everything, corpus.names)
+        data.joints = [joints[i] for i in splits[0].train]
+        return data
+    if inputs.kind == "ts":
+        train, test = read_ts(inputs.data), read_ts(inputs.test)
+        names = [*train.names, *test.names]
+        raw = [*train.features, *test.features]
+        labels = np.concatenate([train.label_ids(), test.label_ids(train.classes)])
+        n = len(train.features)
+        if saved is None:
+            inner = stratified_holdout(
+                labels[:n],
+                max(len(train.classes), round(config.validation_share * n)),
+                config.split_seed,
+                0.0,
+            )[0]  # its "test" part validates, the rest trains
+            saved = Splits("ts-files", config.split_seed, len(labels), "", [
+                Split(inner.train, inner.test, np.arange(n, len(labels)))
+            ])  # fmt: skip
+        classes = train.classes
+    else:
+        corpus = read_csv_folder(inputs.data)
+        names, raw, classes = corpus.names, corpus.features, corpus.classes
+        labels = corpus.label_ids()
+        saved = saved or stratified_holdout(
+            labels, max(len(classes), round(config.test_share * len(labels))), config.split_seed,
+            config.validation_share,
+        )  # fmt: skip
+    train_rows = np.concatenate([raw[i] for i in saved[0].train])  # (sum T, C)
+    std = train_rows.std(axis=0)
+    adapter = Adapter(
+        "channels", list(classes), dataclasses.asdict(inputs), train_rows.mean(axis=0).tolist(),
+        np.where(std > 0, std, 1.0).tolist(),
+    )  # fmt: skip
+    everything = FeatureSequences([adapter.channels(x) for x in raw], labels)
+    return _split(adapter, saved, everything, names)
+
+
+def _split(adapter: Adapter, splits: Splits, everything: FeatureSequences, names: list[str]) -> ActivityData:
+    split = splits[0]
+    parts = (everything.subset(p) for p in (split.train, split.validation, split.test))
+    return ActivityData(adapter, splits, *parts, names=names)
+
+
+# -- the model's two answers and its training step --------------------------------------------------
+
+
+def frame_log_probs(model: nn.Module, batch: SequenceBatch) -> Tensor:
+    """(B, T, C): log p_t of every frame (padded frames: whatever the bias gives; mask them)."""
+    return F.log_softmax(model(batch.features, batch.lengths), dim=-1)
+
+
+def clip_probs(log_probs: Tensor, lengths: Tensor) -> Tensor:
+    """(B, T, C) frame log-probabilities -> (B, C): the mean of p_t over each clip's real frames."""
+    valid = lengths_to_mask(lengths.to(log_probs.device), log_probs.shape[1])[:, :, None]  # (B, T, 1)
+    return (log_probs.exp() * valid).sum(dim=1) / lengths.to(log_probs)[:, None]  # (B, C)
+
+
+def step(model: nn.Module, batch: SequenceBatch) -> tuple[Tensor, dict[str, float], int]:
+    """Every frame trained on its clip's label, each clip weighed alike; accuracy of the clips."""
+    log_probs = frame_log_probs(model, batch)  # (B, T, C)
+    B, T, _ = log_probs.shape
+    valid = lengths_to_mask(batch.lengths.to(log_probs.device), T)  # (B, T)
+    chosen = log_probs.gather(2, batch.labels[:, None, None].expand(B, T, 1))[..., 0]  # (B, T)
+    per_clip = -(chosen * valid).sum(dim=1) / batch.lengths.to(log_probs)  # (B,)
+    correct = (clip_probs(log_probs, batch.lengths).argmax(dim=1) == batch.labels).sum().item()
+    return per_clip.mean(), {"accuracy": correct}, B
+
+
+def predict_frames(
+    models: list[nn.Module], dataset: FeatureSequences, progress: Callable[[int, int], None] | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each sequence, in order: (C,) clip probabilities and (T, C) frame probabilities, the mean
+    over ``models``, through the one inference loop (sorted by length, batched, order restored)."""
+    device = next(models[0].parameters()).device
+
+    def run(indices: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        batch = dataset.collate(indices).to(device)
+        log_probs = torch.stack([frame_log_probs(m, batch) for m in models])  # (M, B, T, C)
+        frames = log_probs.exp().mean(dim=0)  # (B, T, C)
+        clips = torch.stack([clip_probs(lp, batch.lengths) for lp in log_probs]).mean(dim=0)  # (B, C)
+        frames, clips = frames.double().cpu().numpy(), clips.double().cpu().numpy()
+        return [(clips[b], frames[b, : int(n)]) for b, n in enumerate(batch.lengths)]
+
+    for model in models:
+        model.eval()
+    with torch.inference_mode():
+        return in_order(dataset.lengths, run, EVAL_BATCH, EVAL_TOKENS, progress)
+
+
+# -- the run template -------------------------------------------------------------------------------
+
+
+class ActivityRecipe(Recipe[ActivityConfig, ActivityData]):
+    runs = RUNS
+
+    def __init__(self, inputs: Inputs) -> None:
+        self.inputs = inputs
+
+    def load_saved(self, run_dir: Path, config: ActivityConfig) -> Splits:
+        return Splits.load(run_dir / SPLITS_FILE)
+
+    def prepare(self, config: ActivityConfig, saved: Splits | None) -> ActivityData:
+        return load_inputs(self.inputs, config, saved)
+
+    def decide(self, config: ActivityConfig, data: ActivityData) -> ActivityConfig:
+        model = dataclasses.replace(
+            config.model,
+            input_size=data.train.feature_size,
+            num_classes=len(data.adapter.classes),
+            head="frame",
+        )
+        return dataclasses.replace(config, model=model)
+
+    def save_new(self, config: ActivityConfig, data: ActivityData, run_dir: Path) -> None:
+        data.splits.save(run_dir / SPLITS_FILE)
+        data.adapter.save(run_dir / ADAPTER_FILE)
+
+    def build(self, config: ActivityConfig, data: ActivityData) -> SequenceModel:
+        return build_model(config)
+
+    def step(self, config: ActivityConfig):
+        return step
+
+    def fit(self, config: ActivityConfig, data: ActivityData, trainer: Trainer, model: nn.Module) -> Fit:
+        batch_size, seed = config.train.batch_size, config.train.seed
+
+        def train(epoch: int) -> Iterable[SequenceBatch]:
+            dataset = data.train
+            if config.augment.on and data.joints is not None:  # a fresh draw each epoch, seeded
+                rng = np.random.default_rng([seed, epoch])
+                clips = [features(augment(P, config.augment, rng), config.skeleton) for P in data.joints]
+                dataset = FeatureSequences(clips, data.train.labels)
+            return dataset.batches(batch_size, shuffle=True, seed=seed * 1000 + epoch)
+
+        return Fit(
+            train,
+            data.train.num_batches(batch_size),
+            lambda: data.validation.batches(EVAL_BATCH, token_budget=EVAL_TOKENS),
+        )
+
+    def test(self, config: ActivityConfig, data: ActivityData, trainer: Trainer, model: nn.Module) -> dict:
+        probs = np.stack([clip for clip, _ in predict_frames([model], data.test)])
+        result = scores(probs, data.test.labels, data.adapter.classes)
+        return {
+            "test_accuracy": result["accuracy"],
+            "test_loss": result["loss"],
+            "sizes": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
+        }
+
+
+def train(
+    config: ActivityConfig,
+    inputs: Inputs,
+    run_dir: str | Path,
+    callbacks: Iterable[Any] = (),
+    resume: bool = True,
+) -> dict[str, Any]:
+    """Train (or resume) the run in ``run_dir``; returns the results (also in ``results.json``)."""
+    return train_run(ActivityRecipe(inputs), config, run_dir, callbacks, resume)
+
+
+def scores(probs: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    """Accuracy, the mean cross-entropy, the confusion matrix (rows: the true class, columns: the
+    predicted one) and each class's precision, recall and F1."""
+    predicted = probs.argmax(axis=1)
+    C = len(classes)
+    confusion = np.zeros((C, C), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    per_class = {}
+    for c, name in enumerate(classes):
+        hits, said, real = confusion[c, c], confusion[:, c].sum(), confusion[c].sum()
+        precision = hits / said if said else 0.0
+        recall = hits / real if real else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {
+            "precision": float(precision),
+            "recall": float(recall),
+            "f1": float(f1),
+            "support": int(real),
+        }
+    chosen = probs[np.arange(len(labels)), labels]
+    return {
+        "accuracy": float((predicted == labels).mean()),
+        "loss": float(-np.log(np.clip(chosen, 1e-12, None)).mean()),
+        "confusion": confusion.tolist(),
+        "per_class": per_class,
+    }
+
+
+__all__ = [
+    "ADAPTER_FILE",
+    "PRESETS",
+    "RUNS",
+    "SPLITS_FILE",
+    "ActivityConfig",
+    "ActivityData",
+    "ActivityRecipe",
+    "Adapter",
+    "Inputs",
+    "build_model",
+    "clip_probs",
+    "frame_log_probs",
+    "load_inputs",
+    "predict_frames",
+    "preset",
+    "scores",
+    "step",
+    "train",
+]

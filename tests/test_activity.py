@@ -1,0 +1,210 @@
+"""Activity recognition (issue 28) on made-up skeleton files and aeon's BasicMotions: the MSR reader
+and its reports, the cross-subject split, the skeleton adapter's invariances, augmentation, the
+clip/frame answers alone == padded in a batch, and the commands end to end."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit.cli import main
+from rnnkit.data.multichannel import read_ts
+from rnnkit.data.sequences import FeatureSequences
+from rnnkit.models.sequence import SequenceModel, SequenceModelConfig
+from rnnkit.tasks import activity
+from rnnkit.tasks.activity.data import SUBSETS, read_skeleton
+from rnnkit.tasks.activity.skeleton import HIP, LEFT_HIP, RIGHT_HIP, resample, rotation_y
+
+POSE = np.array(  # a standing body, metres, from a20_s02_e01's first frame (x across, y up, z depth)
+    [[-0.37, 0.37, 2.67], [-0.01, 0.36, 2.68], [-0.19, 0.41, 2.58], [-0.20, 0.21, 2.77],
+     [-0.34, -0.01, 2.64], [-0.05, -0.02, 2.63], [-0.19, 0.00, 2.76], [-0.43, 0.11, 2.67],
+     [0.03, 0.09, 2.68], [-0.41, -0.17, 2.62], [0.02, -0.19, 2.62], [-0.41, -0.24, 2.63],
+     [0.02, -0.26, 2.61], [-0.31, -0.59, 2.70], [-0.07, -0.58, 2.70], [-0.35, -1.00, 2.79],
+     [-0.05, -1.01, 2.74], [-0.36, -1.04, 2.63], [-0.06, -1.02, 2.57], [-0.18, 0.66, 2.55]]
+)  # fmt: skip
+
+
+def clip(action: int, rng: np.random.Generator, T: int | None = None) -> np.ndarray:
+    """(T, 20, 3): the pose with one hand waving (action 2: the right hand up and down; any other:
+    the left hand sideways), turned, moved and scaled at random, as a camera would see a subject."""
+    T = T or int(rng.integers(12, 25))
+    phase = np.sin(np.linspace(0, 2 * np.pi, T))[:, None]  # (T, 1)
+    P = np.repeat(POSE[None], T, axis=0).copy()  # (T, 20, 3)
+    if action == 2:
+        P[:, [9, 11], 1] += 0.5 * phase
+    else:
+        P[:, [10, 12], 0] += 0.4 * phase
+    P = (P - POSE[HIP]) @ rotation_y(rng.uniform(-0.5, 0.5)) * rng.uniform(0.8, 1.2)
+    return P + POSE[HIP] + rng.normal(0, 0.01, size=P.shape) + [rng.uniform(-0.3, 0.3), 0, 0]
+
+
+def write_clip(folder: Path, action: int, subject: int, rep: int, P: np.ndarray) -> Path:
+    rows = np.concatenate([P, np.ones((*P.shape[:2], 1))], axis=2).reshape(-1, 4)  # (T*20, 4)
+    path = folder / f"a{action:02d}_s{subject:02d}_e{rep:02d}_skeleton3D.txt"
+    np.savetxt(path, rows, fmt="%.6f")
+    return path
+
+
+@pytest.fixture(scope="module")
+def msr(tmp_path_factory):
+    """AS1's actions 2 and 3, subjects 1-4, three repetitions; one all-zero file, one malformed, and
+    one clip with lost frames."""
+    folder = tmp_path_factory.mktemp("msr")
+    rng = np.random.default_rng(0)
+    for action in (2, 3):
+        for subject in range(1, 5):
+            for rep in (1, 2, 3):
+                write_clip(folder, action, subject, rep, clip(action, rng))
+    write_clip(folder, 3, 4, 4, np.zeros((10, 20, 3)))
+    (folder / "a03_s02_e04_skeleton3D.txt").write_text("1 2 3\n")
+    lost = clip(2, rng, 20)
+    lost[5:8] = 0
+    write_clip(folder, 2, 1, 4, lost)
+    write_clip(folder, 1, 1, 1, clip(1, rng))  # action 1 is in AS2, not AS1
+    return folder
+
+
+def test_reader_reports_bad_files_by_name_and_drops_lost_frames(msr):
+    data = activity.read_msr(msr, "AS1")
+    assert dict(data.skipped).keys() == {"a03_s04_e04_skeleton3D.txt", "a03_s02_e04_skeleton3D.txt"}
+    assert "no body was tracked" in dict(data.skipped)["a03_s04_e04_skeleton3D.txt"]
+    assert data.dropped_frames == {"a02_s01_e04_skeleton3D.txt": 3}
+    assert len(data.skeletons) == 25 and set(data.actions) == {2, 3}  # action 1 is not in AS1
+    assert data.skeletons[data.names.index("a02_s01_e04_skeleton3D.txt")].shape == (17, 20, 3)
+    np.testing.assert_allclose(read_skeleton(msr / "a02_s01_e01_skeleton3D.txt")[..., 3], 1.0)
+
+
+def test_subsets_are_li_et_al_2010():
+    assert len(set(SUBSETS["AS1"]) | set(SUBSETS["AS2"]) | set(SUBSETS["AS3"])) == 20
+    assert set(SUBSETS["AS1"]) & set(SUBSETS["AS3"]) == {6, 18, 20}
+    assert [activity.ACTIONS[a - 1] for a in SUBSETS["AS2"][:2]] == ["high arm wave", "hand catch"]
+
+
+def test_cross_subject_split():
+    subjects = np.repeat(np.arange(1, 11), 4)
+    labels = np.tile([0, 1], 20)
+    split = activity.cross_subject(subjects, labels, (9,))[0]
+    assert set(subjects[split.test]) == {2, 4, 6, 8, 10}
+    assert set(subjects[split.validation]) == {9} and set(subjects[split.train]) == {1, 3, 5, 7}
+    tenth = activity.cross_subject(subjects, labels, ())[0]
+    assert set(subjects[np.concatenate([tenth.train, tenth.validation])]) == {1, 3, 5, 7, 9}
+    assert len(tenth.validation) == 2 and set(labels[tenth.validation]) == {0, 1}
+
+
+def test_a_turned_moved_scaled_skeleton_normalises_to_the_same_one():
+    rng = np.random.default_rng(1)
+    P = clip(2, rng, 15)
+    config = activity.SkeletonConfig()
+    moved = ((P - 1.0) @ rotation_y(0.7)) * 1.7 + [0.3, -0.2, 1.1]
+    np.testing.assert_allclose(activity.normalise(moved, config), activity.normalise(P, config), atol=1e-12)
+    Q = activity.normalise(P, config)
+    d = (Q[:, LEFT_HIP] - Q[:, RIGHT_HIP]).mean(axis=0)
+    assert d[0] > 0 and abs(d[2]) < 1e-12  # the hips' line on the x axis
+    np.testing.assert_allclose(Q[:, HIP], 0, atol=1e-12)  # every frame about its hip centre
+    assert np.linalg.norm(Q[:, 2] - Q[:, HIP], axis=-1).mean() == pytest.approx(1.0)  # unit torso
+    raw = activity.normalise(P, activity.SkeletonConfig(centre="none", scale=False, rotate=False))
+    np.testing.assert_array_equal(raw, P)
+
+
+def test_augmentation_is_seeded_and_off_means_unchanged():
+    P = activity.normalise(clip(3, np.random.default_rng(2), 20), activity.SkeletonConfig())
+    on = activity.AugmentConfig(rotate_deg=30, scale=0.2, stretch=0.3)
+    a = activity.augment(P, on, np.random.default_rng(5))
+    b = activity.augment(P, on, np.random.default_rng(5))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, activity.augment(P, on, np.random.default_rng(6)))
+    np.testing.assert_array_equal(activity.augment(P, activity.AugmentConfig(), np.random.default_rng(5)), P)
+    ramp = np.arange(5.0)[:, None] * [1.0, 2.0]  # (5, 2), linear in time
+    np.testing.assert_allclose(resample(ramp, 9), np.linspace(0, 4, 9)[:, None] * [1.0, 2.0])
+    turned = activity.augment(P, activity.AugmentConfig(rotate_deg=30), np.random.default_rng(0))
+    np.testing.assert_allclose(turned[..., 1], P[..., 1])  # about the vertical axis: heights kept
+    np.testing.assert_allclose(np.linalg.norm(turned, axis=-1), np.linalg.norm(P, axis=-1))
+
+
+def test_clip_and_frame_answers_equal_alone_and_padded_in_a_batch():
+    torch.manual_seed(0)
+    config = SequenceModelConfig(input_size=6, hidden_size=5, head="frame", num_classes=3, projection=4)
+    model = SequenceModel(config).double()
+    rng = np.random.default_rng(0)
+    clips = [rng.normal(size=(n, 6)) for n in (7, 3, 11, 1)]
+    labels = np.array([0, 2, 1, 2])
+    data = FeatureSequences(clips, labels, dtype=np.float64)
+    together = activity.predict_frames([model], data)
+    for x, (clip_p, frames_p) in zip(clips, together):
+        alone_frames = torch.softmax(model(torch.from_numpy(x)[None]), dim=-1)[0].detach().numpy()  # (T, C)
+        np.testing.assert_allclose(frames_p, alone_frames, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(clip_p, alone_frames.mean(axis=0), rtol=1e-12, atol=1e-14)
+    batch = data.collate(np.arange(4))
+    loss, metrics, count = activity.step(model, batch)
+    alone = [activity.step(model, data.collate(np.array([i])))[0].item() for i in range(4)]
+    assert loss.item() == pytest.approx(np.mean(alone), rel=1e-12)  # each clip weighed alike
+    assert count == 4 and metrics["accuracy"] == sum(
+        int(c.argmax() == y) for (c, _), y in zip(together, labels)
+    )
+
+
+def test_commands_end_to_end_on_skeletons(msr, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["activity", "train", "--data", str(msr), "--out", str(run), "--epochs", "2"]
+    assert main([*args, "--set", "model.hidden_size=8", "--set", "model.projection=8"]) == 0
+    out = capsys.readouterr()
+    assert "not trained on: a03_s04_e04_skeleton3D.txt" in out.err
+    results = json.loads((run / "results.json").read_text())
+    assert results["sizes"] == {"train": 11, "validation": 2, "test": 12}
+    assert main(["activity", "evaluate", str(run)]) == 0
+    assert f"test accuracy {results['test_accuracy']:.2%}" in capsys.readouterr().out
+    assert (run / "confusion.png").stat().st_size > 0
+    assert main(["activity", "baseline", str(run)]) == 0
+    assert "baseline" in capsys.readouterr().out
+    gif = tmp_path / "a.gif"
+    files = [str(msr / "a02_s01_e04_skeleton3D.txt"), str(msr / "a03_s04_e04_skeleton3D.txt")]
+    assert main(["activity", str(run), *files, "--format", "json", "--animate", str(gif)]) == 1
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows[0]["frames"] == 17 and len(rows[0]["frame_labels"]) == 17
+    assert list(rows[0]["probabilities"]) == [activity.ACTIONS[a - 1] for a in SUBSETS["AS1"]]
+    assert sum(rows[0]["probabilities"].values()) == pytest.approx(1.0)
+    assert "no body was tracked" in rows[1]["error"]
+    from PIL import Image
+
+    assert Image.open(gif).n_frames == 17
+
+
+def test_ts_and_csv_inputs_on_basic_motions(tmp_path, capsys):
+    aeon_datasets = pytest.importorskip("aeon.datasets")
+    folder = Path(aeon_datasets.__file__).parent / "data" / "BasicMotions"
+    train, test = tmp_path / "train.ts", tmp_path / "test.ts"
+    shutil.copy(folder / "BasicMotions_TRAIN.ts", train)
+    shutil.copy(folder / "BasicMotions_TEST.ts", test)
+    run = tmp_path / "ts-run"
+    small = ["--epochs", "1", "--set", "model.hidden_size=8", "--set", "model.projection=0"]
+    assert (
+        main(["activity", "train", "--ts", str(train), "--test", str(test), "--out", str(run), *small]) == 0
+    )
+    results = json.loads((run / "results.json").read_text())
+    assert results["sizes"]["test"] == 40 and results["sizes"]["train"] + results["sizes"]["validation"] == 40
+    adapter = json.loads((run / "adapter.json").read_text())
+    assert adapter["classes"] == ["Standing", "Running", "Walking", "Badminton"]
+    assert len(adapter["mean"]) == 6
+    capsys.readouterr()
+    assert main(["activity", str(run), str(test), "--format", "json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 40 and all(len(r["frame_labels"]) == 100 for r in rows)
+    probs = np.array([[r["probabilities"][c] for c in adapter["classes"]] for r in rows])
+    true = read_ts(test).labels
+    accuracy = np.mean([adapter["classes"][k] == t for k, t in zip(probs.argmax(1), true)])
+    assert accuracy == pytest.approx(results["test_accuracy"])  # predict agrees with the run's test score
+    data = read_ts(train)
+    csv = tmp_path / "csv"
+    for k, (x, label) in enumerate(zip(data.features, data.labels)):
+        (csv / label).mkdir(parents=True, exist_ok=True)
+        np.savetxt(csv / label / f"{k}.csv", x, delimiter=",", header="a,b,c,d,e,f", comments="")
+    run = tmp_path / "csv-run"
+    assert main(["activity", "train", "--csv", str(csv), "--out", str(run), *small]) == 0
+    results = json.loads((run / "results.json").read_text())
+    assert results["sizes"]["test"] == 8  # a fifth of 40, stratified
+    capsys.readouterr()
+    assert main(["activity", str(run), str(sorted((csv / "Walking").glob("*.csv"))[0])]) == 0
+    assert "frames (100)" in capsys.readouterr().out
