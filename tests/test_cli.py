@@ -500,7 +500,7 @@ def test_the_catalog_matches_the_tasks():
     """The parsers show the catalog's presets and defaults; they must be the tasks' own."""
     from rnnkit.export import onnx
     from rnnkit.serve import Limits
-    from rnnkit.tasks import adding, dna, exploding, pretrain, sentiment, tag, translate
+    from rnnkit.tasks import activity, adding, dna, exploding, pretrain, sentiment, tag, translate
     from rnnkit.viz import FEATURES
 
     tasks = {
@@ -510,6 +510,7 @@ def test_the_catalog_matches_the_tasks():
         "tag": tag,
         "translate": translate,
         "dna": dna,
+        "activity": activity,
     }
     assert {name: tuple(task.PRESETS) for name, task in tasks.items()} == catalog.PRESETS
     assert catalog.TAG_SPLITS == tag.SPLITS

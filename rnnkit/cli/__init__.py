@@ -16,7 +16,7 @@ import traceback
 
 from ..errors import RnnkitError
 from ..runtime import tune_allocator
-from . import ball, common, core, dna, export, forecast, lab, lm, sentiment, serve, tag, translate
+from . import activity, ball, common, core, dna, export, forecast, lab, lm, sentiment, serve, tag, translate
 
 
 def cmd_tour(args: argparse.Namespace) -> int:
@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_parser(commands)
     translate.add_parser(commands)
     dna.add_parser(commands)
+    activity.add_parser(commands)
     export.add_parser(commands)
     serve.add_parser(commands)
     return parser
@@ -100,7 +101,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """``argv`` (without the program's name) parsed, ``tag RUN ...``, ``translate RUN ...`` and
     ``dna RUN ...`` read as ``tag predict RUN ...``, ``translate predict RUN ...`` and ``dna predict
     RUN ...``."""
-    return build_parser().parse_args(dna.rewrite_argv(translate.rewrite_argv(tag.rewrite_argv(list(argv)))))
+    argv = dna.rewrite_argv(translate.rewrite_argv(tag.rewrite_argv(list(argv))))
+    return build_parser().parse_args(activity.rewrite_argv(argv))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ PRESETS = {
     "tag": ("fast", "softmax", "best"),
     "translate": ("fast", "kor"),
     "dna": ("fast",),
+    "activity": ("fast",),
 }
 
 TAG_SPLITS = {"train": "eng.train", "validation": "eng.testa", "test": "eng.testb"}  # tasks.tag.SPLITS
