@@ -82,6 +82,27 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "sequence that cannot be read (default: %(default)s). Either way row k answers input k, and the "
         "exit status is 1 when any row is an error",
     )
+    predict.add_argument(
+        "--explain",
+        metavar="PNG",
+        help="which bases decided it (saturation mutagenesis): the decisive bases marked in the output, "
+        "the per-position scores in --format json, and a sequence logo with the mutation matrix written "
+        "to PNG (several sequences: PNG's name with -1, -2, ... for input row k)",
+    )
+    predict.add_argument(
+        "--scan",
+        metavar="FILE",
+        help="scan the sequences of FILE (FASTA, or one a line) window by window: the candidate donor and "
+        "acceptor sites at or above --threshold, by position",
+    )
+    predict.add_argument(
+        "--threshold",
+        type=float,
+        help="--scan: the least P(EI) or P(IE) reported as a site (default: 0.5)",
+    )
+    predict.add_argument(
+        "--plot", metavar="PNG", help="--scan: a track plot of P(EI) and P(IE) along each sequence"
+    )
     common.add_inference_threads(predict)
     predict.set_defaults(func=cmd_predict)
 
@@ -162,11 +183,22 @@ def cmd_baselines(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..tasks import dna
 
+    if args.scan or args.plot:
+        from .dna_explain import cmd_scan
+
+        return cmd_scan(args)
+    if args.threshold is not None:
+        print("error: --threshold is an option of --scan; add --scan FILE, or leave it out", file=sys.stderr)
+        return 2
     lines = common.input_lines(args.file, args.sequences)
     named = "sequence" if args.sequences and not args.file and args.sequences != ["-"] else "line"
     entries = dna.read_inputs(lines, named)
     rows = sum(bool(sequence.strip()) for _, sequence in entries)  # an empty line is no work
     common.use_inference_threads(args.threads, min(rows, dna.EVAL_BATCH))
+    if args.explain:
+        from .dna_explain import cmd_explain
+
+        return cmd_explain(args, entries)
     predictor = dna.Predictor.from_run(args.run)
     with common.counting("classifying", len(entries), "sequences") as progress:
         answers = predictor(entries, progress)
