@@ -33,7 +33,7 @@ from ..config import check_at_least_one
 from ..data.ball import SimConfig, Trajectories, simulate
 from ..errors import ConfigError
 from ..nn import GRU, LSTM, RNN
-from ..train import RunKind, TrainConfig, Trainer
+from ..train import RunKind, TrainConfig, Trainer, cosine
 from ..train.template import RESULTS_FILE as RESULTS_FILE
 from ..train.template import Fit, Recipe, train_run
 
@@ -55,11 +55,7 @@ class BallConfig:
     test_balls: int = 500
     horizon: int = 30  # rollout steps (1.5 s at dt = 0.05)
     jitter: float = 0.01  # N(0, jitter^2) metres on the training inputs, each epoch: steadier rollouts
-    train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(
-            epochs=16, batch_size=512, lr=3e-3, schedule="cosine", monitor="val_loss", clip_norm=1.0
-        )
-    )
+    train: TrainConfig = field(default_factory=lambda: cosine(16, 512, 3e-3, warmup=0.0))
 
     def __post_init__(self) -> None:
         if self.cell not in LAYERS:

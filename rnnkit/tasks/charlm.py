@@ -36,7 +36,7 @@ from ..data import DataError
 from ..data.text import CharVocab, TextBatch, TextStreams, read_text
 from ..errors import ConfigError
 from ..models.charlm import CharLM, CharLMConfig, State, detach
-from ..train import RunKind, TrainConfig, Trainer
+from ..train import RunKind, TrainConfig, Trainer, cosine
 from ..train import checkpoint as ckpt
 from ..train.template import RESULTS_FILE, Fit, Recipe, train_run
 from ..train.trainer import evaluate as evaluate_model
@@ -53,17 +53,7 @@ class LMConfig:
     val_share: float = 0.1  # the last share of the file is the validation text
     val_batch_size: int = 32  # validation streams
     model: CharLMConfig = field(default_factory=CharLMConfig)
-    train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(
-            epochs=30,
-            batch_size=64,
-            lr=3e-3,
-            schedule="cosine",
-            warmup=0.02,
-            clip_norm=1.0,
-            monitor="val_loss",
-        )
-    )
+    train: TrainConfig = field(default_factory=lambda: cosine(30, 64, 3e-3))
 
     def __post_init__(self) -> None:
         if not 0.0 < self.val_share < 1.0:
@@ -75,43 +65,16 @@ class LMConfig:
 PRESETS: dict[str, LMConfig] = {
     # 15 minutes on 2 cores: one wide layer (the loss it reaches, and its curve: docs/charlm.md).
     "shakespeare-15min": LMConfig(
-        train=TrainConfig(
-            epochs=100,
-            batch_size=64,
-            lr=3e-3,
-            schedule="cosine",
-            warmup=0.01,
-            clip_norm=1.0,
-            monitor="val_loss",
-            time_limit=14.5,
-        ),
+        train=cosine(100, 64, 3e-3, warmup=0.01, time_limit=14.5),
         model=CharLMConfig(hidden_size=512, num_layers=1, embed_dim=64, dropout=0.1),
     ),
     "shakespeare-best": LMConfig(
-        train=TrainConfig(
-            epochs=200,
-            batch_size=64,
-            lr=2e-3,
-            schedule="cosine",
-            warmup=0.01,
-            clip_norm=1.0,
-            monitor="val_loss",
-            time_limit=58.0,
-        ),
+        train=cosine(200, 64, 2e-3, warmup=0.01, time_limit=58.0),
         model=CharLMConfig(hidden_size=768, num_layers=1, embed_dim=64, dropout=0.4),
     ),
     "music": LMConfig(
         seq_len=128,
-        train=TrainConfig(
-            epochs=100,
-            batch_size=32,
-            lr=3e-3,
-            schedule="cosine",
-            warmup=0.02,
-            clip_norm=1.0,
-            monitor="val_loss",
-            time_limit=4.0,
-        ),
+        train=cosine(100, 32, 3e-3, time_limit=4.0),
         model=CharLMConfig(hidden_size=256, num_layers=1, embed_dim=32, dropout=0.1),
     ),
 }

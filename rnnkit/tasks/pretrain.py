@@ -39,7 +39,7 @@ from ..data.text import TextBatch, TokenFile, TokenStreams
 from ..data.tokenizer import Tokenizer
 from ..errors import ConfigError
 from ..models.wordlm import WordLM, WordLMConfig
-from ..train import RunKind, TrainConfig, seed_everything, tell
+from ..train import RunKind, TrainConfig, cosine, seed_everything, tell
 from ..train import checkpoint as ckpt
 from ..train.distributed import barrier, is_main
 from ..train.pretrained import SEPARATOR, TASK, TOKENIZER_FILE, load_word_lm
@@ -90,15 +90,7 @@ PRESETS: dict[str, PretrainConfig] = {
         max_documents=5000,
         slices=4,
         model=WordLMConfig(embed_dim=64, hidden_size=64),
-        train=TrainConfig(
-            epochs=4,
-            batch_size=32,
-            lr=3e-3,
-            schedule="cosine",
-            clip_norm=0.5,
-            monitor="val_loss",
-            time_limit=5,
-        ),
+        train=cosine(4, 32, 3e-3, clip_norm=0.5, time_limit=5, warmup=0.0),
     ),
 }
 

@@ -31,7 +31,7 @@ from ..data.batching import Batch, Shard, Share, in_order
 from ..data.tokenizer import Tokenizer
 from ..errors import ConfigError, InputError
 from ..models import ClassifierConfig, SequenceClassifier
-from ..train import RunKind, TrainConfig, Trainer, resolve_device, seed_everything
+from ..train import RunKind, TrainConfig, Trainer, cosine, resolve_device, seed_everything
 from ..train import checkpoint as ckpt
 from ..train.template import RESULTS_FILE, Fit, Recipe, train_run
 from ..train.trainer import evaluate as evaluate_model
@@ -74,9 +74,7 @@ PRESETS: dict[str, SentimentConfig] = {
         model=ClassifierConfig(
             vocab_size=16000, embed_dim=128, cell="gru", hidden_sizes=(96,), pooling="max", dropout=0.3
         ),
-        train=TrainConfig(
-            epochs=4, batch_size=64, lr=2e-3, schedule="cosine", warmup=0.05, clip_norm=1.0, weight_decay=1e-4
-        ),
+        train=cosine(4, 64, 2e-3, warmup=0.05, weight_decay=1e-4, monitor="val_accuracy"),
     ),
     # fine-tuning a pretrained run (rnnkit sentiment pretrain, preset imdb): its sizes, a new head
     "pretrained": SentimentConfig(
@@ -85,9 +83,7 @@ PRESETS: dict[str, SentimentConfig] = {
         model=ClassifierConfig(
             vocab_size=16000, embed_dim=128, cell="lstm", hidden_sizes=(256,), pooling="max", dropout=0.3
         ),
-        train=TrainConfig(
-            epochs=4, batch_size=64, lr=2e-3, schedule="cosine", warmup=0.05, clip_norm=1.0, weight_decay=1e-4
-        ),
+        train=cosine(4, 64, 2e-3, warmup=0.05, weight_decay=1e-4, monitor="val_accuracy"),
     ),
 }
 

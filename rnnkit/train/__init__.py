@@ -3,7 +3,7 @@
 from .checkpoint import CheckpointError
 from .progress import CountBar, ProgressBar, tell
 from .rundir import RUN_FILE, RunKind
-from .trainer import Meter, TrainConfig, Trainer, TrainingError, resolve_device, seed_everything
+from .trainer import Meter, TrainConfig, Trainer, TrainingError, cosine, resolve_device, seed_everything
 
 __all__ = [
     "RUN_FILE",
@@ -15,6 +15,7 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "TrainingError",
+    "cosine",
     "resolve_device",
     "seed_everything",
     "tell",

@@ -67,6 +67,32 @@ class TrainConfig:
             raise ConfigError(f"time_limit must be > 0 minutes (or None), got {self.time_limit}")
 
 
+def cosine(
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    *,
+    warmup: float = 0.02,
+    clip_norm: float | None = 1.0,
+    monitor: str = "val_loss",
+    **more: Any,
+) -> TrainConfig:
+    """The recipe most presets share, stated once: the learning rate ``lr`` after a linear warm-up
+    over ``warmup`` of the steps, then cosine decay to 0; gradients clipped to norm ``clip_norm``;
+    the best epoch chosen by ``monitor``. ``more``: any other :class:`TrainConfig` field
+    (``time_limit``, ``patience``, ``weight_decay``, ...). A preset then says only what differs."""
+    return TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        schedule="cosine",
+        warmup=warmup,
+        clip_norm=clip_norm,
+        monitor=monitor,
+        **more,
+    )
+
+
 PLOT_EVERY = 30.0  # seconds between redraws of curves.png during a run; it is always drawn at the end
 
 

@@ -34,7 +34,7 @@ from ...data.sequences import FeatureSequences
 from ...errors import ConfigError, InputError
 from ...models.sequence import SequenceModel, SequenceModelConfig, make_step
 from ...models.sequence import probabilities as sequence_probabilities
-from ...train import RunKind, TrainConfig, Trainer, folds
+from ...train import RunKind, TrainConfig, Trainer, cosine, folds
 from ...train.cv import Splits, mean_sd, stratified_holdout, stratified_kfold
 from ...train.folds import FOLDS, SPLITS_FILE, fold_dir
 from ...train.metrics import classification_scores
@@ -76,15 +76,7 @@ PRESETS: dict[str, DnaConfig] = {
         model=SequenceModelConfig(
             input_size=4, num_classes=len(CLASSES), hidden_size=32, pooling="center", dropout=0.2
         ),
-        train=TrainConfig(
-            epochs=30,
-            batch_size=32,
-            lr=3e-3,
-            schedule="cosine",
-            warmup=0.05,
-            clip_norm=1.0,
-            monitor="val_loss",
-        ),
+        train=cosine(30, 32, 3e-3, warmup=0.05),
     ),
 }
 

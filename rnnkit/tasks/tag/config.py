@@ -11,7 +11,7 @@ from pathlib import Path
 from ...config import check_at_least_one
 from ...errors import ConfigError
 from ...models.tagger import LMFeatures, TaggerConfig, upgrade_config
-from ...train import RunKind, TrainConfig
+from ...train import RunKind, TrainConfig, cosine
 
 VOCAB_FILE = "vocab.json"
 LM_TOKENIZER_FILE = "lm_tokenizer.json"
@@ -40,15 +40,8 @@ class TagConfig:
     members: int = 1  # > 1: an ensemble of this many taggers (seeds seed, seed + 1, ...), in members/
     model: TaggerConfig = field(default_factory=TaggerConfig)
     train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(
-            epochs=100,
-            batch_size=32,
-            lr=2e-3,
-            schedule="cosine",
-            warmup=0.01,
-            clip_norm=5.0,
-            monitor="val_f1",
-            time_limit=28.0,
+        default_factory=lambda: cosine(
+            100, 32, 2e-3, warmup=0.01, clip_norm=5.0, monitor="val_f1", time_limit=28.0
         )
     )
 

@@ -8,7 +8,7 @@ from ...config import check_fraction
 from ...data.translation import parse_pair_name
 from ...errors import ConfigError
 from ...models.seq2seq import Seq2Seq, Seq2SeqConfig
-from ...train import RunKind, TrainConfig
+from ...train import RunKind, TrainConfig, cosine
 from ...train.template import RESULTS_FILE
 from .data import SOURCE_TOKENIZER, TARGET_TOKENIZER
 
@@ -43,16 +43,8 @@ class TranslateConfig:
     max_length_extra: int = 10
     model: Seq2SeqConfig = field(default_factory=Seq2SeqConfig)
     train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(
-            epochs=20,  # a cap: the time limit ends the run first
-            batch_size=128,
-            lr=2e-3,
-            schedule="cosine",
-            warmup=0.01,  # of epochs * steps: ~200 steps
-            clip_norm=1.0,
-            monitor="val_bleu",
-            time_limit=29.0,
-        )
+        # 20 epochs: a cap, the time limit ends the run first; warm-up: 1% of epochs * steps, ~200 steps
+        default_factory=lambda: cosine(20, 128, 2e-3, warmup=0.01, monitor="val_bleu", time_limit=29.0)
     )
 
     def __post_init__(self) -> None:
@@ -75,16 +67,7 @@ PRESETS: dict[str, TranslateConfig] = {
         test_pairs=400,
         validation_pairs=200,
         model=Seq2SeqConfig(embed_size=128, hidden_size=128, decoder_size=256, dropout=0.4),
-        train=TrainConfig(
-            epochs=60,
-            batch_size=32,
-            lr=2e-3,
-            schedule="cosine",
-            warmup=0.02,
-            clip_norm=1.0,
-            monitor="val_bleu",
-            patience=15,
-        ),
+        train=cosine(60, 32, 2e-3, monitor="val_bleu", patience=15),
     ),
 }
 
