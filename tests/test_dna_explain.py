@@ -54,6 +54,10 @@ def test_saturation_mutagenesis_equals_one_mutation_at_a_time(count):
     assert (np.abs(attribution.delta) > 0).sum() == 2 * 3  # "GT": every change moved the probability
 
 
+def test_no_sequences_no_attributions():
+    assert explain.saturation_mutagenesis(random_models(1), []) == []
+
+
 def test_mutants_set_one_position_to_one_base_each():
     x = dna.encode("ACN", "s")
     m = explain.mutants(x)  # (12, 3, 4)

@@ -77,6 +77,8 @@ def saturation_mutagenesis(
     probabilities), every mutant of every sequence in one pass of the inference loop. A sequence
     that is no DNA raises :class:`~rnnkit.errors.InputError` (see :func:`.data.encode`)."""
     encoded = [encode(sequence, name) for name, sequence in entries]
+    if not encoded:
+        return []
     features: list[np.ndarray] = []
     for x in encoded:
         features += [x, *mutants(x)]  # the sequence, then its T * 4 mutants
