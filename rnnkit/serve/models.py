@@ -26,6 +26,7 @@ from ..errors import InputError
 from ..train import checkpoint as ckpt
 from ..train.rundir import RUN_FILE
 from .batcher import StepCosts
+from .dna import DnaModel
 
 
 @dataclass(frozen=True)
@@ -311,6 +312,7 @@ class LanguageModel:
 
 
 ADAPTERS = {cls.task: cls for cls in (SentimentModel, TaggingModel, TranslationModel, LanguageModel)}
+ADAPTERS[DnaModel.task] = DnaModel  # in its own file, rnnkit/serve/dna.py
 
 
 @dataclass
