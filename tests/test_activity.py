@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from rnnkit.cli import main
+from rnnkit.data import DataError
 from rnnkit.data.multichannel import read_ts
 from rnnkit.data.sequences import FeatureSequences
 from rnnkit.models.sequence import SequenceModel, SequenceModelConfig
@@ -89,6 +90,8 @@ def test_cross_subject_split():
     split = activity.cross_subject(subjects, labels, (9,))[0]
     assert set(subjects[split.test]) == {2, 4, 6, 8, 10}
     assert set(subjects[split.validation]) == {9} and set(subjects[split.train]) == {1, 3, 5, 7}
+    with pytest.raises(DataError, match=r"validation subject\(s\) \[9\] have no clips"):
+        activity.cross_subject(subjects[subjects < 9], labels[subjects < 9], (9,))
     tenth = activity.cross_subject(subjects, labels, ())[0]
     assert set(subjects[np.concatenate([tenth.train, tenth.validation])]) == {1, 3, 5, 7, 9}
     assert len(tenth.validation) == 2 and set(labels[tenth.validation]) == {0, 1}
@@ -149,11 +152,12 @@ def test_clip_and_frame_answers_equal_alone_and_padded_in_a_batch():
 def test_commands_end_to_end_on_skeletons(msr, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["activity", "train", "--data", str(msr), "--out", str(run), "--epochs", "2"]
-    assert main([*args, "--set", "model.hidden_size=8", "--set", "model.projection=8"]) == 0
+    small = ["--set", "model.hidden_size=8", "--set", "model.projection=8", "--set", "validation_subject=3"]
+    assert main([*args, *small]) == 0
     out = capsys.readouterr()
     assert "not trained on: a03_s04_e04_skeleton3D.txt" in out.err
     results = json.loads((run / "results.json").read_text())
-    assert results["sizes"] == {"train": 11, "validation": 2, "test": 12}
+    assert results["sizes"] == {"train": 7, "validation": 6, "test": 12}
     assert main(["activity", "evaluate", str(run)]) == 0
     assert f"test accuracy {results['test_accuracy']:.2%}" in capsys.readouterr().out
     assert (run / "confusion.png").stat().st_size > 0

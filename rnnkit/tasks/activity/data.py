@@ -178,6 +178,11 @@ def cross_subject(
     test = everything[~np.isin(subjects, TRAIN_SUBJECTS)]
     validation = everything[np.isin(subjects, validation_subjects)]
     train = everything[np.isin(subjects, TRAIN_SUBJECTS) & ~np.isin(subjects, validation_subjects)]
+    missing = [s for s in validation_subjects if s not in subjects]
+    if missing:
+        raise DataError(
+            f"validation subject(s) {missing} have no clips here; name a training subject that has"
+        )
     if not validation_subjects:
         from sklearn.model_selection import train_test_split
 
