@@ -1,0 +1,450 @@
+"""Speech recognition (issue 29) on the sequence core: log-mel frames -> BiGRU -> a clip or CTC head.
+
+Three tasks, one config (``task``) each with its preset:
+
+- ``digits``: FSDD isolated digits, many-to-one (the clip head), accuracy and confusion matrix;
+- ``strings``: spliced FSDD digit strings (:func:`.data.make_strings`), CTC over the ten digits,
+  digit error rate (the word error rate over digits);
+- ``sentences``: speechocean762 read sentences, character CTC, CER and WER, greedy vs prefix beam
+  search with and without a character n-gram LM trained on the training transcripts (``lm.json``).
+
+FSDD runs test on the dataset's split (recordings 0-4) or, with ``speaker`` set, hold that speaker
+out (one fold of leave-one-speaker-out). Validation: a seeded tenth of the training recordings
+(FSDD) or of the training speakers (speechocean762). Every prepare checks that no test recording or
+speaker (speechocean762, leave-one-speaker-out) occurs in training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...audio import FeatureConfig, MaskConfig, features, read_audio, spec_augment
+from ...data.batching import in_order
+from ...data.sequences import FeatureSequences
+from ...decode.ctc import greedy, prefix_beam_search
+from ...decode.ngram import CharNgram
+from ...errors import ConfigError
+from ...models.sequence import SequenceModel, SequenceModelConfig, make_step
+from ...train import RunKind, TrainConfig, Trainer
+from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
+from . import data as corpora
+
+TASKS = ("digits", "strings", "sentences")
+LM_FILE = "lm.json"
+EVAL_BATCH, EVAL_STEPS = 64, 40_000  # inference batches: at most 64 utterances, 40,000 frames
+
+
+@dataclass
+class SpeechConfig:
+    task: str = "digits"  # "digits" | "strings" | "sentences"
+    speaker: str = ""  # FSDD: hold this speaker out (a leave-one-speaker-out fold); "": recordings 0-4
+    features: FeatureConfig = field(default_factory=lambda: FeatureConfig(sample_rate=8000))
+    masks: MaskConfig = field(default_factory=MaskConfig)  # SpecAugment on training batches
+    validation_share: float = 0.1  # of the training recordings (FSDD) or speakers (speechocean762)
+    split_seed: int = 0  # validation draw and the strings (the training's seed is train.seed)
+    train_strings: int = 4000
+    test_strings: int = 500  # also the validation strings' count
+    lm_order: int = 0  # CTC: the character n-gram of the beam search; 0 for none
+    beam: int = 8  # CTC: prefix beam width used by evaluate and (without --beam) prediction
+    lm_weight: float = 0.5
+    bonus: float = 0.0  # per symbol, with the LM
+    model: SequenceModelConfig = field(default_factory=SequenceModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.speaker and self.task == "sentences":
+            raise ConfigError("speaker (leave-one-speaker-out) is for the FSDD tasks, not sentences")
+        if not 0 < self.validation_share < 1:
+            raise ConfigError(f"validation_share must be in (0, 1), got {self.validation_share}")
+        if self.beam < 1 or self.lm_order < 0:
+            raise ConfigError(f"beam must be >= 1 and lm_order >= 0, got {self.beam} and {self.lm_order}")
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The CTC symbols 1..C (for digits: the classes)."""
+        return corpora.CHARACTERS if self.task == "sentences" else corpora.DIGIT_SYMBOLS
+
+    def transcript(self, ids: Iterable[int]) -> str:
+        """CTC symbol ids -> text: characters joined, digits separated by spaces."""
+        glue = "" if self.task == "sentences" else " "
+        return glue.join(self.symbols[i - 1] for i in ids)
+
+
+def _train(**fields: Any) -> TrainConfig:
+    return TrainConfig(
+        **{"batch_size": 32, "lr": 2e-3, "schedule": "cosine", "warmup": 0.05, "clip_norm": 1.0, **fields}
+    )
+
+
+FSDD_FEATURES = FeatureConfig(sample_rate=8000, n_mels=40, fmax=4000.0)
+PRESETS: dict[str, SpeechConfig] = {
+    "digits": SpeechConfig(
+        task="digits",
+        features=FSDD_FEATURES,
+        masks=MaskConfig(freq_masks=1, freq_width=6, time_masks=1, time_width=8),
+        model=SequenceModelConfig(
+            input_size=40,
+            projection=64,
+            cell="lstm",
+            hidden_size=64,
+            head="clip",
+            pooling="mean",
+            num_classes=10,
+            dropout=0.2,
+        ),
+        train=_train(epochs=30, monitor="val_accuracy"),
+    ),
+    "strings": SpeechConfig(
+        task="strings",
+        features=dataclasses.replace(FSDD_FEATURES, stack=2),
+        masks=MaskConfig(freq_masks=1, freq_width=6, time_masks=2, time_width=5),
+        model=SequenceModelConfig(
+            input_size=80,
+            projection=96,
+            cell="lstm",
+            hidden_size=96,
+            num_layers=2,
+            head="ctc",
+            num_classes=10,
+            dropout=0.1,
+        ),
+        train=_train(epochs=20, monitor="val_loss"),
+    ),
+    "sentences": SpeechConfig(
+        task="sentences",
+        features=FeatureConfig(sample_rate=16000, n_mels=40, stack=4),
+        lm_order=6,
+        model=SequenceModelConfig(
+            input_size=160,
+            projection=160,
+            cell="lstm",
+            hidden_size=128,
+            num_layers=3,
+            head="ctc",
+            num_classes=len(corpora.CHARACTERS),
+            dropout=0.15,
+        ),
+        train=_train(epochs=40, lr=1.5e-3, monitor="val_loss"),
+    ),
+}
+
+RUNS = RunKind(
+    "speech",
+    SpeechConfig,
+    PRESETS,
+    may_change=("train.epochs", "train.time_limit", "beam", "lm_weight", "bonus"),
+    from_data=("model.input_size", "model.num_classes"),
+    files=(LM_FILE, RESULTS_FILE),
+)
+
+
+def preset(name: str) -> SpeechConfig:
+    return RUNS.preset(name)
+
+
+def resolved(config: SpeechConfig) -> SpeechConfig:
+    """The model's input and outputs as the task and features decide, whatever the preset says."""
+    head = "clip" if config.task == "digits" else "ctc"
+    model = dataclasses.replace(
+        config.model, input_size=config.features.size, num_classes=len(config.symbols), head=head
+    )
+    return dataclasses.replace(config, model=model)
+
+
+def build_model(config: SpeechConfig) -> SequenceModel:
+    return SequenceModel(config.model)
+
+
+# -- data -------------------------------------------------------------------------------------------
+
+
+class MaskedSequences(FeatureSequences):
+    """Training sequences that :func:`~rnnkit.audio.spec_augment` masks as they are batched, with a
+    generator seeded by (seed, epoch, item): a resumed epoch masks as the first try did."""
+
+    def configure(self, masks: MaskConfig, n_mels: int, seed: int) -> MaskedSequences:
+        self.masks, self.n_mels, self.seed, self.epoch = masks, n_mels, seed, 0
+        return self
+
+    def collate(self, indices: np.ndarray):
+        batch = super().collate(indices)
+        if self.masks.active:
+            for row, i in enumerate(np.asarray(indices).tolist()):
+                rng = np.random.default_rng([self.seed, self.epoch, i])
+                n = int(self.lengths[i])
+                masked = spec_augment(self.features[i], self.n_mels, self.masks, rng)
+                batch.features[row, :n] = torch.from_numpy(masked)
+        return batch
+
+
+@dataclass
+class SpeechData:
+    train: MaskedSequences
+    validation: FeatureSequences
+    test: FeatureSequences
+    test_texts: list[str]  # references (CTC tasks)
+    test_seconds: float
+    lm_sentences: list[list[int]]  # the training transcripts as symbol ids
+    sizes: dict[str, int]
+
+
+def _fsdd_parts(config: SpeechConfig, corpus: corpora.Fsdd) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, validation, test) FSDD positions, checked for leaks."""
+    if config.speaker:
+        rest, test = corpus.speaker_split(config.speaker)
+        corpora.check_disjoint(corpus.speakers[rest], corpus.speakers[test], "speakers")
+    else:
+        rest, test = corpus.dataset_split()
+    corpora.check_disjoint([corpus.paths[i] for i in rest], [corpus.paths[i] for i in test], "recordings")
+    rng = np.random.default_rng(config.split_seed)
+    shuffled = rng.permutation(rest)
+    count = max(1, round(config.validation_share * len(rest)))
+    return np.sort(shuffled[count:]), np.sort(shuffled[:count]), test
+
+
+def prepare(config: SpeechConfig, data: str | Path | None, fsdd: corpora.Fsdd | None = None) -> SpeechData:
+    """The run's three parts as features (and the LM's sentences)."""
+    feats = config.features
+    if config.task == "sentences":
+        return _prepare_sentences(config, data)
+    corpus = fsdd or corpora.read_fsdd(data)
+    train, validation, test = _fsdd_parts(config, corpus)
+    if config.task == "digits":
+        parts = [
+            ([features(corpus.waves[i], feats) for i in p], corpus.digits[p])
+            for p in (train, validation, test)
+        ]
+        seconds = sum(len(corpus.waves[i]) for i in test) / corpora.FSDD_RATE
+        datasets = [FeatureSequences(x, labels=y) for x, y in parts]
+        texts: list[str] = [corpora.DIGIT_SYMBOLS[d] for d in corpus.digits[test]]
+        lm_sentences: list[list[int]] = []
+    else:
+        seed = config.split_seed
+        made = [
+            corpora.make_strings(corpus, train, config.train_strings, seed),
+            corpora.make_strings(corpus, validation, config.test_strings, seed + 1),
+            corpora.make_strings(corpus, test, config.test_strings, seed + 2),
+        ]
+        used = [sorted({i for s in m.sources for i in s}) for m in made]
+        corpora.check_disjoint(used[0], used[2], "recordings")  # the strings' sources, too
+        datasets = [
+            FeatureSequences([features(w, feats) for w in m.waves], targets=[d + 1 for d in m.digits])
+            for m in made
+        ]
+        seconds = sum(len(w) for w in made[2].waves) / corpora.FSDD_RATE
+        texts = [config.transcript(d + 1) for d in made[2].digits]
+        lm_sentences = [(d + 1).tolist() for d in made[0].digits]
+    train_set = _masked(datasets[0], config)
+    sizes = {"train": len(train_set), "validation": len(datasets[1]), "test": len(datasets[2])}
+    return SpeechData(train_set, datasets[1], datasets[2], texts, seconds, lm_sentences, sizes)
+
+
+def _prepare_sentences(config: SpeechConfig, data: str | Path | None) -> SpeechData:
+    train_all = corpora.read_speechocean(data, "train")
+    test = corpora.read_speechocean(data, "test")
+    corpora.check_disjoint(train_all.speakers, test.speakers, "speakers")
+    held = corpora.validation_speakers(train_all.speakers, config.validation_share, config.split_seed)
+    train = train_all.subset([i for i, s in enumerate(train_all.speakers) if s not in held])
+    validation = train_all.subset([i for i, s in enumerate(train_all.speakers) if s in held])
+    rate = config.features.sample_rate
+
+    def load(part: corpora.Utterances) -> tuple[FeatureSequences, float]:
+        waves = [read_audio(p, rate, config.features.max_seconds) for p in part.paths]
+        ids = [np.array([config.symbols.index(c) + 1 for c in text]) for text in part.texts]
+        seconds = sum(len(w) for w in waves) / rate
+        return FeatureSequences([features(w, config.features) for w in waves], targets=ids), seconds
+
+    (train_set, _), (validation_set, _), (test_set, seconds) = load(train), load(validation), load(test)
+    lm_sentences = [t.tolist() for t in train_set.targets]
+    sizes = {"train": len(train_set), "validation": len(validation_set), "test": len(test_set)}
+    return SpeechData(
+        _masked(train_set, config), validation_set, test_set, test.texts, seconds, lm_sentences, sizes
+    )
+
+
+def _masked(dataset: FeatureSequences, config: SpeechConfig) -> MaskedSequences:
+    masked = object.__new__(MaskedSequences)
+    masked.__dict__.update(dataset.__dict__)
+    return masked.configure(config.masks, config.features.n_mels, config.train.seed)
+
+
+# -- the run template -------------------------------------------------------------------------------
+
+
+class SpeechRecipe(Recipe[SpeechConfig, SpeechData]):
+    runs = RUNS
+
+    def __init__(self, data: str | Path | None, fsdd: corpora.Fsdd | None = None) -> None:
+        self.data, self.fsdd = data, fsdd
+
+    def prepare(self, config: SpeechConfig, saved: Any) -> SpeechData:
+        return prepare(config, self.data, self.fsdd)
+
+    def save_new(self, config: SpeechConfig, data: SpeechData, run_dir: Path) -> None:
+        if config.task != "digits" and config.lm_order:
+            CharNgram(config.lm_order, len(config.symbols)).fit(data.lm_sentences).save(run_dir / LM_FILE)
+
+    def build(self, config: SpeechConfig, data: SpeechData) -> SequenceModel:
+        return build_model(config)
+
+    def step(self, config: SpeechConfig):
+        return make_step(config.model)
+
+    def fit(self, config: SpeechConfig, data: SpeechData, trainer: Trainer, model: nn.Module) -> Fit:
+        batch_size, seed = config.train.batch_size, config.train.seed
+
+        def epoch_batches(epoch: int):
+            data.train.epoch = epoch
+            return data.train.batches(batch_size, shuffle=True, seed=seed * 1000 + epoch)
+
+        return Fit(
+            epoch_batches,
+            data.train.num_batches(batch_size),
+            lambda: data.validation.batches(EVAL_BATCH, token_budget=EVAL_STEPS),
+        )
+
+    def test(
+        self, config: SpeechConfig, data: SpeechData, trainer: Trainer, model: nn.Module
+    ) -> dict[str, Any]:
+        lm = _lm(config, trainer.run_dir)
+        return {**score(config, model, data, lm), "sizes": data.sizes}
+
+
+def _lm(config: SpeechConfig, run_dir: Path | None) -> CharNgram | None:
+    if config.task == "digits" or not config.lm_order or run_dir is None:
+        return None
+    path = Path(run_dir) / LM_FILE
+    return CharNgram.load(path) if path.is_file() else None
+
+
+def train(
+    config: SpeechConfig,
+    data: str | Path | None,
+    run_dir: str | Path,
+    callbacks: Iterable[Any] = (),
+    resume: bool = True,
+    fsdd: corpora.Fsdd | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) the run in ``run_dir`` and score it on its test part (``results.json``)."""
+    return train_run(SpeechRecipe(data, fsdd), resolved(config), Path(run_dir), callbacks, resume)
+
+
+# -- outputs, decoding and scores -------------------------------------------------------------------
+
+
+def outputs(
+    model: nn.Module, dataset: FeatureSequences, progress: Callable[[int, int], None] | None = None
+) -> list[np.ndarray]:
+    """Per utterance: class probabilities (C,) for the clip head, log-probabilities (T_i, C+1)
+    for the CTC head; in the dataset's order, through the one inference loop."""
+    device = next(model.parameters()).device
+    ctc = model.config.head == "ctc"
+
+    def run(indices: np.ndarray) -> list[np.ndarray]:
+        batch = dataset.collate(indices).to(device)
+        logits = model(batch.features, batch.lengths)
+        if not ctc:
+            return list(F.softmax(logits, dim=-1).double().cpu().numpy())
+        log_probs = F.log_softmax(logits, dim=-1).double().cpu().numpy()  # (B, T, C+1)
+        return [log_probs[row, :n] for row, n in enumerate(batch.lengths.tolist())]
+
+    model.eval()
+    with torch.inference_mode():
+        return in_order(dataset.lengths, run, EVAL_BATCH, EVAL_STEPS, progress)
+
+
+def decode(
+    config: SpeechConfig, log_probs: np.ndarray, beam: int = 1, lm: CharNgram | None = None
+) -> list[int]:
+    """Symbol ids of one utterance: greedy (``beam`` 1) or prefix beam search, with ``lm`` weighted."""
+    if beam <= 1:
+        return greedy(log_probs)[0]
+    weight = config.lm_weight if lm is not None else 0.0
+    bonus = config.bonus if lm is not None else 0.0
+    return list(prefix_beam_search(log_probs, beam, lm, weight, bonus, min_prob=1e-3)[0].prefix)
+
+
+def error_rates(references: list[str], hypotheses: list[str], characters: bool) -> dict[str, float]:
+    """WER (over words, or over digits for the strings) and, for text, CER, with jiwer."""
+    import jiwer
+
+    result = {"wer": float(jiwer.wer(references, [h or "" for h in hypotheses]))}
+    if characters:
+        result["cer"] = float(jiwer.cer(references, hypotheses))
+    result["exact"] = float(np.mean([r == h for r, h in zip(references, hypotheses)]))
+    return result
+
+
+def confusion(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    table = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(table, (labels, predicted), 1)
+    return table
+
+
+def score(config: SpeechConfig, model: nn.Module, data: SpeechData, lm: CharNgram | None) -> dict[str, Any]:
+    """The test scores: accuracy and confusion (digits), or error rates for each decoder."""
+    start = time.perf_counter()
+    out = outputs(model, data.test)
+    forward = time.perf_counter() - start
+    if config.task == "digits":
+        predicted = np.array([p.argmax() for p in out])
+        labels = data.test.labels
+        return {
+            "test_accuracy": float((predicted == labels).mean()),
+            "test_confusion": confusion(labels, predicted, 10).tolist(),
+            "test_seconds_audio": data.test_seconds,
+            "test_seconds_model": forward,
+        }
+    sentences = config.task == "sentences"
+    decoders = {"greedy": (1, None), f"beam{config.beam}": (config.beam, None)}
+    if lm is not None:
+        decoders[f"beam{config.beam}+lm"] = (config.beam, lm)
+    results: dict[str, Any] = {"test_seconds_audio": data.test_seconds, "test_seconds_model": forward}
+    for name, (beam, model_lm) in decoders.items():
+        begin = time.perf_counter()
+        hypotheses = [config.transcript(decode(config, lp, beam, model_lm)) for lp in out]
+        rates = error_rates(data.test_texts, hypotheses, sentences)
+        results[f"test_{name}"] = {**rates, "seconds": time.perf_counter() - begin}
+        results.setdefault(
+            "test_examples",
+            [{"reference": r, "greedy": h} for r, h in list(zip(data.test_texts, hypotheses))[:10]],
+        )
+    results["test_wer"] = results["test_greedy"]["wer"]
+    if sentences:
+        results["test_cer"] = results["test_greedy"]["cer"]
+    return results
+
+
+__all__ = [
+    "EVAL_BATCH",
+    "LM_FILE",
+    "PRESETS",
+    "RUNS",
+    "TASKS",
+    "MaskedSequences",
+    "SpeechConfig",
+    "SpeechData",
+    "SpeechRecipe",
+    "build_model",
+    "confusion",
+    "decode",
+    "error_rates",
+    "outputs",
+    "prepare",
+    "preset",
+    "resolved",
+    "score",
+    "train",
+]

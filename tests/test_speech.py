@@ -1,0 +1,228 @@
+"""The speech task on made-up corpora: tones stand for digits and letters, so a small model learns
+them in seconds. FSDD's split and leave-one-speaker-out, the spliced strings, the speechocean762
+reader, leak checks, a one-utterance CTC overfit to 0 CER, and (when ../shared/data is there) the
+real corpora's splits."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from rnnkit.audio import FeatureConfig, features
+from rnnkit.data.locate import DataError
+from rnnkit.data.sequences import FeatureSequences
+from rnnkit.decode.ctc import greedy
+from rnnkit.models.sequence import SequenceModel, SequenceModelConfig, make_step
+from rnnkit.tasks.speech import data as corpora
+from rnnkit.tasks.speech import task as speech
+from rnnkit.train import TrainConfig
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def tone(freq: float, seconds: float, rate: int, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    wobble = 1 + 0.02 * rng.normal()  # each "speaker" says it a little differently
+    return (0.3 * np.sin(2 * np.pi * freq * wobble * t)).astype(np.float32)
+
+
+def fake_fsdd(root: Path, speakers=("ann", "bob", "cyd"), per_digit: int = 7) -> Path:
+    rng = np.random.default_rng(0)
+    folder = root / "fsdd" / "recordings"
+    folder.mkdir(parents=True)
+    for speaker in speakers:
+        for digit in range(10):
+            for index in range(per_digit):
+                silence = np.zeros(400, np.float32)  # per-band normalisation needs change over time
+                wave = np.concatenate([silence, tone(250 + 300 * digit, 0.2, 8000, rng), silence])
+                wave += rng.normal(0, 0.003, size=len(wave)).astype(np.float32)
+                sf.write(folder / f"{digit}_{speaker}_{index}.wav", wave, 8000)
+    return root / "fsdd"
+
+
+LETTERS = {"A": 500.0, "B": 1100.0, "C": 1900.0}
+
+
+def spoken(text: str, rng: np.random.Generator, rate: int = 16000) -> np.ndarray:
+    pieces = [np.zeros(int(0.1 * rate), np.float32)]
+    for c in text:
+        pieces.append(
+            np.zeros(int(0.12 * rate), np.float32) if c == " " else tone(LETTERS[c], 0.15, rate, rng)
+        )
+        pieces.append(np.zeros(int(0.05 * rate), np.float32))
+    return np.concatenate(pieces) + rng.normal(0, 0.003, size=sum(map(len, pieces))).astype(np.float32)
+
+
+def fake_speechocean(root: Path) -> Path:
+    rng = np.random.default_rng(1)
+    base = root / "speechocean762"
+    sentences = ["AB C", "BA", "CAB", "C B A", "AC", "BC A", "ABC", "CA B"]
+    for part, speakers in (("train", ["0001", "0002", "0003", "0004"]), ("test", ["0009"])):
+        (base / part).mkdir(parents=True)
+        text, scp, utt2spk = [], [], []
+        for s, speaker in enumerate(speakers):
+            for k, sentence in enumerate(sentences):
+                utt = f"{speaker}{k:04d}"
+                path = Path("audio") / f"SPEAKER{speaker}" / f"{utt}.opus"
+                (base / path).parent.mkdir(parents=True, exist_ok=True)
+                sf.write(base / path, spoken(sentence, rng), 16000,
+                         format="OGG", subtype="OPUS")  # fmt: skip
+                text.append(f"{utt}\t{sentence.lower() if s % 2 else sentence}")
+                scp.append(f"{utt} {path}")
+                utt2spk.append(f"{utt} {speaker}")
+        for name, lines in (("text", text), ("wav.scp", scp), ("utt2spk", utt2spk)):
+            (base / part / name).write_text("\n".join(lines) + "\n")
+    return base
+
+
+def quick(task: str, **fields) -> speech.SpeechConfig:
+    config = speech.preset(task)
+    train = TrainConfig(epochs=fields.pop("epochs", 6), batch_size=16, lr=1e-2, monitor=config.train.monitor)
+    return dataclasses.replace(config, train=train, **fields)
+
+
+def test_fsdd_split_and_leave_one_speaker_out_never_test_on_training_recordings(tmp_path):
+    corpus = corpora.read_fsdd(fake_fsdd(tmp_path))
+    train, validation, test = speech._fsdd_parts(quick("digits"), corpus)
+    assert set(corpus.indices[test]) == set(range(5))
+    assert not set(train) & set(test) and not set(validation) & set(test) and not set(train) & set(validation)
+    assert len(train) + len(validation) + len(test) == len(corpus.paths)
+    train, validation, test = speech._fsdd_parts(quick("digits", speaker="bob"), corpus)
+    assert set(corpus.speakers[test]) == {"bob"}
+    assert "bob" not in set(corpus.speakers[train]) | set(corpus.speakers[validation])
+    with pytest.raises(DataError, match="no FSDD speaker 'zed'"):
+        speech._fsdd_parts(quick("digits", speaker="zed"), corpus)
+    with pytest.raises(DataError, match="1 test recordings also occur in training"):
+        corpora.check_disjoint(["a.wav", "b.wav"], ["b.wav"], "recordings")
+
+
+def test_strings_join_one_speakers_recordings_of_one_part_seeded(tmp_path):
+    corpus = corpora.read_fsdd(fake_fsdd(tmp_path))
+    _, test = corpus.dataset_split()
+    strings = corpora.make_strings(corpus, test, 20, seed=3)
+    again = corpora.make_strings(corpus, test, 20, seed=3)
+    for wave, digits, sources, other in zip(strings.waves, strings.digits, strings.sources, again.waves):
+        np.testing.assert_array_equal(wave, other)
+        assert set(sources) <= set(test.tolist())
+        assert len({corpus.speakers[i] for i in sources}) == 1
+        np.testing.assert_array_equal(digits, corpus.digits[sources])
+        assert 2 <= len(digits) <= 7
+        speech_samples = sum(len(corpus.waves[i]) for i in sources)
+        assert speech_samples + 0.05 * 8000 * (len(sources) + 1) <= len(wave)
+
+
+def test_digits_train_on_the_template_and_score_accuracy_and_confusion(tmp_path):
+    data = fake_fsdd(tmp_path)
+    results = speech.train(quick("digits", epochs=8), data, tmp_path / "run")
+    assert results["sizes"]["test"] == 3 * 10 * 5
+    assert results["test_accuracy"] >= 0.9
+    table = np.array(results["test_confusion"])
+    assert table.shape == (10, 10) and table.sum() == 150
+    assert np.trace(table) / 150 == pytest.approx(results["test_accuracy"])
+
+
+def test_masks_are_seeded_by_epoch_and_item_and_only_in_training(tmp_path):
+    corpus = corpora.read_fsdd(fake_fsdd(tmp_path))
+    config = quick("digits")
+    data = speech.prepare(config, None, corpus)
+    first = data.train.collate(np.array([0, 1])).features.clone()
+    assert torch.equal(first, data.train.collate(np.array([0, 1])).features)
+    data.train.epoch = 1
+    assert not torch.equal(first, data.train.collate(np.array([0, 1])).features)
+    plain = FeatureSequences(data.train.features[:2], labels=data.train.labels[:2]).collate(np.array([0, 1]))
+    assert not torch.equal(first, plain.features)  # masked ...
+    assert (first == plain.features).float().mean() > 0.5  # ... in parts only
+    assert not isinstance(data.test, speech.MaskedSequences)
+
+
+def test_one_utterance_overfits_to_zero_character_error():
+    rng = np.random.default_rng(0)
+    config = FeatureConfig(sample_rate=16000, n_mels=20, stack=2)
+    text = "AB CAB"
+    x = features(spoken(text, rng), config)
+    symbols = " " + "".join(LETTERS)
+    target = np.array([symbols.index(c) + 1 for c in text])
+    torch.manual_seed(0)
+    model_config = SequenceModelConfig(input_size=config.size, hidden_size=32, head="ctc", num_classes=4)
+    model = SequenceModel(model_config)
+    dataset = FeatureSequences([x], targets=[target])
+    step, optimizer = make_step(model_config), torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(200):
+        loss, _, _ = step(model, dataset.collate(np.array([0])))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        log_probs = torch.log_softmax(model(torch.from_numpy(x)[None]), -1)[0].numpy()
+    decoded = "".join(symbols[i - 1] for i in greedy(log_probs)[0])
+    assert speech.error_rates([text], [decoded], characters=True)["cer"] == 0.0
+    assert loss.item() < 0.05
+
+
+def test_speechocean_reader_validation_speakers_and_sentences_run(tmp_path):
+    base = fake_speechocean(tmp_path)
+    train = corpora.read_speechocean(base, "train")
+    assert train.texts[:2] == ["AB C", "BA"] and train.texts[8] == "AB C"  # lower case read as upper
+    held = corpora.validation_speakers(train.speakers, 0.25, seed=0)
+    assert len(held) == 1 and held <= set(train.speakers)
+    config = quick(
+        "sentences",
+        epochs=15,
+        validation_share=0.25,
+        lm_order=3,
+        beam=4,
+        features=FeatureConfig(sample_rate=16000, n_mels=20, stack=2),
+        model=SequenceModelConfig(hidden_size=32, head="ctc"),
+    )
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, batch_size=4, lr=1e-2))
+    results = speech.train(config, base, tmp_path / "run")
+    assert results["sizes"] == {"train": 24, "validation": 8, "test": 8}
+    assert (tmp_path / "run" / speech.LM_FILE).is_file()
+    for name in ("test_greedy", "test_beam4", "test_beam4+lm"):
+        assert 0 <= results[name]["cer"] <= 1.0 and 0 <= results[name]["exact"] <= 1.0
+    assert results["test_greedy"]["cer"] < 0.5  # three tones and silences, learned in seconds
+
+
+def test_speechocean_refuses_a_speaker_in_both_parts(tmp_path):
+    base = fake_speechocean(tmp_path)
+    with open(base / "test" / "utt2spk", "a") as f:
+        f.write("x 0001\n")
+    (base / "test" / "text").write_text((base / "test" / "text").read_text() + "x\tAB\n")
+    (base / "test" / "wav.scp").write_text(
+        (base / "test" / "wav.scp").read_text() + "x audio/SPEAKER0001/00010000.opus\n"
+    )
+    with pytest.raises(DataError, match="test speakers also occur in training"):
+        speech.prepare(quick("sentences"), base)
+
+
+@pytest.mark.skipif(not (SHARED / "fsdd").is_dir(), reason="../shared/data/fsdd is absent")
+def test_real_fsdd_split_and_folds_keep_test_apart():
+    corpus = corpora.read_fsdd(SHARED / "fsdd")
+    assert len(corpus.paths) == 3000 and len(corpus.speaker_names) == 6
+    train, validation, test = speech._fsdd_parts(speech.preset("digits"), corpus)
+    assert len(test) == 300 and len(train) + len(validation) == 2700
+    test_names = {corpus.paths[i].name for i in test}
+    assert not test_names & {corpus.paths[i].name for i in np.concatenate([train, validation])}
+    for speaker in corpus.speaker_names:
+        config = dataclasses.replace(speech.preset("digits"), speaker=speaker)
+        train, validation, test = speech._fsdd_parts(config, corpus)
+        assert set(corpus.speakers[test]) == {speaker}
+        assert speaker not in set(corpus.speakers[np.concatenate([train, validation])])
+
+
+@pytest.mark.skipif(
+    not (SHARED / "speechocean762").is_dir(), reason="../shared/data/speechocean762 is absent"
+)
+def test_real_speechocean_speakers_are_apart():
+    train = corpora.read_speechocean(SHARED / "speechocean762", "train")
+    test = corpora.read_speechocean(SHARED / "speechocean762", "test")
+    assert len(train.ids) == len(test.ids) == 2500
+    assert not set(train.speakers) & set(test.speakers)
+    corpora.check_disjoint(train.speakers, test.speakers, "speakers")
+    held = corpora.validation_speakers(train.speakers, 0.1, 0)
+    assert len(held) == 12 and held <= set(train.speakers)
