@@ -25,6 +25,7 @@ from ..data.batching import planned_batches
 from ..errors import InputError
 from ..train import checkpoint as ckpt
 from ..train.rundir import RUN_FILE
+from .activity import ActivityModel
 from .batcher import StepCosts
 from .dna import DnaModel
 
@@ -313,6 +314,7 @@ class LanguageModel:
 
 ADAPTERS = {cls.task: cls for cls in (SentimentModel, TaggingModel, TranslationModel, LanguageModel)}
 ADAPTERS[DnaModel.task] = DnaModel  # in its own file, rnnkit/serve/dna.py
+ADAPTERS[ActivityModel.task] = ActivityModel  # in its own file, rnnkit/serve/activity.py
 
 
 @dataclass
