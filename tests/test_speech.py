@@ -226,3 +226,36 @@ def test_real_speechocean_speakers_are_apart():
     corpora.check_disjoint(train.speakers, test.speakers, "speakers")
     held = corpora.validation_speakers(train.speakers, 0.1, 0)
     assert len(held) == 12 and held <= set(train.speakers)
+
+
+def test_cli_trains_evaluates_and_transcribes_in_order_with_errors_in_place(tmp_path, capsys):
+    import json
+
+    from rnnkit.cli import main
+
+    data, run = fake_fsdd(tmp_path), tmp_path / "run"
+    common = ["--data", str(data), "--out", str(run), "--epochs", "20", "--lr", "0.01", "--batch-size", "8"]
+    small = ["--set", "model.hidden_size=32", "--set", "model.num_layers=1", "--set", "model.projection=0"]
+    sizes = [*small, "--set", "train_strings=200", "--set", "test_strings=20", "--set", "lm_order=3"]
+    assert main(["speech", "train", "--task", "strings", *common, *sizes]) == 0
+    assert "digit error rate" in capsys.readouterr().out
+    assert main(["speech", "evaluate", str(run), "--data", str(data), "--beam", "3"]) == 0
+    assert "beam3+lm" in capsys.readouterr().out
+    corpus = corpora.read_fsdd(data)
+    string = corpora.make_strings(corpus, np.arange(len(corpus.paths)), 1, seed=5)
+    sf.write(tmp_path / "s.flac", string.waves[0], 8000)
+    (tmp_path / "bad.wav").write_text("not audio")
+    files = [str(tmp_path / "s.flac"), str(tmp_path / "bad.wav"), str(tmp_path / "s.flac")]
+    align = tmp_path / "align.png"
+    status = main(["speech", str(run), *files, "--format", "json", "--beam", "1", "--align", str(align)])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert status == 1 and [r["name"] for r in rows] == files
+    assert "not a readable audio file" in rows[1]["error"]
+    assert rows[0]["transcript"] == rows[2]["transcript"]
+    assert rows[0]["symbols"] and all(s["end"] > s["start"] for s in rows[0]["symbols"])
+    assert " ".join(s["symbol"] for s in rows[0]["symbols"]) == rows[0]["transcript"]  # greedy
+    assert (tmp_path / "align-1.png").stat().st_size > 1000 and (tmp_path / "align-2.png").is_file()
+    (tmp_path / "list.txt").write_text(f"{files[0]}\n\n{files[2]}\n")
+    assert main(["speech", str(run), "--file", str(tmp_path / "list.txt"), "--beam", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0] == f"{files[0]}\t{rows[0]['transcript']}"

@@ -1,0 +1,186 @@
+"""``rnnkit speech``: spoken digits, digit strings and read sentences: train, evaluate, transcribe.
+
+``rnnkit speech RUN a.wav b.opus`` is short for ``rnnkit speech predict RUN ...`` (see
+:func:`rewrite_argv`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+from . import catalog, common
+
+SPEAKER = common.Override(
+    "--speaker",
+    "speaker",
+    str,
+    "FSDD: hold this speaker out and test on all their recordings (one leave-one-speaker-out fold); "
+    "default: the dataset's split (recordings 0-4 of every speaker test)",
+)
+OPTIONS = (SPEAKER, common.EPOCHS, common.LR, common.BATCH_SIZE, common.MINUTES, common.DEVICE, common.SEED)
+COMMANDS = ("train", "evaluate", "predict")
+FORMATS = ("pretty", "json")
+
+
+def rewrite_argv(argv: list[str]) -> list[str]:
+    """``speech RUN FILE...`` -> ``speech predict RUN FILE...`` (a run directory is not a subcommand)."""
+    return common.rewrite_subcommand(argv, "speech", COMMANDS)
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "speech",
+        help="speech recognition: FSDD digits and digit strings, speechocean762 sentences (CTC)",
+        description="rnnkit speech RUN a.wav b.opus transcribes files (short for 'rnnkit speech "
+        "predict RUN ...').",
+    )
+    sub = parser.add_subparsers(dest="speech_command", required=True)
+
+    train = sub.add_parser(
+        "train",
+        help="train: --task digits (isolated FSDD digits), strings (spliced FSDD digit strings, CTC) or "
+        "sentences (speechocean762, character CTC)",
+    )
+    train.add_argument(
+        "--task",
+        default="digits",
+        choices=catalog.PRESETS["speech"],
+        help="what to recognise, and the preset trained (default: %(default)s)",
+    )
+    _add_data(train)
+    train.add_argument("--out", help="run directory (default: runs/speech-TASK)")
+    train.add_argument("--restart", action="store_true", help="start over even if --out holds a run")
+    common.add_overrides(train, OPTIONS, "override any config field, e.g. --set model.hidden_size=96")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="the run's test scores again (accuracy, or WER/CER per decoder)"
+    )
+    evaluate.add_argument("run", help="run directory (the --out of train)")
+    _add_data(evaluate)
+    evaluate.add_argument("--beam", type=int, help="beam width of the beam decoders (default: the run's)")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="transcribe audio files (also: rnnkit speech RUN FILE...)")
+    predict.add_argument("run", help="run directory (the --out of train)")
+    predict.add_argument(
+        "files", nargs="*", help="WAV, FLAC or Ogg (Vorbis/Opus) files, any rate, up to 30 s"
+    )
+    predict.add_argument("--file", help="a text file naming one audio file a line")
+    predict.add_argument(
+        "--format",
+        default="pretty",
+        choices=FORMATS,
+        help="pretty: one line per file, 'name<TAB>transcript'; json: one JSON object per line, with "
+        "'error' for a file that cannot be read (default: %(default)s). Either way line k answers "
+        "file k, and the exit status is 1 when any file could not be read",
+    )
+    predict.add_argument(
+        "--beam",
+        type=int,
+        help="prefix beam width, with the run's character LM (1: greedy; default: the run's, 8)",
+    )
+    predict.add_argument(
+        "--align",
+        metavar="PNG",
+        help="draw the spectrogram and, under it, the frames that emitted each symbol (several "
+        "files: PNG-1.png, PNG-2.png, ...)",
+    )
+    common.add_inference_threads(predict)
+    predict.set_defaults(func=cmd_predict)
+
+
+def _add_data(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        help="the corpus folder: fsdd/ (digits, strings) or speechocean762/ (sentences); default: "
+        "$RNNKIT_DATA/fsdd or $RNNKIT_DATA/speechocean762",
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..tasks import speech
+
+    config = common.config_from_args(speech.preset(args.task), args, OPTIONS)
+    args.preset = args.task
+    args.out = args.out or f"runs/speech-{args.task}" + (f"-{config.speaker}" if config.speaker else "")
+    run_dir = common.run_dir(args, speech.RUNS)
+    split = f"speaker {config.speaker} held out" if config.speaker else "the dataset's split"
+    results = common.train_with_progress(
+        lambda callbacks: speech.train(config, args.data, run_dir, callbacks),
+        run_dir,
+        f"training speech --task {args.task} on {split}",
+    )
+    minutes = f"{results['train_seconds_total'] / 60:.1f} min of training"
+    _print_scores(results, config.task)
+    print(minutes)
+    print(f"run: {run_dir}  (scores: {run_dir / 'results.json'})")
+    return 0
+
+
+def _print_scores(results: dict, task: str) -> None:
+    if task == "digits":
+        print(f"test accuracy {results['test_accuracy']:.2%} on {results['sizes']['test']:,} recordings")
+        print("true digit (rows) as predicted (columns):")
+        print("     " + "".join(f"{d:>5d}" for d in range(10)))
+        for digit, row in enumerate(results["test_confusion"]):
+            print(f"  {digit:>3d}" + "".join(f"{count:>5d}" for count in row))
+        return
+    what = "digit error rate" if task == "strings" else "WER"
+    for name, value in results.items():
+        if name.startswith("test_") and isinstance(value, dict) and "wer" in value:
+            cer = f"  CER {value['cer']:.2%}" if "cer" in value else ""
+            print(f"{name[5:]:>12s}: {what} {value['wer']:.2%}{cer}  exact {value['exact']:.2%}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..tasks.speech.predict import evaluate
+
+    result = evaluate(args.run, args.data, args.beam)
+    _print_scores(result, result["task"])
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ..tasks.speech.predict import Predictor, plot_alignment
+
+    names = list(args.files)
+    if args.file:
+        names += [line.strip() for line in common.input_lines(args.file, []) if line.strip()]
+    if not names:
+        raise InputError("give audio files to transcribe (arguments or --file LIST)")
+    if args.beam is not None and args.beam < 1:
+        raise InputError(f"--beam must be >= 1 (1: greedy), got {args.beam}")
+    common.use_inference_threads(args.threads, len(names))
+    predictor = Predictor.from_run(args.run)
+    with common.counting("transcribing", len(names), "files") as progress:
+        answers = predictor([(name, name) for name in names], args.beam, progress, keep=bool(args.align))
+    if args.align:
+        if predictor.config.task == "digits":
+            print("warning: --align needs a CTC run (strings, sentences); no picture drawn", file=sys.stderr)
+        else:
+            drawn = [a for a in answers if "error" not in a]
+            for k, answer in enumerate(drawn, 1):
+                target = args.align if len(drawn) == 1 else f"{Path(args.align).with_suffix('')}-{k}.png"
+                plot_alignment(answer, predictor.config, target)
+                print(f"alignment of {answer['name']}: {target}", file=sys.stderr)
+    for answer in answers:
+        answer.pop("features", None)
+        answer.pop("outputs", None)
+        if args.format == "json":
+            print(json.dumps(answer))
+        elif "error" in answer:
+            print(f"{answer['name']}\terror: {answer['error'].removeprefix(answer['name'] + ': ')}")
+        else:
+            print(f"{answer['name']}\t{answer['transcript']}")
+    errors = sum("error" in a for a in answers)
+    if errors:
+        print(f"{errors} of {len(answers)} file(s) could not be read (their lines say why)", file=sys.stderr)
+    return 1 if errors else 0
+
+
+__all__ = ["add_parser", "rewrite_argv"]
