@@ -500,7 +500,7 @@ def test_the_catalog_matches_the_tasks():
     """The parsers show the catalog's presets and defaults; they must be the tasks' own."""
     from rnnkit.export import onnx
     from rnnkit.serve import Limits
-    from rnnkit.tasks import activity, adding, dna, exploding, pretrain, sentiment, tag, translate
+    from rnnkit.tasks import activity, adding, dna, exploding, pretrain, sentiment, speech, tag, translate
     from rnnkit.viz import FEATURES
 
     tasks = {
@@ -511,6 +511,7 @@ def test_the_catalog_matches_the_tasks():
         "translate": translate,
         "dna": dna,
         "activity": activity,
+        "speech": speech,
     }
     assert {name: tuple(task.PRESETS) for name, task in tasks.items()} == catalog.PRESETS
     assert catalog.TAG_SPLITS == tag.SPLITS

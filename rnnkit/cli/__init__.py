@@ -16,7 +16,22 @@ import traceback
 
 from ..errors import RnnkitError
 from ..runtime import tune_allocator
-from . import activity, ball, common, core, dna, export, forecast, lab, lm, sentiment, serve, tag, translate
+from . import (
+    activity,
+    ball,
+    common,
+    core,
+    dna,
+    export,
+    forecast,
+    lab,
+    lm,
+    sentiment,
+    serve,
+    speech,
+    tag,
+    translate,
+)
 
 
 def cmd_tour(args: argparse.Namespace) -> int:
@@ -92,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_parser(commands)
     dna.add_parser(commands)
     activity.add_parser(commands)
+    speech.add_parser(commands)
     export.add_parser(commands)
     serve.add_parser(commands)
     return parser
@@ -102,7 +118,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ``dna RUN ...`` read as ``tag predict RUN ...``, ``translate predict RUN ...`` and ``dna predict
     RUN ...``."""
     argv = dna.rewrite_argv(translate.rewrite_argv(tag.rewrite_argv(list(argv))))
-    return build_parser().parse_args(activity.rewrite_argv(argv))
+    return build_parser().parse_args(speech.rewrite_argv(activity.rewrite_argv(argv)))
 
 
 def main(argv: list[str] | None = None) -> int:

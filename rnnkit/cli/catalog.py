@@ -18,6 +18,7 @@ PRESETS = {
     "translate": ("fast", "kor"),
     "dna": ("fast",),
     "activity": ("fast",),
+    "speech": ("digits", "strings", "sentences"),
 }
 
 TAG_SPLITS = {"train": "eng.train", "validation": "eng.testa", "test": "eng.testb"}  # tasks.tag.SPLITS
