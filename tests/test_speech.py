@@ -259,3 +259,22 @@ def test_cli_trains_evaluates_and_transcribes_in_order_with_errors_in_place(tmp_
     assert main(["speech", str(run), "--file", str(tmp_path / "list.txt"), "--beam", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[0] == f"{files[0]}\t{rows[0]['transcript']}"
+
+
+def test_baselines_segment_strings_at_silences_and_classify_mfcc_statistics(tmp_path):
+    from rnnkit.tasks.speech.baselines import fit_classifier, mfcc_statistics, segment
+
+    corpus = corpora.read_fsdd(fake_fsdd(tmp_path))
+    config = speech.FSDD_FEATURES
+    x = np.stack([mfcc_statistics(w, config) for w in corpus.waves])
+    assert x.shape == (len(corpus.waves), 104)
+    train, test = corpus.dataset_split()
+    for kind in ("logistic", "svm"):
+        model = fit_classifier(x[train], corpus.digits[train], kind)
+        assert (model.predict(x[test]) == corpus.digits[test]).mean() >= 0.95
+    strings = corpora.make_strings(corpus, test, 10, seed=0)
+    for wave, digits in zip(strings.waves, strings.digits):
+        pieces = segment(wave, corpora.FSDD_RATE)
+        assert len(pieces) == len(digits)
+        for a, b in pieces:
+            assert abs((b - a) - 0.2 * 8000) < 0.06 * 8000  # each tone found, about its length
