@@ -88,17 +88,34 @@ def quick(task: str, **fields) -> speech.SpeechConfig:
 
 def test_fsdd_split_and_leave_one_speaker_out_never_test_on_training_recordings(tmp_path):
     corpus = corpora.read_fsdd(fake_fsdd(tmp_path))
-    train, validation, test = speech._fsdd_parts(quick("digits"), corpus)
+    split = speech.fsdd_splits(quick("digits"), corpus)[0]
+    train, validation, test = split.train, split.validation, split.test
     assert set(corpus.indices[test]) == set(range(5))
     assert not set(train) & set(test) and not set(validation) & set(test) and not set(train) & set(validation)
     assert len(train) + len(validation) + len(test) == len(corpus.paths)
-    train, validation, test = speech._fsdd_parts(quick("digits", speaker="bob"), corpus)
-    assert set(corpus.speakers[test]) == {"bob"}
-    assert "bob" not in set(corpus.speakers[train]) | set(corpus.speakers[validation])
+    split = speech.fsdd_splits(quick("digits", speaker="bob"), corpus)[0]
+    assert set(corpus.speakers[split.test]) == {"bob"}
+    assert "bob" not in set(corpus.speakers[split.train]) | set(corpus.speakers[split.validation])
+    every = speech.fsdd_splits(quick("digits", loso=True), corpus)
+    assert every.names == ["ann", "bob", "cyd"] and len(every) == 3
     with pytest.raises(DataError, match="no FSDD speaker 'zed'"):
-        speech._fsdd_parts(quick("digits", speaker="zed"), corpus)
+        speech.fsdd_splits(quick("digits", speaker="zed"), corpus)
     with pytest.raises(DataError, match="1 test recordings also occur in training"):
         corpora.check_disjoint(["a.wav", "b.wav"], ["b.wav"], "recordings")
+    leaky = dataclasses.replace(split, train=np.concatenate([split.train, split.test[:1]]))
+    with pytest.raises(DataError, match="also occur in training"):
+        speech.check_fsdd_split(corpus, leaky, speaker_independent=True)
+
+
+def test_leave_one_speaker_out_runs_a_fold_per_speaker(tmp_path):
+    data = fake_fsdd(tmp_path, speakers=("ann", "bob", "cyd"), per_digit=3)
+    results = speech.train(quick("digits", loso=True, epochs=2), data, tmp_path / "run")
+    assert [f["name"] for f in results["folds"]] == ["ann", "bob", "cyd"]
+    accuracies = [f["test_accuracy"] for f in results["folds"]]
+    assert results["test_accuracy_mean"] == pytest.approx(np.mean(accuracies))
+    for k in (1, 2, 3):
+        fold = tmp_path / "run" / "folds" / f"0{k}"
+        assert (fold / "best.safetensors").is_file()
 
 
 def test_strings_join_one_speakers_recordings_of_one_part_seeded(tmp_path):
@@ -118,7 +135,7 @@ def test_strings_join_one_speakers_recordings_of_one_part_seeded(tmp_path):
 
 def test_digits_train_on_the_template_and_score_accuracy_and_confusion(tmp_path):
     data = fake_fsdd(tmp_path)
-    results = speech.train(quick("digits", epochs=8), data, tmp_path / "run")
+    results = speech.train(quick("digits", epochs=15), data, tmp_path / "run")
     assert results["sizes"]["test"] == 3 * 10 * 5
     assert results["test_accuracy"] >= 0.9
     table = np.array(results["test_confusion"])
@@ -168,8 +185,6 @@ def test_speechocean_reader_validation_speakers_and_sentences_run(tmp_path):
     base = fake_speechocean(tmp_path)
     train = corpora.read_speechocean(base, "train")
     assert train.texts[:2] == ["AB C", "BA"] and train.texts[8] == "AB C"  # lower case read as upper
-    held = corpora.validation_speakers(train.speakers, 0.25, seed=0)
-    assert len(held) == 1 and held <= set(train.speakers)
     config = quick(
         "sentences",
         epochs=15,
@@ -181,7 +196,7 @@ def test_speechocean_reader_validation_speakers_and_sentences_run(tmp_path):
     )
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, batch_size=4, lr=1e-2))
     results = speech.train(config, base, tmp_path / "run")
-    assert results["sizes"] == {"train": 24, "validation": 8, "test": 8}
+    assert results["sizes"] == {"train": 24, "validation": 8, "test": 8}  # validation: a whole speaker
     assert (tmp_path / "run" / speech.LM_FILE).is_file()
     for name in ("test_greedy", "test_beam4", "test_beam4+lm"):
         assert 0 <= results[name]["cer"] <= 1.0 and 0 <= results[name]["exact"] <= 1.0
@@ -204,15 +219,16 @@ def test_speechocean_refuses_a_speaker_in_both_parts(tmp_path):
 def test_real_fsdd_split_and_folds_keep_test_apart():
     corpus = corpora.read_fsdd(SHARED / "fsdd")
     assert len(corpus.paths) == 3000 and len(corpus.speaker_names) == 6
-    train, validation, test = speech._fsdd_parts(speech.preset("digits"), corpus)
+    split = speech.fsdd_splits(speech.preset("digits"), corpus)[0]
+    train, validation, test = split.train, split.validation, split.test
     assert len(test) == 300 and len(train) + len(validation) == 2700
     test_names = {corpus.paths[i].name for i in test}
     assert not test_names & {corpus.paths[i].name for i in np.concatenate([train, validation])}
     for speaker in corpus.speaker_names:
-        config = dataclasses.replace(speech.preset("digits"), speaker=speaker)
-        train, validation, test = speech._fsdd_parts(config, corpus)
-        assert set(corpus.speakers[test]) == {speaker}
-        assert speaker not in set(corpus.speakers[np.concatenate([train, validation])])
+        split = speech.fsdd_splits(dataclasses.replace(speech.preset("digits"), speaker=speaker), corpus)[0]
+        assert set(corpus.speakers[split.test]) == {speaker}
+        assert speaker not in set(corpus.speakers[np.concatenate([split.train, split.validation])])
+        speech.check_fsdd_split(corpus, split, speaker_independent=True)
 
 
 @pytest.mark.skipif(
@@ -224,8 +240,6 @@ def test_real_speechocean_speakers_are_apart():
     assert len(train.ids) == len(test.ids) == 2500
     assert not set(train.speakers) & set(test.speakers)
     corpora.check_disjoint(train.speakers, test.speakers, "speakers")
-    held = corpora.validation_speakers(train.speakers, 0.1, 0)
-    assert len(held) == 12 and held <= set(train.speakers)
 
 
 def test_cli_trains_evaluates_and_transcribes_in_order_with_errors_in_place(tmp_path, capsys):

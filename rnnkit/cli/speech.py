@@ -52,6 +52,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="what to recognise, and the preset trained (default: %(default)s)",
     )
     _add_data(train)
+    train.add_argument(
+        "--loso",
+        action="store_true",
+        help="FSDD: leave-one-speaker-out, one model per speaker (folds/01..06), mean and sd reported",
+    )
     train.add_argument("--out", help="run directory (default: runs/speech-TASK)")
     train.add_argument("--restart", action="store_true", help="start over even if --out holds a run")
     common.add_overrides(train, OPTIONS, "override any config field, e.g. --set model.hidden_size=96")
@@ -105,18 +110,29 @@ def _add_data(parser: argparse.ArgumentParser) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from ..tasks import speech
 
+    if args.loso:
+        args.set = [*args.set, "loso=true"]
     config = common.config_from_args(speech.preset(args.task), args, OPTIONS)
     args.preset = args.task
-    args.out = args.out or f"runs/speech-{args.task}" + (f"-{config.speaker}" if config.speaker else "")
+    suffix = "-loso" if config.loso else f"-{config.speaker}" if config.speaker else ""
+    args.out = args.out or f"runs/speech-{args.task}{suffix}"
     run_dir = common.run_dir(args, speech.RUNS)
     split = f"speaker {config.speaker} held out" if config.speaker else "the dataset's split"
+    split = "leave-one-speaker-out" if config.loso else split
     results = common.train_with_progress(
         lambda callbacks: speech.train(config, args.data, run_dir, callbacks),
         run_dir,
         f"training speech --task {args.task} on {split}",
     )
     minutes = f"{results['train_seconds_total'] / 60:.1f} min of training"
-    _print_scores(results, config.task)
+    if config.loso:
+        metric = "test_accuracy" if config.task == "digits" else "test_wer"
+        for fold in results["folds"]:
+            print(f"  held out {fold['name']:>10s}: {metric} {fold[metric]:.2%}")
+        mean, sd = results[f"{metric}_mean"], results[f"{metric}_sd"]
+        print(f"leave-one-speaker-out {metric} {mean:.2%} +- {sd:.2%} (mean +- sd over speakers)")
+    else:
+        _print_scores(results, config.task)
     print(minutes)
     print(f"run: {run_dir}  (scores: {run_dir / 'results.json'})")
     return 0
@@ -141,7 +157,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..tasks.speech.predict import evaluate
 
     result = evaluate(args.run, args.data, args.beam)
-    _print_scores(result, result["task"])
+    for fold in result["folds"] or [result]:
+        if result["folds"]:
+            print(f"held out {fold['name']}:")
+        _print_scores(fold, fold["task"])
     return 0
 
 

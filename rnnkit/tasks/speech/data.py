@@ -13,8 +13,8 @@ the same seed makes the same strings. Each recording was trimmed on its own, so 
 coarticulation between its digits: real connected speech is harder.
 
 **speechocean762**: Kaldi-style ``train/`` and ``test/`` (``text``, ``wav.scp``, ``utt2spk``) over
-``audio/SPEAKERnnnn/*.opus``; 125 speakers each, none in both. Validation is a seeded tenth of the
-training *speakers* (all their utterances), so it is as speaker-independent as the test.
+``audio/SPEAKERnnnn/*.opus``; 125 speakers each, none in both. The task draws validation as whole
+training speakers (:func:`rnnkit.train.cv.fixed_split`), as speaker-independent as the test.
 Transcripts are upper case; the model writes :data:`CHARACTERS` (space, apostrophe, A-Z).
 """
 
@@ -206,14 +206,6 @@ def read_speechocean(data: str | os.PathLike | None, part: str) -> Utterances:
     )
 
 
-def validation_speakers(speakers: Sequence[str], share: float, seed: int) -> set[str]:
-    """A seeded ``share`` of the distinct training speakers (at least one)."""
-    names = sorted(set(speakers))
-    rng = np.random.default_rng(seed)
-    count = max(1, round(share * len(names)))
-    return {names[i] for i in rng.permutation(len(names))[:count]}
-
-
 __all__ = [
     "CHARACTERS",
     "DIGITS",
@@ -229,5 +221,4 @@ __all__ = [
     "normalize_text",
     "read_fsdd",
     "read_speechocean",
-    "validation_speakers",
 ]

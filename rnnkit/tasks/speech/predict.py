@@ -20,6 +20,8 @@ from ...audio import features, read_audio
 from ...data.sequences import FeatureSequences
 from ...decode.ctc import greedy
 from ...errors import InputError
+from ...train import folds
+from ...train.cv import Splits
 from .task import RUNS, SpeechConfig, _lm, build_model, decode, outputs, prepare, score
 
 
@@ -80,14 +82,21 @@ class Predictor:
 
 
 def evaluate(run_dir: str | Path, data: str | Path | None, beam: int | None = None) -> dict[str, Any]:
-    """The run's test scores again, from its best weights, on the same test part."""
-    model, config = RUNS.load_model(run_dir, build_model)
-    if beam is not None:
-        config.beam = beam
-    prepared = prepare(config, data)
+    """The run's test scores again, from its best weights, on the same test part; for a
+    leave-one-speaker-out run, each fold's (``folds``) beside the first fold's details."""
+    results = []
     start = time.perf_counter()
-    result = score(config, model, prepared, _lm(config, Path(run_dir)))
-    return {**result, "sizes": prepared.sizes, "seconds": time.perf_counter() - start, "task": config.task}
+    for member in folds.members(RUNS, run_dir):
+        model, config = RUNS.load_model(member, build_model)
+        if beam is not None:
+            config.beam = beam
+        prepared = prepare(config, data, splits=Splits.load(Path(member) / folds.SPLITS_FILE))
+        result = score(config, model, prepared, _lm(config, Path(member)))
+        results.append(
+            {**result, "sizes": prepared.sizes, "task": config.task, "name": prepared.splits.name(0)}
+        )
+    first = results[0]
+    return {**first, "folds": results if len(results) > 1 else [], "seconds": time.perf_counter() - start}
 
 
 def plot_alignment(answer: dict[str, Any], config: SpeechConfig, path: str | Path) -> Path:

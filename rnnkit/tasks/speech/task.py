@@ -25,17 +25,17 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ...audio import FeatureConfig, MaskConfig, features, read_audio, spec_augment
-from ...data.batching import in_order
 from ...data.sequences import FeatureSequences
 from ...decode.ctc import greedy, prefix_beam_search
 from ...decode.ngram import CharNgram
 from ...errors import ConfigError
-from ...models.sequence import SequenceModel, SequenceModelConfig, make_step
-from ...train import RunKind, TrainConfig, Trainer
+from ...models.sequence import SequenceModel, SequenceModelConfig, make_step, probabilities
+from ...train import RunKind, TrainConfig, Trainer, cosine, folds
+from ...train.cv import Splits, fixed_split, leave_one_group_out
+from ...train.metrics import classification_scores
 from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
 from . import data as corpora
 
@@ -48,11 +48,13 @@ EVAL_BATCH, EVAL_STEPS = 64, 40_000  # inference batches: at most 64 utterances,
 class SpeechConfig:
     task: str = "digits"  # "digits" | "strings" | "sentences"
     speaker: str = ""  # FSDD: hold this speaker out (a leave-one-speaker-out fold); "": recordings 0-4
+    loso: bool = False  # FSDD: leave-one-speaker-out, one run per speaker in folds/NN
+    fold: int = 0  # in a fold's own run, which fold (1..6); 0 otherwise
     features: FeatureConfig = field(default_factory=lambda: FeatureConfig(sample_rate=8000))
     masks: MaskConfig = field(default_factory=MaskConfig)  # SpecAugment on training batches
     validation_share: float = 0.1  # of the training recordings (FSDD) or speakers (speechocean762)
     split_seed: int = 0  # validation draw and the strings (the training's seed is train.seed)
-    train_strings: int = 4000
+    train_strings: int = 3000
     test_strings: int = 500  # also the validation strings' count
     lm_order: int = 0  # CTC: the character n-gram of the beam search; 0 for none
     beam: int = 8  # CTC: prefix beam width used by evaluate and (without --beam) prediction
@@ -64,8 +66,12 @@ class SpeechConfig:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
-        if self.speaker and self.task == "sentences":
-            raise ConfigError("speaker (leave-one-speaker-out) is for the FSDD tasks, not sentences")
+        if (self.speaker or self.loso) and self.task == "sentences":
+            raise ConfigError(
+                "speaker and loso (leave-one-speaker-out) are for the FSDD tasks, not sentences"
+            )
+        if self.speaker and self.loso:
+            raise ConfigError(f"give speaker={self.speaker!r} (one fold) or loso (every fold), not both")
         if not 0 < self.validation_share < 1:
             raise ConfigError(f"validation_share must be in (0, 1), got {self.validation_share}")
         if self.beam < 1 or self.lm_order < 0:
@@ -80,12 +86,6 @@ class SpeechConfig:
         """CTC symbol ids -> text: characters joined, digits separated by spaces."""
         glue = "" if self.task == "sentences" else " "
         return glue.join(self.symbols[i - 1] for i in ids)
-
-
-def _train(**fields: Any) -> TrainConfig:
-    return TrainConfig(
-        **{"batch_size": 32, "lr": 2e-3, "schedule": "cosine", "warmup": 0.05, "clip_norm": 1.0, **fields}
-    )
 
 
 FSDD_FEATURES = FeatureConfig(sample_rate=8000, n_mels=40, fmax=4000.0)
@@ -104,14 +104,15 @@ PRESETS: dict[str, SpeechConfig] = {
             num_classes=10,
             dropout=0.2,
         ),
-        train=_train(epochs=30, monitor="val_accuracy"),
+        train=cosine(30, 32, 2e-3, warmup=0.05, monitor="val_accuracy"),
     ),
     "strings": SpeechConfig(
         task="strings",
-        features=dataclasses.replace(FSDD_FEATURES, stack=2),
+        features=dataclasses.replace(FSDD_FEATURES, stack=3),
+        train_strings=3000,
         masks=MaskConfig(freq_masks=1, freq_width=6, time_masks=2, time_width=5),
         model=SequenceModelConfig(
-            input_size=80,
+            input_size=120,
             projection=96,
             cell="lstm",
             hidden_size=96,
@@ -120,7 +121,7 @@ PRESETS: dict[str, SpeechConfig] = {
             num_classes=10,
             dropout=0.1,
         ),
-        train=_train(epochs=20, monitor="val_loss"),
+        train=cosine(20, 32, 2e-3, warmup=0.05),
     ),
     "sentences": SpeechConfig(
         task="sentences",
@@ -136,7 +137,7 @@ PRESETS: dict[str, SpeechConfig] = {
             num_classes=len(corpora.CHARACTERS),
             dropout=0.15,
         ),
-        train=_train(epochs=40, lr=1.5e-3, monitor="val_loss"),
+        train=cosine(40, 32, 1.5e-3, warmup=0.05),
     ),
 }
 
@@ -146,7 +147,8 @@ RUNS = RunKind(
     PRESETS,
     may_change=("train.epochs", "train.time_limit", "beam", "lm_weight", "bonus"),
     from_data=("model.input_size", "model.num_classes"),
-    files=(LM_FILE, RESULTS_FILE),
+    files=(LM_FILE, RESULTS_FILE, folds.SPLITS_FILE),
+    folders=(folds.FOLDS,),
 )
 
 
@@ -191,6 +193,7 @@ class MaskedSequences(FeatureSequences):
 
 @dataclass
 class SpeechData:
+    splits: Splits  # the run's own split, over the corpus's items (FSDD recordings or utterances)
     train: MaskedSequences
     validation: FeatureSequences
     test: FeatureSequences
@@ -200,27 +203,51 @@ class SpeechData:
     sizes: dict[str, int]
 
 
-def _fsdd_parts(config: SpeechConfig, corpus: corpora.Fsdd) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(train, validation, test) FSDD positions, checked for leaks."""
-    if config.speaker:
-        rest, test = corpus.speaker_split(config.speaker)
-        corpora.check_disjoint(corpus.speakers[rest], corpus.speakers[test], "speakers")
-    else:
-        rest, test = corpus.dataset_split()
-    corpora.check_disjoint([corpus.paths[i] for i in rest], [corpus.paths[i] for i in test], "recordings")
-    rng = np.random.default_rng(config.split_seed)
-    shuffled = rng.permutation(rest)
-    count = max(1, round(config.validation_share * len(rest)))
-    return np.sort(shuffled[count:]), np.sort(shuffled[:count]), test
+FSDD_SOURCE, SPEECHOCEAN_SOURCE = "fsdd recordings", "speechocean762 train + test utterances"
 
 
-def prepare(config: SpeechConfig, data: str | Path | None, fsdd: corpora.Fsdd | None = None) -> SpeechData:
-    """The run's three parts as features (and the LM's sentences)."""
-    feats = config.features
+def fsdd_splits(config: SpeechConfig, corpus: corpora.Fsdd) -> Splits:
+    """FSDD's own split (validation: a tenth of the training recordings, stratified by digit), one
+    leave-one-speaker-out fold (``speaker``), or all six (``loso``; validation: a whole other
+    speaker)."""
+    n, labels, seed, share = len(corpus.paths), corpus.digits, config.split_seed, config.validation_share
+    if config.speaker or config.loso:
+        every = leave_one_group_out(corpus.speakers, labels, seed, share, FSDD_SOURCE)
+        if config.loso:
+            return every
+        corpus.speaker_split(config.speaker)  # an unknown speaker is an error naming the speakers
+        return every.only(every.names.index(config.speaker))
+    _, test = corpus.dataset_split()
+    return fixed_split(test, n, labels, None, seed, share, FSDD_SOURCE, "recordings 0-4")
+
+
+def check_fsdd_split(corpus: corpora.Fsdd, split, speaker_independent: bool) -> None:
+    """No test recording (and, leaving speakers out, no test speaker) among the training ones."""
+    learnt = np.concatenate([split.train, split.validation])
+    corpora.check_disjoint(
+        [corpus.paths[i].name for i in learnt], [corpus.paths[i].name for i in split.test], "recordings"
+    )
+    if speaker_independent:
+        corpora.check_disjoint(corpus.speakers[learnt], corpus.speakers[split.test], "speakers")
+
+
+def prepare(
+    config: SpeechConfig,
+    data: str | Path | None,
+    fsdd: corpora.Fsdd | None = None,
+    splits: Splits | None = None,
+) -> SpeechData:
+    """The run's three parts as features (and the LM's sentences); ``splits``: a fold's, or a
+    resumed run's saved split."""
     if config.task == "sentences":
-        return _prepare_sentences(config, data)
+        return _prepare_sentences(config, data, splits)
+    feats = config.features
     corpus = fsdd or corpora.read_fsdd(data)
-    train, validation, test = _fsdd_parts(config, corpus)
+    splits = splits or fsdd_splits(config, corpus)
+    splits.check_source(len(corpus.paths), FSDD_SOURCE, folds.SPLITS_FILE)
+    split = splits[0]
+    check_fsdd_split(corpus, split, bool(config.speaker or config.fold))
+    train, validation, test = split.train, split.validation, split.test
     if config.task == "digits":
         parts = [
             ([features(corpus.waves[i], feats) for i in p], corpus.digits[p])
@@ -237,8 +264,8 @@ def prepare(config: SpeechConfig, data: str | Path | None, fsdd: corpora.Fsdd | 
             corpora.make_strings(corpus, validation, config.test_strings, seed + 1),
             corpora.make_strings(corpus, test, config.test_strings, seed + 2),
         ]
-        used = [sorted({i for s in m.sources for i in s}) for m in made]
-        corpora.check_disjoint(used[0], used[2], "recordings")  # the strings' sources, too
+        used = [sorted({corpus.paths[i].name for s in m.sources for i in s}) for m in made]
+        corpora.check_disjoint(used[0] + used[1], used[2], "recordings")  # the strings' sources, too
         datasets = [
             FeatureSequences([features(w, feats) for w in m.waves], targets=[d + 1 for d in m.digits])
             for m in made
@@ -248,29 +275,49 @@ def prepare(config: SpeechConfig, data: str | Path | None, fsdd: corpora.Fsdd | 
         lm_sentences = [(d + 1).tolist() for d in made[0].digits]
     train_set = _masked(datasets[0], config)
     sizes = {"train": len(train_set), "validation": len(datasets[1]), "test": len(datasets[2])}
-    return SpeechData(train_set, datasets[1], datasets[2], texts, seconds, lm_sentences, sizes)
+    return SpeechData(splits, train_set, datasets[1], datasets[2], texts, seconds, lm_sentences, sizes)
 
 
-def _prepare_sentences(config: SpeechConfig, data: str | Path | None) -> SpeechData:
-    train_all = corpora.read_speechocean(data, "train")
-    test = corpora.read_speechocean(data, "test")
-    corpora.check_disjoint(train_all.speakers, test.speakers, "speakers")
-    held = corpora.validation_speakers(train_all.speakers, config.validation_share, config.split_seed)
-    train = train_all.subset([i for i, s in enumerate(train_all.speakers) if s not in held])
-    validation = train_all.subset([i for i, s in enumerate(train_all.speakers) if s in held])
+def _prepare_sentences(config: SpeechConfig, data: str | Path | None, splits: Splits | None) -> SpeechData:
+    """speechocean762's train and test parts as one list of utterances (train first); its test
+    part is the split's test, and validation whole training speakers (rnnkit.train.cv.fixed_split)."""
+    train_part = corpora.read_speechocean(data, "train")
+    test_part = corpora.read_speechocean(data, "test")
+    corpora.check_disjoint(train_part.speakers, test_part.speakers, "speakers")
+    everything = corpora.Utterances(
+        *(a + b for a, b in zip(
+            (train_part.ids, train_part.speakers, train_part.texts, train_part.paths),
+            (test_part.ids, test_part.speakers, test_part.texts, test_part.paths),
+        ))
+    )  # fmt: skip
+    n, first_test = len(everything.ids), len(train_part.ids)
+    speakers = np.array(everything.speakers)
+    splits = splits or fixed_split(
+        np.arange(first_test, n), n, None, speakers, config.split_seed, config.validation_share,
+        SPEECHOCEAN_SOURCE, "test speakers",
+    )  # fmt: skip
+    splits.check_source(n, SPEECHOCEAN_SOURCE, folds.SPLITS_FILE)
+    split = splits[0]
+    learnt = np.concatenate([split.train, split.validation])
+    corpora.check_disjoint(speakers[learnt], speakers[split.test], "speakers")
+    corpora.check_disjoint(speakers[split.train], speakers[split.validation], "speakers (validation)")
     rate = config.features.sample_rate
 
-    def load(part: corpora.Utterances) -> tuple[FeatureSequences, float]:
+    def load(positions: np.ndarray) -> tuple[FeatureSequences, float]:
+        part = everything.subset(positions.tolist())
         waves = [read_audio(p, rate, config.features.max_seconds) for p in part.paths]
         ids = [np.array([config.symbols.index(c) + 1 for c in text]) for text in part.texts]
         seconds = sum(len(w) for w in waves) / rate
         return FeatureSequences([features(w, config.features) for w in waves], targets=ids), seconds
 
-    (train_set, _), (validation_set, _), (test_set, seconds) = load(train), load(validation), load(test)
+    (train_set, _), (validation_set, _), (test_set, seconds) = (
+        load(split.train), load(split.validation), load(split.test)
+    )  # fmt: skip
     lm_sentences = [t.tolist() for t in train_set.targets]
+    texts = [everything.texts[i] for i in split.test]
     sizes = {"train": len(train_set), "validation": len(validation_set), "test": len(test_set)}
     return SpeechData(
-        _masked(train_set, config), validation_set, test_set, test.texts, seconds, lm_sentences, sizes
+        splits, _masked(train_set, config), validation_set, test_set, texts, seconds, lm_sentences, sizes
     )
 
 
@@ -284,15 +331,24 @@ def _masked(dataset: FeatureSequences, config: SpeechConfig) -> MaskedSequences:
 
 
 class SpeechRecipe(Recipe[SpeechConfig, SpeechData]):
+    """One model on one split: FSDD's or speechocean762's, one held-out speaker, or a fold given by
+    :func:`cross_validate`."""
+
     runs = RUNS
 
-    def __init__(self, data: str | Path | None, fsdd: corpora.Fsdd | None = None) -> None:
-        self.data, self.fsdd = data, fsdd
+    def __init__(
+        self, data: str | Path | None, fsdd: corpora.Fsdd | None = None, split: Splits | None = None
+    ) -> None:
+        self.data, self.fsdd, self.split = data, fsdd, split
 
-    def prepare(self, config: SpeechConfig, saved: Any) -> SpeechData:
-        return prepare(config, self.data, self.fsdd)
+    def load_saved(self, run_dir: Path, config: SpeechConfig) -> Splits:
+        return Splits.load(run_dir / folds.SPLITS_FILE)
+
+    def prepare(self, config: SpeechConfig, saved: Splits | None) -> SpeechData:
+        return prepare(config, self.data, self.fsdd, saved or self.split)
 
     def save_new(self, config: SpeechConfig, data: SpeechData, run_dir: Path) -> None:
+        data.splits.save(run_dir / folds.SPLITS_FILE)
         if config.task != "digits" and config.lm_order:
             CharNgram(config.lm_order, len(config.symbols)).fit(data.lm_sentences).save(run_dir / LM_FILE)
 
@@ -318,8 +374,7 @@ class SpeechRecipe(Recipe[SpeechConfig, SpeechData]):
     def test(
         self, config: SpeechConfig, data: SpeechData, trainer: Trainer, model: nn.Module
     ) -> dict[str, Any]:
-        lm = _lm(config, trainer.run_dir)
-        return {**score(config, model, data, lm), "sizes": data.sizes}
+        return {**score(config, model, data, _lm(config, trainer.run_dir)), "sizes": data.sizes}
 
 
 def _lm(config: SpeechConfig, run_dir: Path | None) -> CharNgram | None:
@@ -337,8 +392,38 @@ def train(
     resume: bool = True,
     fsdd: corpora.Fsdd | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume) the run in ``run_dir`` and score it on its test part (``results.json``)."""
-    return train_run(SpeechRecipe(data, fsdd), resolved(config), Path(run_dir), callbacks, resume)
+    """Train (or resume) the run in ``run_dir`` and score it on its test part (``results.json``);
+    with ``loso``, one run per held-out speaker (:func:`cross_validate`)."""
+    config, run_dir = resolved(config), Path(run_dir)
+    if config.loso:
+        return cross_validate(config, data, run_dir, callbacks, resume, fsdd)
+    folds.refuse_overwrite(RUNS, config, run_dir, resume)
+    return train_run(SpeechRecipe(data, fsdd), config, run_dir, callbacks, resume)
+
+
+def cross_validate(
+    config: SpeechConfig,
+    data: str | Path | None,
+    run_dir: str | Path,
+    callbacks: Iterable[Any] = (),
+    resume: bool = True,
+    fsdd: corpora.Fsdd | None = None,
+) -> dict[str, Any]:
+    """Leave-one-speaker-out on FSDD: a run of the template per speaker in ``folds/NN``
+    (:func:`rnnkit.train.folds.cross_validate`), the mean and sd of the folds' figures."""
+    corpus = fsdd or corpora.read_fsdd(data)
+    splits = fsdd_splits(config, corpus)
+    metric = "test_accuracy" if config.task == "digits" else "test_wer"
+    return folds.cross_validate(
+        RUNS,
+        config,
+        splits,
+        lambda one: SpeechRecipe(data, corpus, one),
+        run_dir,
+        callbacks,
+        resume,
+        (metric,),
+    )
 
 
 # -- outputs, decoding and scores -------------------------------------------------------------------
@@ -348,21 +433,9 @@ def outputs(
     model: nn.Module, dataset: FeatureSequences, progress: Callable[[int, int], None] | None = None
 ) -> list[np.ndarray]:
     """Per utterance: class probabilities (C,) for the clip head, log-probabilities (T_i, C+1)
-    for the CTC head; in the dataset's order, through the one inference loop."""
-    device = next(model.parameters()).device
-    ctc = model.config.head == "ctc"
-
-    def run(indices: np.ndarray) -> list[np.ndarray]:
-        batch = dataset.collate(indices).to(device)
-        logits = model(batch.features, batch.lengths)
-        if not ctc:
-            return list(F.softmax(logits, dim=-1).double().cpu().numpy())
-        log_probs = F.log_softmax(logits, dim=-1).double().cpu().numpy()  # (B, T, C+1)
-        return [log_probs[row, :n] for row, n in enumerate(batch.lengths.tolist())]
-
-    model.eval()
-    with torch.inference_mode():
-        return in_order(dataset.lengths, run, EVAL_BATCH, EVAL_STEPS, progress)
+    for the CTC head; in the dataset's order, through the core's inference loop."""
+    log = model.config.head == "ctc"
+    return probabilities([model], dataset, progress, EVAL_BATCH, EVAL_STEPS, log=log)
 
 
 def decode(
@@ -387,23 +460,15 @@ def error_rates(references: list[str], hypotheses: list[str], characters: bool) 
     return result
 
 
-def confusion(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
-    table = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(table, (labels, predicted), 1)
-    return table
-
-
 def score(config: SpeechConfig, model: nn.Module, data: SpeechData, lm: CharNgram | None) -> dict[str, Any]:
     """The test scores: accuracy and confusion (digits), or error rates for each decoder."""
     start = time.perf_counter()
     out = outputs(model, data.test)
     forward = time.perf_counter() - start
     if config.task == "digits":
-        predicted = np.array([p.argmax() for p in out])
-        labels = data.test.labels
+        result = classification_scores(np.stack(out), data.test.labels, corpora.DIGIT_SYMBOLS)
         return {
-            "test_accuracy": float((predicted == labels).mean()),
-            "test_confusion": confusion(labels, predicted, 10).tolist(),
+            **{f"test_{name}": value for name, value in result.items()},
             "test_seconds_audio": data.test_seconds,
             "test_seconds_model": forward,
         }
@@ -438,9 +503,10 @@ __all__ = [
     "SpeechData",
     "SpeechRecipe",
     "build_model",
-    "confusion",
+    "cross_validate",
     "decode",
     "error_rates",
+    "fsdd_splits",
     "outputs",
     "prepare",
     "preset",
