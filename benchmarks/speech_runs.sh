@@ -1,0 +1,17 @@
+#!/bin/sh
+# The runs behind docs/speech.md (issue 29), each on a time budget that fits this 2-core CPU's share.
+# Run from the repository root under the CPU lock:
+#     flock /tmp/rnnkit-cpu.lock sh benchmarks/speech_runs.sh
+# Each run writes runs/NAME (results.json) and runs/NAME.log; a finished run is skipped.
+set -e
+fsdd=${FSDD:-../shared/data/fsdd}
+ocean=${SPEECHOCEAN:-../shared/data/speechocean762}
+run() {  # NAME ARGS...
+    name=$1; shift
+    [ -f runs/$name/results.json ] && return 0
+    /usr/bin/time -f "%e s wall" .venv/bin/rnnkit speech train --out runs/$name --restart "$@" > runs/$name.log 2>&1
+}
+run speech-digits --task digits --data $fsdd --minutes 6
+run speech-strings --task strings --data $fsdd --minutes 8
+run speech-sentences --task sentences --data $ocean --minutes 30
+run speech-digits-loso --task digits --loso --data $fsdd --minutes 2.5
