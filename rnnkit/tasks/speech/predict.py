@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from ...decode.ctc import greedy
 from ...errors import InputError
 from ...train import folds
 from ...train.cv import Splits
+from ...train.plots import save_png
 from .task import RUNS, SpeechConfig, _lm, build_model, decode, outputs, prepare, score
 
 
@@ -99,9 +100,10 @@ def evaluate(run_dir: str | Path, data: str | Path | None, beam: int | None = No
     return {**first, "folds": results if len(results) > 1 else [], "seconds": time.perf_counter() - start}
 
 
-def plot_alignment(answer: dict[str, Any], config: SpeechConfig, path: str | Path) -> Path:
+def plot_alignment(answer: dict[str, Any], config: SpeechConfig, path: str | Path | BinaryIO) -> None:
     """The log-mel spectrogram of ``answer`` (kept by :class:`Predictor`) with, under it, the frames
-    that emitted each symbol of the greedy path, and the blank's probability."""
+    that emitted each symbol of the greedy path, and the blank's probability: a PNG at ``path`` (or
+    written into a binary file object)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -115,7 +117,7 @@ def plot_alignment(answer: dict[str, Any], config: SpeechConfig, path: str | Pat
     )
     top.imshow(frames.T, origin="lower", aspect="auto", extent=(0, seconds, 0, n_mels), cmap="magma")
     top.set_ylabel("mel band")
-    top.set_title(f"{answer['name']}: {answer['transcript']!r}")
+    top.set_title(f"{Path(answer['name']).name}: {answer['transcript']!r}")
     for symbol in answer.get("symbols", []):
         middle.axvspan(symbol["start"], symbol["end"], color="tab:blue", alpha=0.35)
         middle.text((symbol["start"] + symbol["end"]) / 2, 0.5, symbol["symbol"].replace(" ", "␣"),
@@ -128,10 +130,12 @@ def plot_alignment(answer: dict[str, Any], config: SpeechConfig, path: str | Pat
     bottom.set_ylim(0, 1.05)
     bottom.set_ylabel("P(blank)")
     bottom.set_xlabel("seconds")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return Path(path)
+    if isinstance(path, (str, Path)):
+        save_png(figure, path)
+    else:
+        figure.tight_layout()
+        figure.savefig(path, format="png", dpi=100)
+        plt.close(figure)
 
 
 __all__ = ["Predictor", "evaluate", "plot_alignment"]
