@@ -28,6 +28,7 @@ from ..train.rundir import RUN_FILE
 from .activity import ActivityModel
 from .batcher import StepCosts
 from .dna import DnaModel
+from .speech import SpeechModel
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,7 @@ class LanguageModel:
 ADAPTERS = {cls.task: cls for cls in (SentimentModel, TaggingModel, TranslationModel, LanguageModel)}
 ADAPTERS[DnaModel.task] = DnaModel  # in its own file, rnnkit/serve/dna.py
 ADAPTERS[ActivityModel.task] = ActivityModel  # in its own file, rnnkit/serve/activity.py
+ADAPTERS[SpeechModel.task] = SpeechModel  # in its own file, rnnkit/serve/speech.py
 
 
 @dataclass
