@@ -176,6 +176,29 @@ def test_commands_end_to_end_on_skeletons(msr, tmp_path, capsys):
     assert Image.open(gif).n_frames == 17
 
 
+def test_an_ensemble_holds_out_each_training_subject_and_averages_its_members(msr, tmp_path, capsys):
+    run = tmp_path / "ensemble"
+    small = ["--set", "model.hidden_size=8", "--set", "model.projection=0", "--set", "ensemble=true"]
+    assert main(["activity", "train", "--data", str(msr), "--out", str(run), "--epochs", "1", *small]) == 0
+    results = json.loads((run / "results.json").read_text())
+    assert [f["name"] for f in results["folds"]] == ["validated on s01", "validated on s03"]
+    for k, subject in ((1, 1), (2, 3)):
+        split = json.loads((run / "folds" / f"0{k}" / "splits.json").read_text())["splits"][0]
+        data = activity.read_msr(msr, "AS1")
+        assert set(data.subjects[split["validation"]]) == {subject}
+        assert set(data.subjects[split["train"]]) == {4 - subject}  # the other training subject
+        assert set(data.subjects[split["test"]]) == {2, 4}
+    members = [activity.Predictor.from_run(run / "folds" / f"0{k}") for k in (1, 2)]
+    path = msr / "a03_s02_e01_skeleton3D.txt"
+    each = [m([path])[0]["probabilities"] for m in members]
+    both = activity.Predictor.from_run(run)([path])[0]["probabilities"]
+    for name, p in both.items():
+        assert p == pytest.approx((each[0][name] + each[1][name]) / 2, abs=1e-7)  # float32 models
+    capsys.readouterr()
+    assert main(["activity", "evaluate", str(run)]) == 0
+    assert f"test accuracy {results['test_accuracy']:.2%} on 12 clips" in capsys.readouterr().out
+
+
 def test_ts_and_csv_inputs_on_basic_motions(tmp_path, capsys):
     aeon_datasets = pytest.importorskip("aeon.datasets")
     folder = Path(aeon_datasets.__file__).parent / "data" / "BasicMotions"

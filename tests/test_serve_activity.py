@@ -76,8 +76,11 @@ def test_the_page_plays_the_uploaded_clip_with_each_frames_label(site, tmp_path)
         assert "3 frame(s) without a body" in page.text_content("#dropped")
         seen = {}
         for _ in range(40):  # the figure moves: frames advance, each captioned with its own label
-            t = int(page.get_attribute("#caption", "data-frame"))
-            seen[t] = page.text_content("#caption")
+            t, caption = page.evaluate(
+                "() => { const c = document.getElementById('caption'); "
+                "return [Number(c.dataset.frame), c.textContent]; }"
+            )  # one read
+            seen[t] = caption
             page.wait_for_timeout(25)
         assert len(seen) > 3
         for t, caption in seen.items():

@@ -93,7 +93,7 @@ class ActivityModel:
         classes = predictor.adapter.classes
         answers = []
         for (clip, frames), P, (_, dropped) in zip(
-            activity.predict_frames([predictor.model], clips), normalised, cleaned
+            activity.predict_frames(predictor.models, clips), normalised, cleaned
         ):
             best = frames.argmax(axis=1)  # (T,)
             answers.append(

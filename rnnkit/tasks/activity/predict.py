@@ -15,7 +15,10 @@ from ...data.locate import DataError
 from ...data.multichannel import read_csv_file, read_ts
 from ...data.sequences import FeatureSequences
 from ...errors import InputError
+from ...train import folds
 from ...train.cv import Splits
+from ...train.metrics import classification_scores
+from ...train.plots import plot_confusion
 from .data import clean, read_skeleton
 from .skeleton import features, normalise
 from .task import (
@@ -27,15 +30,14 @@ from .task import (
     build_model,
     load_inputs,
     predict_frames,
-    scores,
 )
 
 
 def load_run(run_dir: str | Path):
-    """(model, config, adapter) of a finished run."""
+    """(models, config, adapter) of a finished run: its model, or an ensemble's members."""
     run_dir = Path(run_dir)
-    model, config = RUNS.load_model(run_dir, build_model)
-    return model.eval(), config, Adapter.load(run_dir / ADAPTER_FILE)
+    models = [RUNS.load_model(d, build_model)[0].eval() for d in folds.members(RUNS, run_dir)]
+    return models, RUNS.load_config(run_dir), Adapter.load(run_dir / ADAPTER_FILE)
 
 
 def run_data(run_dir: str | Path, data: str | None = None, test: str | None = None):
@@ -55,16 +57,18 @@ def evaluate(
     """Accuracy, per-class scores and the confusion matrix on the run's test part; the matrix also
     drawn to ``png`` (default: RUN/confusion.png)."""
     run_dir = Path(run_dir)
-    model, _, adapter = load_run(run_dir)
+    models, _, adapter = load_run(run_dir)
     _, _, prepared = run_data(run_dir, data, test)
     start = time.perf_counter()
-    probs = np.stack([clip for clip, _ in predict_frames([model], prepared.test)])
-    result = scores(probs, prepared.test.labels, adapter.classes)
+    probs = np.stack([clip for clip, _ in predict_frames(models, prepared.test)])
+    result = classification_scores(probs, prepared.test.labels, adapter.classes)
     result["seconds"] = time.perf_counter() - start
     result["tested"] = len(prepared.test)
     result["classes"] = adapter.classes
     result["png"] = str(png or run_dir / "confusion.png")
-    draw_confusion(np.asarray(result["confusion"]), adapter.classes, result["png"], result["accuracy"])
+    plot_confusion(
+        result["confusion"], adapter.classes, result["png"], f"test accuracy {result['accuracy']:.2%}"
+    )
     return result
 
 
@@ -94,45 +98,21 @@ def baseline(run_dir: str | Path, data: str | None = None, test: str | None = No
     X_test = np.stack([statistics(x) for x in prepared.test.features])
     probs = np.zeros((len(X_test), len(adapter.classes)))
     probs[:, classifier.classes_] = classifier.predict_proba(X_test)
-    result = scores(probs, prepared.test.labels, adapter.classes)
+    result = classification_scores(probs, prepared.test.labels, adapter.classes)
     return {"accuracy": result["accuracy"], "tested": len(X_test), "seconds": time.perf_counter() - start}
-
-
-def draw_confusion(confusion: np.ndarray, classes: list[str], path: str | Path, accuracy: float) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    C = len(classes)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * C, 1.0 + 0.45 * C), dpi=100)
-    ax.imshow(confusion, cmap="Blues")
-    for i in range(C):
-        for j in range(C):
-            if confusion[i, j]:
-                color = "white" if confusion[i, j] > confusion.max() / 2 else "black"
-                ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=8, color=color)
-    ax.set_xticks(range(C), classes, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(C), classes, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"test accuracy {accuracy:.2%}")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 class Predictor:
     """The answers of a run for files: skeleton files (a skeleton run), or ``.ts`` / ``.csv`` files
     (a multichannel run: every case of a .ts file, a .csv file as one case)."""
 
-    def __init__(self, model, adapter: Adapter, config) -> None:
-        self.model, self.adapter, self.config = model, adapter, config
+    def __init__(self, models: list, adapter: Adapter, config) -> None:
+        self.models, self.adapter, self.config = models, adapter, config
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> Predictor:
-        model, config, adapter = load_run(run_dir)
-        return cls(model, adapter, config)
+        models, config, adapter = load_run(run_dir)
+        return cls(models, adapter, config)
 
     def read(self, path: str | Path) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
         """(name, features (T, E), normalised joints (T, J, 3) or None) for each clip in ``path``."""
@@ -169,7 +149,7 @@ class Predictor:
         if clips:
             classes = self.adapter.classes
             for i, (clip, frames) in zip(
-                where, predict_frames([self.model], FeatureSequences(clips), progress)
+                where, predict_frames(self.models, FeatureSequences(clips), progress)
             ):
                 answers[i]["class"] = classes[int(clip.argmax())]
                 answers[i]["probabilities"] = {c: float(p) for c, p in zip(classes, clip)}
@@ -177,4 +157,4 @@ class Predictor:
         return answers
 
 
-__all__ = ["Predictor", "baseline", "draw_confusion", "evaluate", "load_run", "run_data", "statistics"]
+__all__ = ["Predictor", "baseline", "evaluate", "load_run", "run_data", "statistics"]

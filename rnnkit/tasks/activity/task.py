@@ -23,28 +23,28 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...data.batching import in_order
 from ...data.locate import DataError
 from ...data.multichannel import read_csv_folder, read_ts
 from ...data.sequences import FeatureSequences, SequenceBatch
 from ...errors import ConfigError
-from ...models.sequence import SequenceModel, SequenceModelConfig
+from ...models.sequence import SequenceModel, SequenceModelConfig, probabilities
 from ...nn.masking import lengths_to_mask
-from ...train import RunKind, TrainConfig, Trainer
+from ...train import RunKind, TrainConfig, Trainer, cosine, folds
 from ...train import checkpoint as ckpt
 from ...train.cv import Split, Splits, stratified_holdout
+from ...train.metrics import classification_scores
 from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
-from .data import ACTIONS, SUBSETS, cross_subject, read_msr
+from .data import ACTIONS, SUBSETS, TRAIN_SUBJECTS, cross_subject, read_msr
 from .skeleton import AugmentConfig, SkeletonConfig, augment, features, normalise
 
 SPLITS_FILE, ADAPTER_FILE = "splits.json", "adapter.json"
@@ -56,6 +56,8 @@ KINDS = ("msr", "ts", "csv")
 class ActivityConfig:
     subset: str = "AS1"  # MSR Action3D: AS1 | AS2 | AS3 | all
     validation_subject: int = 0  # MSR: a training subject that validates; 0: a stratified tenth
+    ensemble: bool = False  # MSR: one model per training subject held out to validate; the mean
+    fold: int = 0  # in an ensemble member's own run, which member (1..5); 0 otherwise
     validation_share: float = 0.1  # ts / csv: of the training part, to choose the best epoch
     test_share: float = 0.2  # csv: the stratified share that tests
     split_seed: int = 0
@@ -81,15 +83,7 @@ PRESETS: dict[str, ActivityConfig] = {
         skeleton=SkeletonConfig(centre="frame", scale=True, rotate=True, velocity=True),
         augment=AugmentConfig(rotate_deg=15.0, scale=0.1, stretch=0.2),
         model=SequenceModelConfig(input_size=120, head="frame", hidden_size=64, projection=64, dropout=0.3),
-        train=TrainConfig(
-            epochs=40,
-            batch_size=16,
-            lr=3e-3,
-            schedule="cosine",
-            warmup=0.05,
-            clip_norm=1.0,
-            monitor="val_loss",
-        ),
+        train=cosine(40, 16, 3e-3, warmup=0.05),
     ),
 }
 
@@ -100,6 +94,7 @@ RUNS = RunKind(
     may_change=("train.epochs",),
     from_data=("model.input_size", "model.num_classes"),
     files=(SPLITS_FILE, ADAPTER_FILE, RESULTS_FILE),
+    folders=(folds.FOLDS,),
 )
 
 
@@ -255,21 +250,9 @@ def predict_frames(
     models: list[nn.Module], dataset: FeatureSequences, progress: Callable[[int, int], None] | None = None
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """For each sequence, in order: (C,) clip probabilities and (T, C) frame probabilities, the mean
-    over ``models``, through the one inference loop (sorted by length, batched, order restored)."""
-    device = next(models[0].parameters()).device
-
-    def run(indices: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        batch = dataset.collate(indices).to(device)
-        log_probs = torch.stack([frame_log_probs(m, batch) for m in models])  # (M, B, T, C)
-        frames = log_probs.exp().mean(dim=0)  # (B, T, C)
-        clips = torch.stack([clip_probs(lp, batch.lengths) for lp in log_probs]).mean(dim=0)  # (B, C)
-        frames, clips = frames.double().cpu().numpy(), clips.double().cpu().numpy()
-        return [(clips[b], frames[b, : int(n)]) for b, n in enumerate(batch.lengths)]
-
-    for model in models:
-        model.eval()
-    with torch.inference_mode():
-        return in_order(dataset.lengths, run, EVAL_BATCH, EVAL_TOKENS, progress)
+    over ``models`` (an ensemble's members), through the core's one inference loop."""
+    frames = probabilities(models, dataset, progress, EVAL_BATCH, EVAL_TOKENS)  # each (T_i, C)
+    return [(p.mean(axis=0), p) for p in frames]
 
 
 # -- the run template -------------------------------------------------------------------------------
@@ -278,14 +261,14 @@ def predict_frames(
 class ActivityRecipe(Recipe[ActivityConfig, ActivityData]):
     runs = RUNS
 
-    def __init__(self, inputs: Inputs) -> None:
-        self.inputs = inputs
+    def __init__(self, inputs: Inputs, split: Splits | None = None) -> None:
+        self.inputs, self.split = inputs, split  # split: an ensemble member's, else made from the data
 
     def load_saved(self, run_dir: Path, config: ActivityConfig) -> Splits:
         return Splits.load(run_dir / SPLITS_FILE)
 
     def prepare(self, config: ActivityConfig, saved: Splits | None) -> ActivityData:
-        return load_inputs(self.inputs, config, saved)
+        return load_inputs(self.inputs, config, saved or self.split)
 
     def decide(self, config: ActivityConfig, data: ActivityData) -> ActivityConfig:
         model = dataclasses.replace(
@@ -325,7 +308,7 @@ class ActivityRecipe(Recipe[ActivityConfig, ActivityData]):
 
     def test(self, config: ActivityConfig, data: ActivityData, trainer: Trainer, model: nn.Module) -> dict:
         probs = np.stack([clip for clip, _ in predict_frames([model], data.test)])
-        result = scores(probs, data.test.labels, data.adapter.classes)
+        result = classification_scores(probs, data.test.labels, data.adapter.classes)
         return {
             "test_accuracy": result["accuracy"],
             "test_loss": result["loss"],
@@ -340,36 +323,51 @@ def train(
     callbacks: Iterable[Any] = (),
     resume: bool = True,
 ) -> dict[str, Any]:
-    """Train (or resume) the run in ``run_dir``; returns the results (also in ``results.json``)."""
+    """Train (or resume) the run in ``run_dir``: one model, or with ``config.ensemble`` (MSR) one
+    per training subject held out to validate (:func:`ensemble`); returns the results (also in
+    ``results.json``)."""
+    if config.ensemble:
+        return ensemble(config, inputs, run_dir, callbacks, resume)
+    folds.refuse_overwrite(RUNS, config, run_dir, resume)
     return train_run(ActivityRecipe(inputs), config, run_dir, callbacks, resume)
 
 
-def scores(probs: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict[str, Any]:
-    """Accuracy, the mean cross-entropy, the confusion matrix (rows: the true class, columns: the
-    predicted one) and each class's precision, recall and F1."""
-    predicted = probs.argmax(axis=1)
-    C = len(classes)
-    confusion = np.zeros((C, C), dtype=np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
-    per_class = {}
-    for c, name in enumerate(classes):
-        hits, said, real = confusion[c, c], confusion[:, c].sum(), confusion[c].sum()
-        precision = hits / said if said else 0.0
-        recall = hits / real if real else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[name] = {
-            "precision": float(precision),
-            "recall": float(recall),
-            "f1": float(f1),
-            "support": int(real),
-        }
-    chosen = probs[np.arange(len(labels)), labels]
-    return {
-        "accuracy": float((predicted == labels).mean()),
-        "loss": float(-np.log(np.clip(chosen, 1e-12, None)).mean()),
-        "confusion": confusion.tolist(),
-        "per_class": per_class,
-    }
+def ensemble(
+    config: ActivityConfig,
+    inputs: Inputs,
+    run_dir: str | Path,
+    callbacks: Iterable[Any] = (),
+    resume: bool = True,
+) -> dict[str, Any]:
+    """One member per training subject (five on MSR Action3D), member k validated on that subject
+    and trained on the others (RUN/folds/0k, through :func:`rnnkit.train.folds.cross_validate`); the
+    test clips, the same for all, get the mean of the members' probabilities. Every training clip
+    trains all members but one, and no epoch is chosen on a test subject."""
+    if inputs.kind != "msr":
+        raise ConfigError(
+            "ensemble holds out training subjects: it reads MSR Action3D (--data), not --ts/--csv"
+        )
+    run_dir = Path(run_dir)
+    corpus = read_msr(inputs.data, config.subset)
+    labels = np.searchsorted(SUBSETS[config.subset], corpus.actions)
+    held = [v for v in TRAIN_SUBJECTS if v in corpus.subjects]  # each training subject there is
+    one = [cross_subject(corpus.subjects, labels, (v,), corpus.source)[0] for v in held]
+    names = [f"validated on s{v:02d}" for v in held]
+    splits = Splits("cross-subject", 0, len(labels), corpus.source, one, names)
+    config = dataclasses.replace(config, validation_subject=0)
+    results = folds.cross_validate(
+        RUNS, config, splits, lambda split: ActivityRecipe(inputs, split), run_dir, callbacks, resume
+    )
+    shutil.copy(folds.fold_dir(run_dir, 1) / ADAPTER_FILE, run_dir / ADAPTER_FILE)
+    members = [RUNS.load_model(d, build_model)[0] for d in folds.members(RUNS, run_dir)]
+    data = load_inputs(inputs, RUNS.load_config(folds.fold_dir(run_dir, 1)), splits.only(0))
+    probs = np.stack([clip for clip, _ in predict_frames(members, data.test)])
+    scored = classification_scores(probs, data.test.labels, data.adapter.classes)
+    results.update(test_accuracy=scored["accuracy"], test_loss=scored["loss"])
+    trained = len(data.train) + len(data.validation)
+    results["sizes"] = {"train": trained, "validation": 0, "test": len(data.test)}
+    ckpt.save_json(results, run_dir / RESULTS_FILE)
+    return results
 
 
 __all__ = [
@@ -384,11 +382,11 @@ __all__ = [
     "Inputs",
     "build_model",
     "clip_probs",
+    "ensemble",
     "frame_log_probs",
     "load_inputs",
     "predict_frames",
     "preset",
-    "scores",
     "step",
     "train",
 ]
