@@ -13,5 +13,5 @@ run() {  # NAME ARGS...
 }
 run speech-digits --task digits --data $fsdd --minutes 5
 run speech-strings --task strings --data $fsdd --minutes 6
-run speech-sentences --task sentences --data $ocean --minutes 30
-run speech-digits-loso --task digits --loso --data $fsdd --minutes 2
+run speech-sentences --task sentences --data $ocean --minutes 25
+run speech-digits-loso --task digits --loso --data $fsdd --minutes 1.5
