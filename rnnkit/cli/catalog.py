@@ -17,7 +17,7 @@ PRESETS = {
     "tag": ("fast", "softmax", "best"),
     "translate": ("fast", "kor"),
     "dna": ("fast",),
-    "activity": ("fast",),
+    "activity": ("fast", "ensemble"),
     "speech": ("digits", "strings", "sentences"),
 }
 
