@@ -11,7 +11,7 @@ run() {  # NAME ARGS...
     [ -f runs/$name/results.json ] && return 0
     /usr/bin/time -f "%e s wall" .venv/bin/rnnkit speech train --out runs/$name --restart "$@" > runs/$name.log 2>&1
 }
+run speech-sentences --task sentences --data $ocean --minutes 25
 run speech-digits --task digits --data $fsdd --minutes 5
 run speech-strings --task strings --data $fsdd --minutes 6
-run speech-sentences --task sentences --data $ocean --minutes 25
 run speech-digits-loso --task digits --loso --data $fsdd --minutes 1.5
