@@ -104,7 +104,9 @@ PRESETS: dict[str, SpeechConfig] = {
             num_classes=10,
             dropout=0.2,
         ),
-        train=cosine(30, 32, 2e-3, warmup=0.05, monitor="val_accuracy"),
+        # 100 epochs: validation accuracy 99.26% against 97.04% after 30; a wider model
+        # (hidden 128, projection 128) reached the same 99.26% (docs/speech.md)
+        train=cosine(100, 32, 2e-3, warmup=0.05, monitor="val_accuracy"),
     ),
     "strings": SpeechConfig(
         task="strings",
