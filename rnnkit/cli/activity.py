@@ -192,7 +192,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if drawn is None:
             print("warning: --animate draws skeletons; no skeleton clip was read", file=sys.stderr)
         else:
-            title = f"{drawn['name']}: {drawn['class']} ({drawn['probabilities'][drawn['class']]:.0%})"
+            name = drawn["name"].removesuffix(".txt").removesuffix("_skeleton3D")
+            title = f"{name}: {drawn['class']} ({drawn['probabilities'][drawn['class']]:.0%})"
             activity.animate(drawn["joints"], drawn["frame_labels"], args.animate, title)
             print(f"animation: {args.animate}", file=sys.stderr)
     for answer in answers:
