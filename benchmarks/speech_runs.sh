@@ -11,10 +11,10 @@ run() {  # NAME ARGS...
     [ -f runs/$name/results.json ] && return 0
     /usr/bin/time -f "%e s wall" .venv/bin/rnnkit speech train --out runs/$name --restart "$@" > runs/$name.log 2>&1
 }
-run speech-sentences --task sentences --data $ocean --minutes 25
 run speech-digits --task digits --data $fsdd --minutes 5
+run speech-sentences --task sentences --data $ocean --minutes 15
+run speech-digits-loso --task digits --loso --data $fsdd --minutes 1
 run speech-strings --task strings --data $fsdd --minutes 6
-run speech-digits-loso --task digits --loso --data $fsdd --minutes 1.5
 # the real-time factor of one file (a 3.36 s test sentence), on the trained sentences run
 [ -f runs/speech-rtf.md ] || .venv/bin/python benchmarks/speech_rtf.py runs/speech-sentences \
     $ocean/audio/SPEAKER0003/000030012.opus > runs/speech-rtf.md 2>&1
