@@ -181,6 +181,7 @@ def test_an_ensemble_holds_out_each_training_subject_and_averages_its_members(ms
     small = ["--set", "model.hidden_size=8", "--set", "model.projection=0", "--set", "ensemble=true"]
     assert main(["activity", "train", "--data", str(msr), "--out", str(run), "--epochs", "1", *small]) == 0
     results = json.loads((run / "results.json").read_text())
+    assert "the mean of 2 members" in capsys.readouterr().out
     assert [f["name"] for f in results["folds"]] == ["validated on s01", "validated on s03"]
     for k, subject in ((1, 1), (2, 3)):
         split = json.loads((run / "folds" / f"0{k}" / "splits.json").read_text())["splits"][0]

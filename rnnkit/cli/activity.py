@@ -135,12 +135,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir,
         f"training {args.preset!r} on {what[inputs.kind]}",
     )
-    sizes = results["sizes"]
-    print(
-        f"test accuracy {results['test_accuracy']:.2%} on {sizes['test']} clips "
-        f"(trained on {sizes['train']}, {sizes['validation']} validated), "
-        f"{results['train_seconds_total'] / 60:.1f} min of training"
-    )
+    sizes, minutes = results["sizes"], f"{results['train_seconds_total'] / 60:.1f} min of training"
+    if "folds" in results:  # an ensemble
+        k, mean, sd = len(results["folds"]), results["test_accuracy_mean"], results["test_accuracy_sd"]
+        print(
+            f"test accuracy {results['test_accuracy']:.2%} on {sizes['test']} clips: the mean of {k} "
+            f"members, each validated on one training subject of the {sizes['train']} training clips "
+            f"(members alone: {mean:.2%} +- {sd:.2%}), {minutes}"
+        )
+    else:
+        print(
+            f"test accuracy {results['test_accuracy']:.2%} on {sizes['test']} clips "
+            f"(trained on {sizes['train']}, {sizes['validation']} validated), {minutes}"
+        )
     if inputs.kind == "msr":
         from ..tasks.activity.data import read_msr
 
