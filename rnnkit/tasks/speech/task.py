@@ -132,6 +132,8 @@ PRESETS: dict[str, SpeechConfig] = {
         # epoch 17 of 40 and rose after it (docs/speech.md); masks and dropout 0.3 against that
         masks=MaskConfig(freq_masks=2, freq_width=8, time_masks=2, time_width=5),
         lm_order=6,
+        lm_weight=0.2,  # with bonus 1.0: chosen on the validation speakers (benchmarks/speech_lm_grid.py)
+        bonus=1.0,
         model=SequenceModelConfig(
             input_size=160,
             projection=160,
