@@ -23,7 +23,8 @@ from ...errors import InputError
 from ...train import folds
 from ...train.cv import Splits
 from ...train.plots import save_png
-from .task import RUNS, SpeechConfig, _lm, build_model, decode, outputs, prepare, score
+from .scoring import load_lm
+from .task import RUNS, SpeechConfig, build_model, decode, outputs, prepare, score
 
 
 class Predictor:
@@ -33,7 +34,7 @@ class Predictor:
     @classmethod
     def from_run(cls, run_dir: str | Path) -> Predictor:
         model, config = RUNS.load_model(run_dir, build_model)
-        return cls(model, config, _lm(config, Path(run_dir)))
+        return cls(model, config, load_lm(config, Path(run_dir)))
 
     def __call__(
         self,
@@ -92,7 +93,7 @@ def evaluate(run_dir: str | Path, data: str | Path | None, beam: int | None = No
         if beam is not None:
             config.beam = beam
         prepared = prepare(config, data, splits=Splits.load(Path(member) / folds.SPLITS_FILE))
-        result = score(config, model, prepared, _lm(config, Path(member)))
+        result = score(config, model, prepared, load_lm(config, Path(member)))
         results.append(
             {**result, "sizes": prepared.sizes, "task": config.task, "name": prepared.splits.name(0)}
         )

@@ -89,11 +89,12 @@ def score(config: SpeechConfig, model: nn.Module, data: SpeechData, lm: CharNgra
     return results
 
 
-def _lm(config: SpeechConfig, run_dir: Path | None) -> CharNgram | None:
+def load_lm(config: SpeechConfig, run_dir: Path | None) -> CharNgram | None:
+    """The run's character n-gram for beam search, or None (digits, no LM, or none saved)."""
     if config.task == "digits" or not config.lm_order or run_dir is None:
         return None
     path = Path(run_dir) / LM_FILE
     return CharNgram.load(path) if path.is_file() else None
 
 
-__all__ = ["EVAL_BATCH", "EVAL_STEPS", "LM_FILE", "decode", "error_rates", "outputs", "score"]
+__all__ = ["EVAL_BATCH", "EVAL_STEPS", "LM_FILE", "decode", "error_rates", "load_lm", "outputs", "score"]

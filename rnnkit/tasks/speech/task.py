@@ -35,7 +35,7 @@ from ...train import RunKind, TrainConfig, Trainer, cosine, folds
 from ...train.cv import Splits, fixed_split, leave_one_group_out
 from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
 from . import data as corpora
-from .scoring import EVAL_BATCH, EVAL_STEPS, LM_FILE, _lm, decode, error_rates, outputs, score
+from .scoring import EVAL_BATCH, EVAL_STEPS, LM_FILE, decode, error_rates, load_lm, outputs, score
 
 TASKS = ("digits", "strings", "sentences")
 
@@ -377,7 +377,7 @@ class SpeechRecipe(Recipe[SpeechConfig, SpeechData]):
     def test(
         self, config: SpeechConfig, data: SpeechData, trainer: Trainer, model: nn.Module
     ) -> dict[str, Any]:
-        return {**score(config, model, data, _lm(config, trainer.run_dir)), "sizes": data.sizes}
+        return {**score(config, model, data, load_lm(config, trainer.run_dir)), "sizes": data.sizes}
 
 
 def train(
