@@ -20,10 +20,8 @@ Run from the repository root: ``python examples/encoder_decoder.py``.
 
 from __future__ import annotations
 
-import argparse
-import time
-
 import torch
+from _train import fit, start
 from torch import nn
 
 import rnnkit
@@ -76,36 +74,21 @@ class Seq2Seq(nn.Module):
         return [row[: row.index(EOS)] if EOS in row else row for row in rows]
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=1200, help="Adam steps, each on a fresh batch")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=0.003)
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(1)  # tiny tensors: more threads only add overhead
+    args = start(argv, __doc__, steps=1200, hidden=128, lr=0.003, batch_size=64)
     generator = torch.Generator().manual_seed(args.seed)
     test_source, test_lengths, test_target = batch(1000, torch.Generator().manual_seed(12345))
 
     model = Seq2Seq(args.hidden)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    start = time.perf_counter()
-    for _ in range(args.steps):
+
+    def training_loss() -> torch.Tensor:
         source, lengths, target = batch(args.batch_size, generator)
         labels = torch.cat([target, torch.full_like(target[:, :1], EOS)], dim=1)  # (B, T+1), </s> at n
         mask = rnnkit.lengths_to_mask(lengths + 1, MAX_LEN + 1)  # (B, T+1): digits and </s>
         logits = model(source, lengths, target)  # (B, T+1, V)
-        loss = nn.functional.cross_entropy(logits[mask], labels[mask])  # (N, V) vs (N,)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    seconds = time.perf_counter() - start
+        return nn.functional.cross_entropy(logits[mask], labels[mask])  # (N, V) vs (N,)
+
+    loss, seconds = fit(model, training_loss, args.steps, args.lr)
 
     outputs = model.translate(test_source, test_lengths)
     truths = [row[:n].tolist() for row, n in zip(test_target, test_lengths)]
@@ -119,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
     print("  exact match by input length 1..8:", " ".join(f"{a:.2f}" for a in by_length))
     print(
         f"test exact match {exact:.3f} (copy-the-input baseline {copy_baseline:.3f}); final loss "
-        f"{loss.item():.3f}; {args.steps} steps in {seconds:.1f} s"
+        f"{loss:.3f}; {args.steps} steps in {seconds:.1f} s"
     )
     return {
         "exact_match": exact,

@@ -21,10 +21,8 @@ Trivial baselines: the majority tag, and "tag = current bit".
 
 from __future__ import annotations
 
-import argparse
-import time
-
 import torch
+from _train import fit, start
 from torch import nn
 
 import rnnkit
@@ -52,35 +50,20 @@ class Tagger(nn.Module):
         return self.out(h)  # (B, T, 2)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=600, help="Adam steps, each on a fresh batch")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--hidden", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=0.01)
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(1)  # tiny tensors: more threads only add overhead
+    args = start(argv, __doc__, steps=600, hidden=32, lr=0.01, batch_size=64)
     generator = torch.Generator().manual_seed(args.seed)
     test_bits, test_tags, test_lengths = batch(2000, torch.Generator().manual_seed(12345))
 
     model = Tagger(args.hidden)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    start = time.perf_counter()
-    for _ in range(args.steps):
+
+    def training_loss() -> torch.Tensor:
         bits, tags, lengths = batch(args.batch_size, generator)
         mask = rnnkit.lengths_to_mask(lengths, MAX_LEN)  # (B, T)
         logits = model(bits, lengths)  # (B, T, 2)
-        loss = nn.functional.cross_entropy(logits[mask], tags[mask])  # real steps only: (N, 2) vs (N,)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    seconds = time.perf_counter() - start
+        return nn.functional.cross_entropy(logits[mask], tags[mask])  # real steps only: (N, 2) vs (N,)
+
+    _, seconds = fit(model, training_loss, args.steps, args.lr)
 
     mask = rnnkit.lengths_to_mask(test_lengths, MAX_LEN)  # (B, T)
     with torch.no_grad():

@@ -16,11 +16,10 @@ Run from the repository root: ``python examples/many_to_one.py``. Trivial baseli
 
 from __future__ import annotations
 
-import argparse
 import random
-import time
 
 import torch
+from _train import fit, start
 from torch import nn
 
 import rnnkit
@@ -63,33 +62,18 @@ class Classifier(nn.Module):
         return self.out(h_n[-1])  # (B, 2)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=800, help="Adam steps, each on a fresh batch")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--hidden", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=0.01)
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(1)  # tiny tensors: more threads only add overhead
+    args = start(argv, __doc__, steps=800, hidden=32, lr=0.01, batch_size=64)
     rng = random.Random(args.seed)
     test_ids, test_lengths, test_labels, test_pairs = batch(random.Random(12345), 2000)
 
     model = Classifier(args.hidden)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    start = time.perf_counter()
-    for _ in range(args.steps):
+
+    def training_loss() -> torch.Tensor:
         ids, lengths, labels, _ = batch(rng, args.batch_size)
-        loss = nn.functional.cross_entropy(model(ids, lengths), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    seconds = time.perf_counter() - start
+        return nn.functional.cross_entropy(model(ids, lengths), labels)  # (B, 2) vs (B,)
+
+    _, seconds = fit(model, training_loss, args.steps, args.lr)
 
     with torch.no_grad():
         predicted = model(test_ids, test_lengths).argmax(dim=1)  # (B,)

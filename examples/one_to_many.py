@@ -25,9 +25,9 @@ Run from the repository root: ``python examples/one_to_many.py``.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from _train import fit, start
 from torch import nn
 
 import rnnkit
@@ -101,35 +101,24 @@ class Captioner(nn.Module):
         return ["".join(CHARS[c] for c in row[: row.index(1) if 1 in row else None]) for row in rows]
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=400, help="full-batch Adam steps")
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=0.01)
+def first_step_only(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--first-step-only", action="store_true", help="the input at step 1 only")
-    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(1)  # tiny tensors: more threads only add overhead
+    args = start(argv, __doc__, steps=400, hidden=64, lr=0.01, extra=first_step_only)
     train = [n for n in range(100) if n not in HELD_OUT]
     x, y = features(train), targets(train)  # (90, 20), (90, T)
     previous = torch.cat([torch.zeros_like(y[:, :1]), y[:, :-1]], dim=1)  # shifted right, <s> first
 
     model = Captioner(args.hidden, every_step=not args.first_step_only)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    start = time.perf_counter()
-    for _ in range(args.steps):
+
+    def training_loss() -> torch.Tensor:  # full batch: the 90 training numbers
         logits = model(x, previous)  # (B, T, V)
         # (B*T, V) vs (B*T,); the padding is </s> again, so the model learns to stay at </s>
-        loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    seconds = time.perf_counter() - start
+        return nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
+
+    loss, seconds = fit(model, training_loss, args.steps, args.lr)
 
     captions = model.generate(features(HELD_OUT))
     exact = sum(c == spell(n) for c, n in zip(captions, HELD_OUT)) / len(HELD_OUT)
@@ -138,7 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {n} -> {caption!r} (true {spell(n)!r})")
     print(
         f"held-out exact match {exact:.2f} (baseline of a model that memorised the training captions: 0.00);"
-        f" train {train_exact:.2f}; final loss {loss.item():.3f}; {args.steps} steps in {seconds:.1f} s"
+        f" train {train_exact:.2f}; final loss {loss:.3f}; {args.steps} steps in {seconds:.1f} s"
     )
     return {"exact_match": exact, "baseline": 0.0, "train_exact_match": train_exact, "seconds": seconds}
 

@@ -16,11 +16,10 @@ Trivial baseline: always predict the most frequent class (1/3 here).
 
 from __future__ import annotations
 
-import argparse
 import math
-import time
 
 import torch
+from _train import fit, start
 from torch import nn
 
 CLASSES = 3
@@ -37,32 +36,18 @@ def spirals(n_per_class: int, generator: torch.Generator) -> tuple[torch.Tensor,
     return torch.cat(points), torch.cat(labels)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=1000, help="full-batch Adam steps")
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=0.01)
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(1)  # tiny tensors: more threads only add overhead
+    args = start(argv, __doc__, steps=1000, hidden=64, lr=0.01)
     generator = torch.Generator().manual_seed(args.seed)
     x_train, y_train = spirals(200, generator)  # (600, 2), (600,)
     x_test, y_test = spirals(200, generator)  # fresh noise: points the model never saw
 
     model = nn.Sequential(nn.Linear(2, args.hidden), nn.Tanh(), nn.Linear(args.hidden, CLASSES))  # W_hx, W_yh
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        loss = nn.functional.cross_entropy(model(x_train), y_train)  # logits (N, 3)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    seconds = time.perf_counter() - start
+
+    def training_loss() -> torch.Tensor:
+        return nn.functional.cross_entropy(model(x_train), y_train)  # full batch: (N, 3) vs (N,)
+
+    loss, seconds = fit(model, training_loss, args.steps, args.lr)
 
     with torch.no_grad():
         predicted = model(x_test).argmax(dim=1)  # (N,)
@@ -73,9 +58,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  point ({x1:+.2f}, {x2:+.2f}): true arm {y_test[i].item()}, predicted {predicted[i].item()}")
     print(
         f"test accuracy {accuracy:.3f} (majority-class baseline {baseline:.3f}); final train loss "
-        f"{loss.item():.3f}; {args.steps} steps in {seconds:.1f} s"
+        f"{loss:.3f}; {args.steps} steps in {seconds:.1f} s"
     )
-    return {"accuracy": accuracy, "baseline": baseline, "loss": loss.item(), "seconds": seconds}
+    return {"accuracy": accuracy, "baseline": baseline, "loss": loss, "seconds": seconds}
 
 
 if __name__ == "__main__":

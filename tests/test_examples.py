@@ -8,6 +8,7 @@ chaotic, so a different BLAS, thread count or torch version moves its numbers as
 import math
 import random
 import runpy
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,12 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def load(name: str) -> dict:
-    """The script's globals, without running its ``if __name__ == "__main__"`` block."""
+    """The script's globals, without running its ``if __name__ == "__main__"`` block.
+
+    ``python examples/NAME.py`` puts examples/ on the import path, where the scripts find their
+    shared ``_train``; run_path does not, so the test does it."""
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
     return runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name=f"examples.{name}")
 
 
