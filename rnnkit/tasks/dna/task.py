@@ -117,7 +117,7 @@ class DnaData:
 
 
 class DnaRecipe(Recipe[DnaConfig, DnaData]):
-    """One model on one split: the quick split, or a fold given by :func:`cross_validate`."""
+    """One model on one split: the quick split, or a fold given by :func:`train` with ``config.cv``."""
 
     runs = RUNS
 
@@ -181,26 +181,13 @@ def train(
     resume: bool = True,
 ) -> dict[str, Any]:
     """Train (or resume) the run in ``run_dir``: one model on the quick split, or with ``config.cv``
-    one per fold (:func:`cross_validate`); returns the results (also in ``results.json``)."""
+    that many stratified folds, made once (``splits.json``), each a run of the template in
+    ``folds/NN`` (:func:`rnnkit.train.folds.cross_validate`); returns the results (also in
+    ``results.json``)."""
     config, run_dir = resolved(config), Path(run_dir)
-    if config.cv:
-        return cross_validate(config, data, run_dir, callbacks, resume)
-    folds.refuse_overwrite(RUNS, config, run_dir, resume)
-    return train_run(DnaRecipe(data), config, run_dir, callbacks, resume)
-
-
-# -- cross-validation -------------------------------------------------------------------------------
-
-
-def cross_validate(
-    config: DnaConfig,
-    data: str | Path | None,
-    run_dir: str | Path,
-    callbacks: Iterable[Any] = (),
-    resume: bool = True,
-) -> dict[str, Any]:
-    """``config.cv`` stratified folds made once (``splits.json``), then a run of the template per
-    fold in ``folds/NN`` (:func:`rnnkit.train.folds.cross_validate`)."""
+    if not config.cv:
+        folds.refuse_overwrite(RUNS, config, run_dir, resume)
+        return train_run(DnaRecipe(data), config, run_dir, callbacks, resume)
     corpus = read_splice(find(data))
     splits = stratified_kfold(
         corpus.labels, config.cv, config.split_seed, config.validation_share, corpus.source
@@ -305,7 +292,6 @@ __all__ = [
     "DnaRecipe",
     "Predictor",
     "build_model",
-    "cross_validate",
     "evaluate",
     "fold_dir",
     "members",
