@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from rnnkit.audio import FeatureConfig, MaskConfig, features
+from rnnkit.audio import AugmentConfig, FeatureConfig, MaskConfig, features
 from rnnkit.data.locate import DataError
 from rnnkit.data.sequences import FeatureSequences
 from rnnkit.decode.ctc import greedy
@@ -155,6 +155,38 @@ def test_masks_are_seeded_by_epoch_and_item_and_only_in_training(tmp_path):
     assert not torch.equal(first, plain.features)  # masked ...
     assert (first == plain.features).float().mean() > 0.5  # ... in parts only
     assert not isinstance(data.test, speech.MaskedSequences)
+
+
+def test_voice_variants_are_drawn_per_epoch_seeded_and_only_in_training(tmp_path):
+    corpus = corpora.read_fsdd(fake_fsdd(tmp_path))
+    augment = AugmentConfig(variants=3, speed=0.15, warp=0.1)
+    config = dataclasses.replace(quick("digits"), augment=augment, masks=MaskConfig())
+    data, again = speech.prepare(config, None, corpus), speech.prepare(config, None, corpus)
+    plain = speech.prepare(dataclasses.replace(config, augment=AugmentConfig()), None, corpus)
+    train = data.splits[0].train
+    assert len(data.train.variants) == len(train) and all(len(v) == 3 for v in data.train.variants)
+    for copies, other in zip(data.train.variants, again.train.variants):  # seeded
+        for x, y in zip(copies, other):
+            np.testing.assert_array_equal(x, y)
+    speeds = [len(x) / len(o) for o, v in zip(data.train.originals, data.train.variants) for x in v]
+    assert 0.8 < min(speeds) < 0.97 and 1.03 < max(speeds) < 1.25  # the duration changes
+    assert {x.shape[1] for v in data.train.variants for x in v} == {config.features.size}
+    epochs = []
+    for epoch in (1, 2, 1):
+        data.train.epoch = epoch
+        epochs.append([x.copy() for x in data.train.features])
+        assert data.train.lengths.tolist() == [len(x) for x in data.train.features]
+    assert all(np.array_equal(a, b) for a, b in zip(epochs[0], epochs[2]))  # a resumed epoch
+    assert not all(np.array_equal(a, b) for a, b in zip(epochs[0], epochs[1]))
+    changed = np.mean([not np.array_equal(a, o) for a, o in zip(epochs[0], data.train.originals)])
+    assert 0.6 < changed < 0.9  # 3 of 4 versions are perturbed
+    for part in ("validation", "test"):  # off at evaluation: the plain run's features
+        assert not isinstance(getattr(data, part), speech.MaskedSequences)
+        for x, y in zip(getattr(data, part).features, getattr(plain, part).features):
+            np.testing.assert_array_equal(x, y)
+    results = speech.train(dataclasses.replace(config, train=quick("digits", epochs=2).train), None,
+                           tmp_path / "run", fsdd=corpus)  # fmt: skip
+    assert results["sizes"]["train"] == len(train)
 
 
 def test_one_utterance_overfits_to_zero_character_error():

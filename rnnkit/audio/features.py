@@ -32,6 +32,7 @@ import torch
 
 from ..config import check_at_least_one
 from ..errors import ConfigError
+from .augment import warp_frequencies
 
 
 @dataclass
@@ -82,10 +83,15 @@ def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
     return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
 
 
-def mel_filterbank(n_fft: int, sample_rate: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    """HTK triangles ``M`` (n_mels, n_fft // 2 + 1) over the DFT bins' frequencies."""
+def mel_filterbank(
+    n_fft: int, sample_rate: int, n_mels: int, fmin: float, fmax: float, warp: float = 1.0
+) -> np.ndarray:
+    """HTK triangles ``M`` (n_mels, n_fft // 2 + 1) over the DFT bins' frequencies; ``warp``: the
+    bins read at VTLP's warped frequencies (:func:`rnnkit.audio.augment.warp_frequencies`)."""
     edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))  # (n_mels + 2,)
     bins = np.arange(n_fft // 2 + 1) * sample_rate / n_fft  # (F,) Hz
+    if warp != 1.0:
+        bins = warp_frequencies(bins, warp, sample_rate / 2)
     left, center, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]  # (n_mels, 1) each
     rising = (bins[None] - left) / (center - left)  # (n_mels, F)
     falling = (right - bins[None]) / (right - center)
@@ -95,17 +101,23 @@ def mel_filterbank(n_fft: int, sample_rate: int, n_mels: int, fmin: float, fmax:
 _FILTERS: dict[tuple, torch.Tensor] = {}
 
 
-def _filters(config: FeatureConfig) -> torch.Tensor:
+def _filters(config: FeatureConfig, warp: float = 1.0) -> torch.Tensor:
     key = (config.window_samples, config.sample_rate, config.n_mels, config.fmin, config.fmax)
+    fmax = config.fmax or config.sample_rate / 2
+    if warp != 1.0:  # a drawn factor: not worth keeping
+        bank = mel_filterbank(
+            config.window_samples, config.sample_rate, config.n_mels, config.fmin, fmax, warp
+        )
+        return torch.from_numpy(bank)
     if key not in _FILTERS:
-        fmax = config.fmax or config.sample_rate / 2
         bank = mel_filterbank(config.window_samples, config.sample_rate, config.n_mels, config.fmin, fmax)
         _FILTERS[key] = torch.from_numpy(bank)
     return _FILTERS[key]
 
 
-def log_mel(x: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    """Log-mel energies ``(T, n_mels)`` (float64) of a waveform ``x`` (N,), unnormalised."""
+def log_mel(x: np.ndarray, config: FeatureConfig, warp: float = 1.0) -> np.ndarray:
+    """Log-mel energies ``(T, n_mels)`` (float64) of a waveform ``x`` (N,), unnormalised; ``warp``:
+    VTLP's factor (1.0: none)."""
     W, S = config.window_samples, config.hop_samples
     signal = torch.as_tensor(np.asarray(x, dtype=np.float64))
     if len(signal) < W:
@@ -113,7 +125,7 @@ def log_mel(x: np.ndarray, config: FeatureConfig) -> np.ndarray:
     window = torch.hann_window(W, periodic=True, dtype=torch.float64)
     spectrum = torch.stft(signal, W, S, W, window, center=False, return_complex=True)  # (F, T)
     power = spectrum.real**2 + spectrum.imag**2  # (F, T)
-    mel = _filters(config) @ power  # (n_mels, T)
+    mel = _filters(config, warp) @ power  # (n_mels, T)
     return torch.log(mel + 1e-10).T.numpy()  # (T, n_mels)
 
 
@@ -134,9 +146,10 @@ def stack_frames(features: np.ndarray, k: int) -> np.ndarray:
     return padded.reshape(steps, k * F)  # (T', k*F)
 
 
-def features(x: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    """The model's input for a waveform at ``config.sample_rate``: ``(T', n_mels * stack)`` float32."""
-    return stack_frames(normalize(log_mel(x, config)), config.stack).astype(np.float32)
+def features(x: np.ndarray, config: FeatureConfig, warp: float = 1.0) -> np.ndarray:
+    """The model's input for a waveform at ``config.sample_rate``: ``(T', n_mels * stack)`` float32;
+    ``warp``: VTLP's factor (1.0: none)."""
+    return stack_frames(normalize(log_mel(x, config, warp)), config.stack).astype(np.float32)
 
 
 @dataclass

@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
-from ...audio import FeatureConfig, MaskConfig, features, read_audio, spec_augment
+from ...audio import AugmentConfig, FeatureConfig, MaskConfig, features, read_audio
 from ...data.sequences import FeatureSequences
 from ...decode.ngram import CharNgram
 from ...errors import ConfigError
@@ -35,6 +34,7 @@ from ...train import RunKind, TrainConfig, Trainer, cosine, folds
 from ...train.cv import Splits, fixed_split, leave_one_group_out
 from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
 from . import data as corpora
+from .augmented import MaskedSequences, training_sequences, voice_variants
 from .scoring import EVAL_BATCH, EVAL_STEPS, LM_FILE, decode, error_rates, load_lm, outputs, score
 
 TASKS = ("digits", "strings", "sentences")
@@ -48,6 +48,7 @@ class SpeechConfig:
     fold: int = 0  # in a fold's own run, which fold (1..6); 0 otherwise
     features: FeatureConfig = field(default_factory=lambda: FeatureConfig(sample_rate=8000))
     masks: MaskConfig = field(default_factory=MaskConfig)  # SpecAugment on training batches
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # digits: perturbed training voices
     validation_share: float = 0.1  # of the training recordings (FSDD) or speakers (speechocean762)
     split_seed: int = 0  # validation draw and the strings (the training's seed is train.seed)
     train_strings: int = 3000
@@ -175,25 +176,6 @@ def build_model(config: SpeechConfig) -> SequenceModel:
 # -- data -------------------------------------------------------------------------------------------
 
 
-class MaskedSequences(FeatureSequences):
-    """Training sequences that :func:`~rnnkit.audio.spec_augment` masks as they are batched, with a
-    generator seeded by (seed, epoch, item): a resumed epoch masks as the first try did."""
-
-    def configure(self, masks: MaskConfig, n_mels: int, seed: int) -> MaskedSequences:
-        self.masks, self.n_mels, self.seed, self.epoch = masks, n_mels, seed, 0
-        return self
-
-    def collate(self, indices: np.ndarray):
-        batch = super().collate(indices)
-        if self.masks.active:
-            for row, i in enumerate(np.asarray(indices).tolist()):
-                rng = np.random.default_rng([self.seed, self.epoch, i])
-                n = int(self.lengths[i])
-                masked = spec_augment(self.features[i], self.n_mels, self.masks, rng)
-                batch.features[row, :n] = torch.from_numpy(masked)
-        return batch
-
-
 @dataclass
 class SpeechData:
     splits: Splits  # the run's own split, over the corpus's items (FSDD recordings or utterances)
@@ -258,9 +240,13 @@ def prepare(
         ]
         seconds = sum(len(corpus.waves[i]) for i in test) / corpora.FSDD_RATE
         datasets = [FeatureSequences(x, labels=y) for x, y in parts]
+        variants = voice_variants(
+            [corpus.waves[i] for i in train], train, feats, config.augment, config.train.seed
+        )
         texts: list[str] = [corpora.DIGIT_SYMBOLS[d] for d in corpus.digits[test]]
         lm_sentences: list[list[int]] = []
     else:
+        variants = []
         seed = config.split_seed
         made = [
             corpora.make_strings(corpus, train, config.train_strings, seed),
@@ -276,7 +262,7 @@ def prepare(
         seconds = sum(len(w) for w in made[2].waves) / corpora.FSDD_RATE
         texts = [config.transcript(d + 1) for d in made[2].digits]
         lm_sentences = [(d + 1).tolist() for d in made[0].digits]
-    train_set = _masked(datasets[0], config)
+    train_set = _masked(datasets[0], config, variants)
     sizes = {"train": len(train_set), "validation": len(datasets[1]), "test": len(datasets[2])}
     return SpeechData(splits, train_set, datasets[1], datasets[2], texts, seconds, lm_sentences, sizes)
 
@@ -324,10 +310,8 @@ def _prepare_sentences(config: SpeechConfig, data: str | Path | None, splits: Sp
     )
 
 
-def _masked(dataset: FeatureSequences, config: SpeechConfig) -> MaskedSequences:
-    masked = object.__new__(MaskedSequences)
-    masked.__dict__.update(dataset.__dict__)
-    return masked.configure(config.masks, config.features.n_mels, config.train.seed)
+def _masked(dataset: FeatureSequences, config: SpeechConfig, variants: list | None = None) -> MaskedSequences:
+    return training_sequences(dataset, config.masks, config.features.n_mels, config.train.seed, variants)
 
 
 # -- the run template -------------------------------------------------------------------------------
