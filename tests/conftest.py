@@ -17,6 +17,17 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="module")
+def no_plots():
+    """The trainer without curves.png, for the tests of the module that asks: drawing it takes a
+    second, on a timer, and proves nothing where only the weights and logs are compared."""
+    from rnnkit.train import Trainer
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Trainer, "_plot", lambda self: None)
+        yield
+
+
 def fake_review(rng: random.Random, positive: bool) -> str:
     words = [rng.choice(NEUTRAL) for _ in range(rng.randint(5, 30))]
     for _ in range(rng.randint(2, 4)):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import Tensor, nn
 
 import rnnkit
+from rnnkit.models.tagger import TaggerConfig
 
 
 def torch_param_grads(module: nn.RNNBase, kind: str) -> dict[str, Tensor]:
@@ -89,6 +92,22 @@ PRETRAIN_TINY = [
     "train.epochs=2",
     "train.time_limit=null",
 ]
+
+
+def train_tiny(root: Path, task: str, data: Path, options: list[str]) -> Path:
+    """``rnnkit TASK train --data DATA --out ROOT/run OPTIONS``, which must succeed; the run's folder."""
+    from rnnkit.cli import main
+
+    run = root / "run"
+    assert main([task, "train", "--data", str(data), "--out", str(run), *options]) == 0
+    return run
+
+
+def tagger_config(vocab, **sizes) -> TaggerConfig:
+    """A tagger sized for ``vocab`` (a ``tag.Vocabularies``: words, characters, tags) with ``sizes``."""
+    return TaggerConfig(
+        word_vocab=len(vocab.words), char_vocab=len(vocab.chars), tags=tuple(vocab.tags.tags), **sizes
+    )
 
 
 def toy_batches(n: int = 4, seed: int = 0, sign: float = 1.0, rows: int = 16) -> list[XYBatch]:

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-from helpers import PRETRAIN_TINY
+from helpers import PRETRAIN_TINY, tagger_config
 from safetensors.torch import load_file
 
 from rnnkit.cli import build_parser, common, main
@@ -35,7 +35,7 @@ from rnnkit.errors import ConfigError
 from rnnkit.models import ClassifierConfig, SequenceClassifier
 from rnnkit.models.charlm import CharLM, CharLMConfig
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
-from rnnkit.models.tagger import SequenceTagger, TaggerConfig
+from rnnkit.models.tagger import SequenceTagger
 from rnnkit.models.wordlm import WordLM, WordLMConfig
 from rnnkit.tasks import charlm, pretrain, sentiment, tag
 from rnnkit.tasks.translate import make_step
@@ -77,6 +77,18 @@ def test_a_process_without_rows_gets_a_stand_in():
 STEPS = {"sentiment": 3, "charlm": 4, "tag": 3, "translate": 3, "pretrain": 3}  # steps per epoch; 2 epochs
 
 
+def _case(model, step, train, val, shard):
+    """A case's (model, step, training batches by epoch, validation batches) from a ``(dataset,
+    batch size)`` for each, for datasets whose ``batches`` reshuffle with the epoch as the seed."""
+    (train_data, train_size), (val_data, val_size) = train, val
+    return (
+        model,
+        step,
+        lambda epoch: train_data.batches(train_size, shuffle=True, seed=epoch, shard=shard),
+        lambda: val_data.batches(val_size, shard=shard),
+    )
+
+
 def _sentiment(shard):
     rng = np.random.default_rng(0)
 
@@ -86,12 +98,7 @@ def _sentiment(shard):
 
     train, val = data(17), data(7)  # batches of 8, 8 and 1 row: the last leaves a process without rows
     model = SequenceClassifier(ClassifierConfig(vocab_size=20, embed_dim=4, hidden_sizes=(5,), dense_size=4))
-    return (
-        model,
-        sentiment.step,
-        lambda epoch: train.batches(8, shuffle=True, seed=epoch, shard=shard),
-        lambda: val.batches(5, shard=shard),
-    )
+    return _case(model, sentiment.step, (train, 8), (val, 5), shard)
 
 
 def _charlm(shard):
@@ -124,26 +131,9 @@ def _tag(shard):
     sentences = [sentence() for _ in range(19)]
     vocab = tag.Vocabularies.build(sentences, config)
     dataset = tag.TagDataset([s.tokens for s in sentences], vocab, config, [s.tags for s in sentences])
-    model = SequenceTagger(
-        TaggerConfig(
-            word_vocab=len(vocab.words),
-            char_vocab=len(vocab.chars),
-            tags=tuple(vocab.tags.tags),
-            word_dim=4,
-            char_dim=3,
-            char_hidden=3,
-            casing_dim=2,
-            hidden_size=4,
-            dropout=0.0,
-            word_dropout=0.0,
-        )
-    )
-    return (
-        model,
-        tag.step,
-        lambda epoch: dataset.batches(7, shuffle=True, seed=epoch, shard=shard),
-        lambda: dataset.batches(6, shard=shard),
-    )
+    sizes = {"word_dim": 4, "char_dim": 3, "char_hidden": 3, "casing_dim": 2, "hidden_size": 4}
+    model = SequenceTagger(tagger_config(vocab, **sizes, dropout=0.0, word_dropout=0.0))
+    return _case(model, tag.step, (dataset, 7), (dataset, 6), shard)
 
 
 def _translate(shard):
@@ -154,12 +144,7 @@ def _translate(shard):
     config = Seq2SeqConfig(
         source_vocab=12, target_vocab=12, embed_size=4, hidden_size=4, decoder_size=6, dropout=0.0
     )
-    return (
-        Seq2Seq(config),
-        make_step(0.1),
-        lambda epoch: dataset.batches(5, shuffle=True, seed=epoch, shard=shard),
-        lambda: dataset.batches(4, shard=shard),
-    )
+    return _case(Seq2Seq(config), make_step(0.1), (dataset, 5), (dataset, 4), shard)
 
 
 def _pretrain(shard):
@@ -248,16 +233,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _no_plots():
-    """curves.png takes a second to draw and proves nothing here (the children inherit this)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Trainer, "_plot", lambda self: None)
-        yield
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, _no_plots):
+def runs(tmp_path_factory, no_plots):  # the forked children inherit the trainer without curves.png
     """Each case trained by one process, then by two: ``(single, [rank 0, rank 1], folder)``."""
     out = tmp_path_factory.mktemp("ddp")
     single = {name: train_case(name, out / f"{name}-single") for name in CASES}

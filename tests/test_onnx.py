@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import fake_review
+from helpers import tagger_config
 
 from rnnkit.cli import main
 from rnnkit.config import apply_overrides
@@ -22,7 +23,6 @@ from rnnkit.errors import ConfigError, InputError
 from rnnkit.export import graphs
 from rnnkit.export import onnx as onnx_export
 from rnnkit.models import SequenceClassifier
-from rnnkit.models.tagger import TaggerConfig
 from rnnkit.tasks import sentiment, tag
 from rnnkit.train import checkpoint as ckpt
 
@@ -250,17 +250,8 @@ def tagger_run(tmp_path_factory):
     chars = sorted({c for s in SENTENCES for w in s for c in w})
     tags = TagSet(["PER", "LOC"], "iobes")
     vocab = tag.Vocabularies(Vocab(WORDS), Vocab(chars), tags)
-    model_config = TaggerConfig(
-        word_vocab=len(vocab.words),
-        char_vocab=len(vocab.chars),
-        tags=tuple(tags.tags),
-        word_dim=6,
-        char_dim=4,
-        char_hidden=3,
-        casing_dim=2,
-        hidden_size=5,
-        num_layers=2,
-    )
+    sizes = {"word_dim": 6, "char_dim": 4, "char_hidden": 3, "casing_dim": 2, "hidden_size": 5}
+    model_config = tagger_config(vocab, **sizes, num_layers=2)
     config = tag.TagConfig(model=model_config)
     tag.RUNS.save_config(config, run_dir)
     vocab.save(run_dir / tag.VOCAB_FILE)

@@ -24,6 +24,9 @@ from torch import nn
 from rnnkit.train import CheckpointError, TrainConfig, Trainer
 from rnnkit.train import checkpoint as ckpt
 
+# curves.png is drawn on a timer, not part of the checkpoint: keep it out of the write count
+pytestmark = pytest.mark.usefixtures("no_plots")
+
 EPOCHS = 3
 
 
@@ -76,16 +79,8 @@ def assert_same_run(run_dir, reference):
     assert not list(run_dir.glob(f"{ckpt.TEMP_PREFIX}*")), "temporary files left behind"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _no_plots():
-    """curves.png is drawn on a timer, not part of the checkpoint: keep it out of the write count."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Trainer, "_plot", lambda self: None)
-        yield
-
-
 @pytest.fixture(scope="module")
-def unbroken(tmp_path_factory, _no_plots):
+def unbroken(tmp_path_factory, no_plots):
     run_dir = tmp_path_factory.mktemp("unbroken")
     writes = []
     real = ckpt.atomic_write

@@ -74,13 +74,21 @@ def page(browser):
     page.close()
 
 
+def submit(page, url: str, model: str, text: str, **choices: str) -> None:
+    """Open the model's page, type ``text``, pick ``choices`` (a select's id: its value), send the
+    form and wait for the answer to show."""
+    page.goto(f"{url}/m/{model}")
+    page.fill("#text", text)
+    for name, value in choices.items():
+        page.select_option(f"#{name}", value)
+    page.click("#submit")
+    page.wait_for_selector("#result:not([hidden])")
+
+
 def test_a_typed_review_gets_its_probability_and_shading(site, page, tmp_path):
     url, runs = site
     review = "A wonderful film with great acting, although the ending was awful."
-    page.goto(f"{url}/m/review")
-    page.fill("#text", review)
-    page.click("#submit")
-    page.wait_for_selector("#result:not([hidden])")
+    submit(page, url, "review", review)
     shown = float(page.text_content("#probability"))
     expected = sentiment.Predictor.from_run(runs["review"])([review])[0]
     assert shown == pytest.approx(expected, abs=5e-4)  # the page shows three decimals
@@ -120,10 +128,7 @@ def test_generated_text_streams_into_the_page(site, page):
 def test_entities_are_highlighted(site, page):
     url, runs = site
     sentence = "Yesterday, Harry Potter met Hermione Granger."
-    page.goto(f"{url}/m/ner")
-    page.fill("#text", sentence)
-    page.click("#submit")
-    page.wait_for_selector("#result:not([hidden])")
+    submit(page, url, "ner", sentence)
     tokens = tag.tokenize(sentence)
     found = tag.entities(tokens, tag.Tagger.from_run(runs["ner"])([tokens])[0])
     rows = page.query_selector_all("#entities tbody tr")
@@ -133,11 +138,7 @@ def test_entities_are_highlighted(site, page):
 
 def test_translation_and_its_heatmap(site, page):
     url, _ = site
-    page.goto(f"{url}/m/fr-en")
-    page.fill("#text", "trois un .")
-    page.select_option("#beam", "1")
-    page.click("#submit")
-    page.wait_for_selector("#result:not([hidden])")
+    submit(page, url, "fr-en", "trois un .", beam="1")
     assert page.text_content("#translation") is not None
     columns = page.query_selector_all("#heat th.col")
     assert [c.text_content().strip() for c in columns] == ["trois", "un", "."]

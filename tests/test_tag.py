@@ -6,6 +6,7 @@ import re
 
 import pytest
 import torch
+from helpers import train_tiny
 
 from rnnkit.cli import main
 from rnnkit.data import DataError
@@ -147,9 +148,7 @@ TINY = [
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("tag")
     data = write_conll(root / "conll")
-    run = root / "run"
-    assert main(["tag", "train", "--data", str(data), "--out", str(run), *TINY]) == 0
-    return data, run
+    return data, train_tiny(root, "tag", data, TINY)
 
 
 def test_tiny_task_is_learned_to_f1_one(trained):
@@ -387,9 +386,7 @@ def lm_tagged(tmp_path_factory, imdb_tarball):
     argv = ["sentiment", "pretrain", "--preset", "quick", "--data", str(imdb_tarball), "--out", str(lm)]
     assert main([*argv, *[f"--set={o}" for o in PRETRAIN_TINY]]) == 0
     data = write_conll(root / "conll")
-    run = root / "run"
-    more = ["--lm", str(lm), "--set", "lm_context=document"]
-    assert main(["tag", "train", "--data", str(data), "--out", str(run), *more, *TINY]) == 0
+    run = train_tiny(root, "tag", data, ["--lm", str(lm), "--set", "lm_context=document", *TINY])
     return data, run, pretrain.load_run(lm)[0]
 
 

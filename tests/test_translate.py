@@ -8,6 +8,7 @@ import zipfile
 
 import pytest
 import torch
+from helpers import train_tiny
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -71,9 +72,7 @@ def trained(tmp_path_factory):
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("translate")
     data = write_tatoeba(root / "data")
-    run = root / "run"
-    assert main(["translate", "train", "--data", str(data), "--out", str(run), *TINY]) == 0
-    return data, run
+    return data, train_tiny(root, "translate", data, TINY)
 
 
 def test_training_learns_the_made_up_language(trained):
