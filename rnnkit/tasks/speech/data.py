@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +64,8 @@ class Fsdd:
     speakers: np.ndarray  # (N,) names
     indices: np.ndarray  # (N,) the recording's index 0..49
     waves: list[np.ndarray]  # (n_i,) float32 at 8 kHz
+    # the training voices' perturbed features, kept for the next fold: {recipe: {position: copies}}
+    variants: dict = field(default_factory=dict, repr=False)
 
     @property
     def speaker_names(self) -> list[str]:

@@ -240,9 +240,7 @@ def prepare(
         ]
         seconds = sum(len(corpus.waves[i]) for i in test) / corpora.FSDD_RATE
         datasets = [FeatureSequences(x, labels=y) for x, y in parts]
-        variants = voice_variants(
-            [corpus.waves[i] for i in train], train, feats, config.augment, config.train.seed
-        )
+        variants = _variants(corpus, train, config)
         texts: list[str] = [corpora.DIGIT_SYMBOLS[d] for d in corpus.digits[test]]
         lm_sentences: list[list[int]] = []
     else:
@@ -310,6 +308,21 @@ def _prepare_sentences(config: SpeechConfig, data: str | Path | None, splits: Sp
     )
 
 
+def _variants(corpus: corpora.Fsdd, positions: np.ndarray, config: SpeechConfig) -> list:
+    """The perturbed copies of the recordings at ``positions``, made once per corpus and recipe
+    (the folds of leave-one-speaker-out share them: copy k of a recording is the same in each)."""
+    if not config.augment.active:
+        return []
+    key = (repr(config.features), repr(config.augment), config.train.seed)
+    made = corpus.variants.setdefault(key, {})
+    missing = [p for p in positions.tolist() if p not in made]
+    waves = [corpus.waves[p] for p in missing]
+    made.update(
+        zip(missing, voice_variants(waves, missing, config.features, config.augment, config.train.seed))
+    )
+    return [made[p] for p in positions.tolist()]
+
+
 def _masked(dataset: FeatureSequences, config: SpeechConfig, variants: list | None = None) -> MaskedSequences:
     return training_sequences(dataset, config.masks, config.features.n_mels, config.train.seed, variants)
 
@@ -319,7 +332,7 @@ def _masked(dataset: FeatureSequences, config: SpeechConfig, variants: list | No
 
 class SpeechRecipe(Recipe[SpeechConfig, SpeechData]):
     """One model on one split: FSDD's or speechocean762's, one held-out speaker, or a fold given by
-    :func:`cross_validate`."""
+    :func:`train` with ``loso``."""
 
     runs = RUNS
 
@@ -373,31 +386,18 @@ def train(
     fsdd: corpora.Fsdd | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) the run in ``run_dir`` and score it on its test part (``results.json``);
-    with ``loso``, one run per held-out speaker (:func:`cross_validate`)."""
-    config, run_dir = resolved(config), Path(run_dir)
-    if config.loso:
-        return cross_validate(config, data, run_dir, callbacks, resume, fsdd)
-    folds.refuse_overwrite(RUNS, config, run_dir, resume)
-    return train_run(SpeechRecipe(data, fsdd), config, run_dir, callbacks, resume)
-
-
-def cross_validate(
-    config: SpeechConfig,
-    data: str | Path | None,
-    run_dir: str | Path,
-    callbacks: Iterable[Any] = (),
-    resume: bool = True,
-    fsdd: corpora.Fsdd | None = None,
-) -> dict[str, Any]:
-    """Leave-one-speaker-out on FSDD: a run of the template per speaker in ``folds/NN``
+    with ``loso``, leave-one-speaker-out on FSDD: a run of the template per speaker in ``folds/NN``
     (:func:`rnnkit.train.folds.cross_validate`), the mean and sd of the folds' figures."""
+    config, run_dir = resolved(config), Path(run_dir)
+    if not config.loso:
+        folds.refuse_overwrite(RUNS, config, run_dir, resume)
+        return train_run(SpeechRecipe(data, fsdd), config, run_dir, callbacks, resume)
     corpus = fsdd or corpora.read_fsdd(data)
-    splits = fsdd_splits(config, corpus)
     metric = "test_accuracy" if config.task == "digits" else "test_wer"
     return folds.cross_validate(
         RUNS,
         config,
-        splits,
+        fsdd_splits(config, corpus),
         lambda one: SpeechRecipe(data, corpus, one),
         run_dir,
         callbacks,
@@ -417,7 +417,6 @@ __all__ = [
     "SpeechData",
     "SpeechRecipe",
     "build_model",
-    "cross_validate",
     "decode",
     "error_rates",
     "fsdd_splits",
