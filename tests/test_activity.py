@@ -16,8 +16,9 @@ from rnnkit.data.multichannel import read_ts
 from rnnkit.data.sequences import FeatureSequences
 from rnnkit.models.sequence import SequenceModel, SequenceModelConfig
 from rnnkit.tasks import activity
-from rnnkit.tasks.activity.data import SUBSETS, read_skeleton
-from rnnkit.tasks.activity.skeleton import HIP, LEFT_HIP, RIGHT_HIP, resample, rotation_y
+from rnnkit.tasks.activity.data import BONES, SUBSETS, read_skeleton
+from rnnkit.tasks.activity.skeleton import HIP, LEFT_HIP, RIGHT_HIP, feature_size, resample, rotation_y
+from rnnkit.tasks.activity.task import build_model
 
 POSE = np.array(  # a standing body, metres, from a20_s02_e01's first frame (x across, y up, z depth)
     [[-0.37, 0.37, 2.67], [-0.01, 0.36, 2.68], [-0.19, 0.41, 2.58], [-0.20, 0.21, 2.77],
@@ -127,6 +128,33 @@ def test_augmentation_is_seeded_and_off_means_unchanged():
     np.testing.assert_allclose(np.linalg.norm(turned, axis=-1), np.linalg.norm(P, axis=-1))
 
 
+def test_the_mirror_swaps_left_and_right_and_its_image_of_a_mirrored_body_is_that_body():
+    P = activity.normalise(clip(2, np.random.default_rng(3), 12), activity.SkeletonConfig())
+    always = activity.AugmentConfig(mirror=1.0)
+    M = activity.augment(P, always, np.random.default_rng(0))
+    right_hand, left_hand = activity.JOINTS.index("right hand"), activity.JOINTS.index("left hand")
+    np.testing.assert_allclose(M[:, left_hand], P[:, right_hand] * [-1, 1, 1])  # the waving hand moves over
+    np.testing.assert_allclose(M[:, HIP], P[:, HIP] * [-1, 1, 1])  # the middle of the body stays
+    d = (M[:, LEFT_HIP] - M[:, RIGHT_HIP]).mean(axis=0)
+    assert d[0] > 0  # still facing the camera: the hips' line keeps its direction
+    np.testing.assert_allclose(activity.augment(M, always, np.random.default_rng(0)), P)  # twice: itself
+    never = activity.augment(P, activity.AugmentConfig(mirror=0.0, noise=0.0), np.random.default_rng(0))
+    np.testing.assert_array_equal(never, P)
+    noisy = activity.augment(P, activity.AugmentConfig(noise=0.05), np.random.default_rng(0))
+    assert np.std(noisy - P) == pytest.approx(0.05, rel=0.1)
+
+
+def test_bone_features_are_the_second_joint_minus_the_first_of_each_bone():
+    P = np.random.default_rng(4).normal(size=(6, 20, 3))
+    config = activity.SkeletonConfig(velocity=True, bones=True)
+    x = activity.features(P, config)  # (T, 60 + 60 + 57)
+    assert x.shape == (6, feature_size(config)) == (6, 177)
+    neck, right_shoulder = activity.JOINTS.index("neck"), activity.JOINTS.index("right shoulder")
+    k = BONES.index((neck, right_shoulder))
+    np.testing.assert_allclose(x[:, 120 + 3 * k : 123 + 3 * k], P[:, right_shoulder] - P[:, neck], rtol=1e-6)
+    np.testing.assert_array_equal(x[:, :120], activity.features(P, activity.SkeletonConfig(velocity=True)))
+
+
 def test_clip_and_frame_answers_equal_alone_and_padded_in_a_batch():
     torch.manual_seed(0)
     config = SequenceModelConfig(input_size=6, hidden_size=5, head="frame", num_classes=3, projection=4)
@@ -198,6 +226,30 @@ def test_an_ensemble_holds_out_each_training_subject_and_averages_its_members(ms
     capsys.readouterr()
     assert main(["activity", "evaluate", str(run)]) == 0
     assert f"test accuracy {results['test_accuracy']:.2%} on 12 clips" in capsys.readouterr().out
+
+
+def test_seeded_members_train_on_every_training_clip_each_with_its_own_seed(msr, tmp_path, capsys):
+    run = tmp_path / "seeds"
+    small = ["--set", "model.hidden_size=8", "--set", "model.projection=0", "--set", "ensemble=true"]
+    seeded = ["--set", "validation_subject=-1", "--set", "members=3", "--set", "train.monitor=loss"]
+    args = ["activity", "train", "--data", str(msr), "--out", str(run), "--epochs", "1", *small, *seeded]
+    assert main(args) == 0
+    assert (
+        "the mean of 3 members, each trained on all 13 training clips with its own seed"
+        in capsys.readouterr().out
+    )
+    results = json.loads((run / "results.json").read_text())
+    assert [f["name"] for f in results["folds"]] == ["seed 0", "seed 1", "seed 2"]
+    data = activity.read_msr(msr, "AS1")
+    weights = []
+    for k in (1, 2, 3):
+        split = json.loads((run / "folds" / f"0{k}" / "splits.json").read_text())["splits"][0]
+        assert set(data.subjects[split["train"]]) == {1, 3} and split["validation"] == []
+        assert set(data.subjects[split["test"]]) == {2, 4}
+        model, config = activity.RUNS.load_model(run / "folds" / f"0{k}", build_model)
+        assert config.train.seed == k - 1
+        weights.append(model.output.weight.detach())
+    assert not torch.equal(weights[0], weights[1]) and not torch.equal(weights[1], weights[2])
 
 
 def test_ts_and_csv_inputs_on_basic_motions(tmp_path, capsys):

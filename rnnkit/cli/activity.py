@@ -7,48 +7,41 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from . import catalog, common
+from . import common
+from .task_command import TaskCommand, add_format, add_inputs, write_answers
 
 SUBSET = common.Override(
     "--subset", "subset", str, "MSR Action3D actions: AS1, AS2, AS3 (Li et al. 2010) or all (default AS1)",
     choices=("AS1", "AS2", "AS3", "all"),
 )  # fmt: skip
 OPTIONS = (SUBSET, common.EPOCHS, common.LR, common.BATCH_SIZE, common.DEVICE, common.SEED)
-COMMANDS = ("train", "evaluate", "baseline", "predict")
 FORMATS = ("pretty", "json")
-
-
-def rewrite_argv(argv: list[str]) -> list[str]:
-    """``activity RUN FILE...`` -> ``activity predict RUN FILE...``."""
-    return common.rewrite_subcommand(argv, "activity", COMMANDS)
+TASK = TaskCommand(
+    "activity",
+    ("train", "evaluate", "baseline", "predict"),
+    data_help="where the run's data is now, if it moved (folder or .ts file)",
+)
+rewrite_argv = TASK.rewrite_argv
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "activity",
-        help="actions from body skeletons (MSR Action3D) or multichannel sequences, per clip and frame",
-        description="rnnkit activity RUN FILE... labels clips and their frames "
-        "(short for 'rnnkit activity predict RUN ...').",
+    sub = TASK.add_parser(
+        commands,
+        "actions from body skeletons (MSR Action3D) or multichannel sequences, per clip and frame",
+        "FILE... labels clips and their frames",
     )
-    sub = parser.add_subparsers(dest="activity_command", required=True)
-
-    train = sub.add_parser(
-        "train",
-        help="train on MSR Action3D (--data, cross-subject), a .ts pair (--ts, --test) or --csv FOLDER",
+    train = TASK.add_train(
+        sub,
+        "train on MSR Action3D (--data, cross-subject), a .ts pair (--ts, --test) or --csv FOLDER",
+        OPTIONS,
+        "override any config field, e.g. --set augment.rotate_deg=0",
+        data=_add_sources,
+        out="runs/activity",
     )
-    source = train.add_mutually_exclusive_group()
-    source.add_argument(
-        "--data", help="the MSR Action3D skeleton folder (default: $RNNKIT_DATA/msr_action3d)"
-    )
-    source.add_argument("--ts", help="a UEA/UCR .ts training file (needs --test)")
-    source.add_argument("--csv", help="a folder of LABEL/NAME.csv files (one per case; a seeded split tests)")
-    train.add_argument("--test", help="the .ts test file of --ts")
-    common.add_run_options(train, catalog.PRESETS["activity"], default_preset="fast", out="runs/activity")
-    common.add_overrides(train, OPTIONS, "override any config field, e.g. --set augment.rotate_deg=0")
     train.set_defaults(func=cmd_train)
 
     for name, help, func in (
@@ -59,26 +52,25 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         ),
         ("baseline", "per-feature statistics + logistic regression on the run's own split", cmd_baseline),
     ):
-        command = sub.add_parser(name, help=help)
-        command.add_argument("run", help="run directory (the --out of train)")
-        command.add_argument("--data", help="where the run's data is now, if it moved (folder or .ts file)")
+        command = TASK.add_run_command(sub, name, help, data=True)
         command.add_argument("--test", help="where a .ts run's test file is now, if it moved")
         if name == "evaluate":
             command.add_argument("--png", help="the confusion matrix picture (default: RUN/confusion.png)")
         command.set_defaults(func=func)
 
-    predict = sub.add_parser(
-        "predict", help="label clips and their frames (also: rnnkit activity RUN FILE...)"
+    predict = TASK.add_run_command(
+        sub, "predict", "label clips and their frames (also: rnnkit activity RUN FILE...)"
     )
-    predict.add_argument("run", help="run directory (the --out of train)")
-    predict.add_argument(
-        "files", nargs="+", help="skeleton files (a skeleton run) or .ts / .csv files (a multichannel run)"
+    add_inputs(
+        predict,
+        "files",
+        "skeleton files (a skeleton run) or .ts / .csv files (a multichannel run)",
+        nargs="+",
     )
-    predict.add_argument(
-        "--format",
-        default="pretty",
-        choices=FORMATS,
-        help="pretty: the action, its probability and the frames' labels; json: one object per clip "
+    add_format(
+        predict,
+        FORMATS,
+        "pretty: the action, its probability and the frames' labels; json: one object per clip "
         "(default: %(default)s). The exit status is 1 when a file cannot be read",
     )
     predict.add_argument(
@@ -86,6 +78,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     common.add_inference_threads(predict)
     predict.set_defaults(func=cmd_predict)
+
+
+def _add_sources(train: argparse.ArgumentParser) -> None:
+    """What ``train`` reads: MSR Action3D, a .ts pair or a folder of CSV files."""
+    source = train.add_mutually_exclusive_group()
+    source.add_argument(
+        "--data", help="the MSR Action3D skeleton folder (default: $RNNKIT_DATA/msr_action3d)"
+    )
+    source.add_argument("--ts", help="a UEA/UCR .ts training file (needs --test)")
+    source.add_argument("--csv", help="a folder of LABEL/NAME.csv files (one per case; a seeded split tests)")
+    train.add_argument("--test", help="the .ts test file of --ts")
 
 
 def _inputs(args: argparse.Namespace):
@@ -124,23 +127,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = common.config_from_args(activity.preset(args.preset), args, OPTIONS)
     inputs = _inputs(args)
-    run_dir = common.run_dir(args, activity.RUNS)
     what = {
         "msr": f"MSR Action3D {config.subset}, cross-subject",
         "ts": "the .ts files",
         "csv": "the CSV folder",
     }
-    results = common.train_with_progress(
-        lambda callbacks: activity.train(config, inputs, run_dir, callbacks),
-        run_dir,
-        f"training {args.preset!r} on {what[inputs.kind]}",
+    run_dir, results = common.train_task(
+        activity, config, args, inputs, title=f"training {args.preset!r} on {what[inputs.kind]}"
     )
     sizes, minutes = results["sizes"], f"{results['train_seconds_total'] / 60:.1f} min of training"
     if "folds" in results:  # an ensemble
         k, mean, sd = len(results["folds"]), results["test_accuracy_mean"], results["test_accuracy_sd"]
+        n = sizes["train"]
+        how = f"validated on one training subject of the {n} training clips"
+        if config.validation_subject == -1:
+            how = f"trained on all {n} training clips with its own seed"
         print(
             f"test accuracy {results['test_accuracy']:.2%} on {sizes['test']} clips: the mean of {k} "
-            f"members, each validated on one training subject of the {sizes['train']} training clips "
+            f"members, each {how} "
             f"(members alone: {mean:.2%} +- {sd:.2%}), {minutes}"
         )
     else:
@@ -154,7 +158,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         skipped = read_msr(inputs.data, config.subset).skipped
         for name, why in skipped:
             print(f"not trained on: {name}: {why}", file=sys.stderr)
-    print(f"run: {run_dir}")
+    common.print_run(run_dir)
     return 0
 
 
@@ -205,18 +209,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"animation: {args.animate}", file=sys.stderr)
     for answer in answers:
         answer.pop("joints", None)
-        if args.format == "json":
-            print(json.dumps(answer))
-        elif "error" in answer:
-            print(f"{answer['name']}  error: {answer['error']}")
-        else:
-            top = sorted(answer["probabilities"].items(), key=lambda kv: -kv[1])[:3]
-            print(f"{answer['name']}  {answer['class']}  " + ", ".join(f"{c} {p:.1%}" for c, p in top))
-            print(f"  frames ({answer['frames']}): {_runs(answer['frame_labels'])}")
-    errors = sum("error" in a for a in answers)
-    if errors:
-        print(f"{errors} of {len(answers)} file(s) could not be read (their rows say why)", file=sys.stderr)
-    return 1 if errors else 0
+    return write_answers(answers, args.format, _pretty, "file")
+
+
+def _pretty(answers: list[dict]) -> Iterator[str]:
+    """The lines of ``--format pretty``: per clip, its top three actions, then its frames' labels."""
+    for answer in answers:
+        if "error" in answer:
+            yield f"{answer['name']}  error: {answer['error']}"
+            continue
+        top = sorted(answer["probabilities"].items(), key=lambda kv: -kv[1])[:3]
+        yield f"{answer['name']}  {answer['class']}  " + ", ".join(f"{c} {p:.1%}" for c, p in top)
+        yield f"  frames ({answer['frames']}): {_runs(answer['frame_labels'])}"
 
 
 def _runs(labels: list[str]) -> str:

@@ -165,12 +165,19 @@ def read_msr(folder: str | Path, subset: str = "all") -> SkeletonData:
 
 
 def cross_subject(
-    subjects: np.ndarray, labels: np.ndarray, validation_subjects: tuple[int, ...] = (9,), source: str = ""
+    subjects: np.ndarray,
+    labels: np.ndarray,
+    validation_subjects: tuple[int, ...] | None = (9,),
+    source: str = "",
 ) -> Splits:
     """Train on subjects 1, 3, 5, 7, 9 less ``validation_subjects`` (they choose the best epoch),
     test on 2, 4, 6, 8, 10; recorded like any split (kind ``cross-subject``). With no validation
-    subjects, a stratified tenth of the training clips validates instead."""
+    subjects, a stratified tenth of the training clips validates instead; with None, no clip."""
     subjects = np.asarray(subjects)
+    if validation_subjects is None:
+        train = np.flatnonzero(np.isin(subjects, TRAIN_SUBJECTS))
+        split = Split(train, train[:0], np.flatnonzero(~np.isin(subjects, TRAIN_SUBJECTS)))
+        return Splits("cross-subject", 0, len(subjects), source, [split])
     bad = [s for s in validation_subjects if s not in TRAIN_SUBJECTS]
     if bad:
         raise DataError(f"validation subjects must be training subjects {TRAIN_SUBJECTS}, got {bad}")

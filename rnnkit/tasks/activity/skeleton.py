@@ -9,14 +9,18 @@ For a clip ``P`` of shape (T, J, 3) (J joints, x y z with y up)::
     rotate   P_t <- R_y(-a) P_t,  a = atan2(-d_z, d_x),  d = mean_t (P_t[left hip] - P_t[right hip])
                                               the hips' line turned onto the x axis: every subject
                                               faces the camera square (a canonical view)
-    features x_t = [P_t flattened (3J) ; P_t - P_(t-1) (3J) if velocity (0 at t = 1)]
+    features x_t = [P_t flattened (3J) ; P_t - P_(t-1) (3J) if velocity (0 at t = 1) ;
+                    P_t[child] - P_t[parent] for each bone of data.BONES (3 * 19) if bones]
 
 R_y(a) rotates about the vertical axis: ``[[cos a, 0, sin a], [0, 1, 0], [-sin a, 0, cos a]]``.
 
 Train-time augmentation (:func:`augment`, seeded, never at evaluation): a rotation about the
 vertical axis by an angle uniform in ±``rotate_deg``, a scaling uniform in 1 ± ``scale``, and a
 time stretch: the clip resampled (linear interpolation between frames) to ``round(r T)`` frames,
-r uniform in 1 ± ``stretch``. It acts on the normalised joints, before the features are made.
+r uniform in 1 ± ``stretch``; with probability ``mirror``, the mirror image (x <- -x and every left
+joint swapped with its right one: a left-handed performance of the action); and Gaussian noise of
+standard deviation ``noise`` (torso lengths) added to every coordinate. It acts on the normalised
+joints, before the features are made (the mirror needs them rotated: x is the hips' line).
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import ConfigError
+from .data import BONES, JOINTS
 
 HIP, NECK, RIGHT_HIP, LEFT_HIP = 6, 2, 4, 5  # joint indices in data.JOINTS
+# each joint's mirror image: right <-> left, the joints of the body's middle stay
+MIRROR = [JOINTS.index(n.replace("right", "@").replace("left", "right").replace("@", "left")) for n in JOINTS]
 CENTRES = ("frame", "first", "none")
 
 
@@ -37,6 +44,7 @@ class SkeletonConfig:
     scale: bool = True  # divide by the mean torso length
     rotate: bool = True  # turn the hips' line onto the x axis
     velocity: bool = False  # append each joint's displacement since the previous frame
+    bones: bool = False  # append each bone's vector, child joint minus parent joint (data.BONES)
 
     def __post_init__(self) -> None:
         if self.centre not in CENTRES:
@@ -48,6 +56,8 @@ class AugmentConfig:
     rotate_deg: float = 0.0  # rotation about the vertical axis, uniform in ±rotate_deg
     scale: float = 0.0  # scaling, uniform in 1 ± scale
     stretch: float = 0.0  # time stretch, uniform in 1 ± stretch
+    mirror: float = 0.0  # the probability of the mirror image (left and right swapped)
+    noise: float = 0.0  # Gaussian noise on every coordinate, this standard deviation (torso lengths)
 
     def __post_init__(self) -> None:
         if self.rotate_deg < 0 or not 0 <= self.scale < 1 or not 0 <= self.stretch < 1:
@@ -55,10 +65,14 @@ class AugmentConfig:
                 "augment.rotate_deg must be >= 0 and augment.scale, augment.stretch in [0, 1), got "
                 f"{self.rotate_deg}, {self.scale}, {self.stretch}"
             )
+        if not 0 <= self.mirror <= 1 or self.noise < 0:
+            raise ConfigError(
+                f"augment.mirror must be in [0, 1] and augment.noise >= 0, got {self.mirror}, {self.noise}"
+            )
 
     @property
     def on(self) -> bool:
-        return bool(self.rotate_deg or self.scale or self.stretch)
+        return bool(self.rotate_deg or self.scale or self.stretch or self.mirror or self.noise)
 
 
 def rotation_y(angle: float) -> np.ndarray:
@@ -85,17 +99,20 @@ def normalise(joints: np.ndarray, config: SkeletonConfig) -> np.ndarray:
 
 
 def features(P: np.ndarray, config: SkeletonConfig) -> np.ndarray:
-    """(T, J, 3) normalised joints -> (T, E) float32: E = 3J, or 6J with velocities."""
+    """(T, J, 3) normalised joints -> (T, E) float32: E = 3J, + 3J with velocities, + 3 * 19 with bones."""
     T = len(P)
     x = P.reshape(T, -1)  # (T, 3J)
+    parts = [x]
     if config.velocity:
-        v = np.diff(x, axis=0, prepend=x[:1])  # (T, 3J), zero at t = 1
-        x = np.concatenate([x, v], axis=1)  # (T, 6J)
-    return x.astype(np.float32)
+        parts.append(np.diff(x, axis=0, prepend=x[:1]))  # (T, 3J), zero at t = 1
+    if config.bones:
+        parent, child = np.array(BONES).T  # (19,) each
+        parts.append((P[:, child] - P[:, parent]).reshape(T, -1))  # (T, 19, 3) -> (T, 57)
+    return np.concatenate(parts, axis=1).astype(np.float32)  # (T, E)
 
 
 def feature_size(config: SkeletonConfig, num_joints: int = 20) -> int:
-    return 3 * num_joints * (2 if config.velocity else 1)
+    return 3 * num_joints * (2 if config.velocity else 1) + 3 * len(BONES) * config.bones
 
 
 def augment(P: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
@@ -108,6 +125,10 @@ def augment(P: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> n
         T = len(P)
         new = max(2, round(T * rng.uniform(1 - config.stretch, 1 + config.stretch)))
         P = resample(P, new)
+    if config.mirror and rng.random() < config.mirror:
+        P = P[:, MIRROR] * np.array([-1.0, 1.0, 1.0])  # (T, J, 3): left <-> right, x <- -x
+    if config.noise:
+        P = P + rng.normal(0.0, config.noise, size=P.shape)
     return P
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -55,8 +56,13 @@ KINDS = ("msr", "ts", "csv")
 @dataclass
 class ActivityConfig:
     subset: str = "AS1"  # MSR Action3D: AS1 | AS2 | AS3 | all
-    validation_subject: int = 0  # MSR: a training subject that validates; 0: a stratified tenth
-    ensemble: bool = False  # MSR: one model per training subject held out to validate; the mean
+    # MSR: a training subject that validates; 0: a stratified tenth; -1: none, every training clip
+    # trains (then train.monitor=loss: the weights of the epoch of least training loss)
+    validation_subject: int = 0
+    # MSR: one model per training subject held out to validate, or with validation_subject=-1,
+    # `members` models on every training clip, seeds train.seed + 0, 1, ...; the mean of their answers
+    ensemble: bool = False
+    members: int = 5
     fold: int = 0  # in an ensemble member's own run, which member (1..5); 0 otherwise
     validation_share: float = 0.1  # ts / csv: of the training part, to choose the best epoch
     test_share: float = 0.2  # csv: the stratified share that tests
@@ -71,6 +77,11 @@ class ActivityConfig:
     def __post_init__(self) -> None:
         if self.subset not in SUBSETS:
             raise ConfigError(f"subset must be one of {', '.join(SUBSETS)}, got {self.subset!r}")
+        if self.members < 1 or self.validation_subject < -1:
+            raise ConfigError(
+                "members must be >= 1 and validation_subject >= -1, got "
+                f"{self.members}, {self.validation_subject}"
+            )
         for name in ("validation_share", "test_share"):
             if not 0 < getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in (0, 1), got {getattr(self, name)}")
@@ -170,12 +181,8 @@ def load_inputs(inputs: Inputs, config: ActivityConfig, saved: Splits | None = N
         corpus = read_msr(inputs.data, config.subset)
         actions = SUBSETS[config.subset]
         labels = np.searchsorted(actions, corpus.actions)  # (N,) 0..C-1 in the subset's order
-        splits = saved or cross_subject(
-            corpus.subjects,
-            labels,
-            (config.validation_subject,) if config.validation_subject else (),
-            corpus.source,
-        )
+        held = {0: (), -1: None}.get(config.validation_subject, (config.validation_subject,))
+        splits = saved or cross_subject(corpus.subjects, labels, held, corpus.source)
         splits.check_source(len(labels), corpus.source, SPLITS_FILE)
         joints = [normalise(s, config.skeleton) for s in corpus.skeletons]
         adapter = Adapter("skeleton", [ACTIONS[a - 1] for a in actions], dataclasses.asdict(inputs))
@@ -280,13 +287,17 @@ class ActivityRecipe(Recipe[ActivityConfig, ActivityData]):
             num_classes=len(data.adapter.classes),
             head="frame",
         )
-        return dataclasses.replace(config, model=model)
+        train = config.train
+        if config.fold and config.validation_subject == -1:  # a seeded member: its own seed
+            train = dataclasses.replace(train, seed=train.seed + config.fold - 1)
+        return dataclasses.replace(config, model=model, train=train)
 
     def save_new(self, config: ActivityConfig, data: ActivityData, run_dir: Path) -> None:
         data.splits.save(run_dir / SPLITS_FILE)
         data.adapter.save(run_dir / ADAPTER_FILE)
 
     def build(self, config: ActivityConfig, data: ActivityData) -> SequenceModel:
+        torch.manual_seed(config.train.seed)  # a seeded member's own (decide gave it), else the run's
         return build_model(config)
 
     def step(self, config: ActivityConfig):
@@ -303,11 +314,8 @@ class ActivityRecipe(Recipe[ActivityConfig, ActivityData]):
                 dataset = FeatureSequences(clips, data.train.labels)
             return dataset.batches(batch_size, shuffle=True, seed=seed * 1000 + epoch)
 
-        return Fit(
-            train,
-            data.train.num_batches(batch_size),
-            lambda: data.validation.batches(EVAL_BATCH, token_budget=EVAL_TOKENS),
-        )
+        validation = lambda: data.validation.batches(EVAL_BATCH, token_budget=EVAL_TOKENS)  # noqa: E731
+        return Fit(train, data.train.num_batches(batch_size), validation if len(data.validation) else None)
 
     def test(self, config: ActivityConfig, data: ActivityData, trainer: Trainer, model: nn.Module) -> dict:
         probs = np.stack([clip for clip, _ in predict_frames([model], data.test)])
@@ -343,9 +351,10 @@ def ensemble(
     resume: bool = True,
 ) -> dict[str, Any]:
     """One member per training subject (five on MSR Action3D), member k validated on that subject
-    and trained on the others (RUN/folds/0k, through :func:`rnnkit.train.folds.cross_validate`); the
-    test clips, the same for all, get the mean of the members' probabilities. Every training clip
-    trains all members but one, and no epoch is chosen on a test subject."""
+    and trained on the others (RUN/folds/0k, through :func:`rnnkit.train.folds.cross_validate`), or
+    with ``validation_subject=-1`` ``members`` members trained on every training clip, member k
+    seeded ``train.seed + k - 1``; the test clips, the same for all, get the mean of the members'
+    probabilities. No epoch is chosen on a test subject."""
     if inputs.kind != "msr":
         raise ConfigError(
             "ensemble holds out training subjects: it reads MSR Action3D (--data), not --ts/--csv"
@@ -353,11 +362,15 @@ def ensemble(
     run_dir = Path(run_dir)
     corpus = read_msr(inputs.data, config.subset)
     labels = np.searchsorted(SUBSETS[config.subset], corpus.actions)
-    held = [v for v in TRAIN_SUBJECTS if v in corpus.subjects]  # each training subject there is
-    one = [cross_subject(corpus.subjects, labels, (v,), corpus.source)[0] for v in held]
-    names = [f"validated on s{v:02d}" for v in held]
+    if config.validation_subject == -1:  # seeded members, all on the same split
+        one = [cross_subject(corpus.subjects, labels, None, corpus.source)[0]] * config.members
+        names = [f"seed {config.train.seed + k}" for k in range(config.members)]
+    else:
+        held = [v for v in TRAIN_SUBJECTS if v in corpus.subjects]  # each training subject there is
+        one = [cross_subject(corpus.subjects, labels, (v,), corpus.source)[0] for v in held]
+        names = [f"validated on s{v:02d}" for v in held]
+        config = dataclasses.replace(config, validation_subject=0)
     splits = Splits("cross-subject", 0, len(labels), corpus.source, one, names)
-    config = dataclasses.replace(config, validation_subject=0)
     results = folds.cross_validate(
         RUNS, config, splits, lambda split: ActivityRecipe(inputs, split), run_dir, callbacks, resume
     )
