@@ -23,6 +23,7 @@ import torch
 from rnnkit.config import apply_overrides
 from rnnkit.tasks import charlm
 from rnnkit.train import ProgressBar
+from rnnkit.train.plots import save_png
 
 NANOGPT = [(2.3, 1.886), (13.4, 1.547)]  # (minutes, validation loss), quoted by the issue
 
@@ -89,9 +90,7 @@ def _plot(history: list[dict], path: Path) -> None:
     ax.set_ylim(1.3, 2.6)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_png(fig, path, dpi=80)
 
 
 if __name__ == "__main__":

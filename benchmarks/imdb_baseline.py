@@ -20,11 +20,10 @@ accuracy-against-labels table of the pretraining issue.
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
+from _measure import save_results
 from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -116,9 +115,7 @@ def main() -> None:
                 f"{row['validation']:.2%}  C={row['C']}  {row['features']:,} features  "
                 f"vectorise {row['vectorize_s']:.1f} s, fit {row['fit_s']:.1f} s ({len(GRID)} C values)"
             )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results: {args.out}")
+    save_results(results, args.out)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ alternating; each predictor first warms up on 256 reviews. Reported: reviews per
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import torch
+from _measure import save_results
 
 from rnnkit import runtime
 from rnnkit.data import SequenceDataset, imdb
@@ -122,9 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{n:,} reviews: max |diff| of probability {result['max_abs_diff_probability']:.1e}, "
         f"{result['label_disagreements']} label disagreements"
     )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"results: {args.out}")
+    save_results(result, args.out)
     return 0
 
 

@@ -12,11 +12,8 @@ sentences' tags the two disagree on. The target is 5,000 sentences/s on the proj
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import time
-
 import torch
+from _measure import median_seconds, run_parser
 
 from rnnkit import tune_allocator
 from rnnkit.data.conll import read_conll
@@ -24,12 +21,12 @@ from rnnkit.tasks import tag
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = run_parser(
+        __doc__,
+        run="a trained tagging run directory",
+        data="folder with eng.testb (default: $RNNKIT_DATA/conll2003)",
+        rounds=5,
     )
-    parser.add_argument("run", help="a trained tagging run directory")
-    parser.add_argument("--data", help="folder with eng.testb (default: $RNNKIT_DATA/conll2003)")
-    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     tune_allocator()
     sentences = [s.tokens for s in read_conll(tag.data_dir(args.data) / tag.SPLITS["test"])]
@@ -51,12 +48,7 @@ def main() -> None:
         ):
             out = run()  # untimed
             tagged.setdefault(bf16, out)  # from tokens
-            seconds = []
-            for _ in range(args.rounds):
-                start = time.perf_counter()
-                run()
-                seconds.append(time.perf_counter() - start)
-            median = statistics.median(seconds)
+            median, _ = median_seconds(run, args.rounds)
             print(
                 f"  {name:34s} {len(sentences) / median:>9,.0f} sentences/s "
                 f"(median of {args.rounds}: {median:.2f} s)"

@@ -41,6 +41,7 @@ from rnnkit.tasks import translate as task
 from rnnkit.tasks.translate.data import PairDataset, Tokenizers, encode_pairs
 from rnnkit.tasks.translate.translator import DECODE_TOKENS, GREEDY_BATCH
 from rnnkit.train import resolve_device, seed_everything
+from rnnkit.train.plots import save_png
 
 MILESTONES = (5.0, 10.0, 20.0, 30.0)  # minutes
 WARMUP = 0.05  # share of the budget
@@ -345,9 +346,7 @@ def _plot(peer: list, rnn: list | None, path: Path, minutes: float) -> None:
     ax.set_ylabel("validation BLEU (greedy)")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_png(fig, path, dpi=80)
 
 
 if __name__ == "__main__":

@@ -14,24 +14,24 @@ Targets on the project's 2-core CPU: greedy >= 500 sentences/s, beam 5 >= 100 se
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import time
+from functools import partial
 
 import torch
+from _measure import median_seconds, run_parser
 
 from rnnkit import tune_allocator
 from rnnkit.tasks import translate
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = run_parser(
+        __doc__,
+        run="a trained translation run directory",
+        data="folder with the Tatoeba zips (default: $RNNKIT_DATA)",
+        rounds=3,
     )
-    parser.add_argument("run", help="a trained translation run directory")
-    parser.add_argument("--data", help="folder with the Tatoeba zips (default: $RNNKIT_DATA)")
     parser.add_argument("--beams", default="1,5", help="comma-separated beam sizes (1: greedy)")
-    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--single", type=int, default=200, help="sentences for the one-at-a-time baseline")
     args = parser.parse_args()
     tune_allocator()
@@ -43,12 +43,8 @@ def main() -> None:
     for beam in (int(b) for b in args.beams.split(",")):
         name = "greedy" if beam == 1 else f"beam {beam}"
         translator.translate(sources[:500], beam=beam)  # untimed
-        seconds, texts = [], []
-        for _ in range(args.rounds):
-            start = time.perf_counter()
-            texts = [t.text for t in translator.translate(sources, beam=beam)]
-            seconds.append(time.perf_counter() - start)
-        median = statistics.median(seconds)
+        median, translations = median_seconds(partial(translator.translate, sources, beam=beam), args.rounds)
+        texts = [t.text for t in translations]
         bleu = translate.corpus_scores(texts, pairs, config)["bleu"]
         start = time.perf_counter()
         for source in sources[: args.single]:
