@@ -38,6 +38,25 @@ _TORCH_TO_RNNKIT: dict[type[nn.RNNBase], type[_Recurrent]] = {
 }
 
 
+def _counterpart(cls: type, source: nn.Module, reference: torch.Tensor, **kwargs) -> nn.Module:
+    """A ``cls`` layer with the sizes and options of ``source`` (rnnkit layers and torch.nn modules
+    name them alike), on the device and in the dtype of the parameter ``reference``."""
+    return cls(
+        source.input_size,
+        source.hidden_size,
+        num_layers=source.num_layers,
+        bidirectional=source.bidirectional,
+        dropout=source.dropout,
+        batch_first=source.batch_first,
+        **kwargs,
+    ).to(device=reference.device, dtype=reference.dtype)
+
+
+def _suffix(index: int, D: int) -> str:
+    """torch's name suffix (``l{l}`` or ``l{l}_reverse``) of rnnkit's ``cells[index]``, D directions."""
+    return f"l{index // D}" + ("_reverse" if index % D else "")
+
+
 def from_torch(module: nn.RNNBase, impl: str = "auto") -> _Recurrent:
     """Build the rnnkit layer that computes exactly what ``module`` computes, with copied weights."""
     layer_class = _TORCH_TO_RNNKIT.get(type(module))
@@ -50,22 +69,12 @@ def from_torch(module: nn.RNNBase, impl: str = "auto") -> _Recurrent:
     kwargs = {}
     if layer_class is RNN:
         kwargs["nonlinearity"] = module.nonlinearity
-    reference = module.weight_ih_l0
-    layer = layer_class(
-        module.input_size,
-        module.hidden_size,
-        num_layers=module.num_layers,
-        bidirectional=module.bidirectional,
-        dropout=module.dropout,
-        batch_first=module.batch_first,
-        impl=impl,
-        **kwargs,
-    ).to(device=reference.device, dtype=reference.dtype)
+    layer = _counterpart(layer_class, module, module.weight_ih_l0, impl=impl, **kwargs)
     H = module.hidden_size
     D = 2 if module.bidirectional else 1
     with torch.no_grad():
         for index, cell in enumerate(layer.cells):
-            suffix = f"l{index // D}" + ("_reverse" if index % D else "")
+            suffix = _suffix(index, D)
             b_ih = getattr(module, f"bias_ih_{suffix}")
             b_hh = getattr(module, f"bias_hh_{suffix}")
             cell.weight_ih.copy_(getattr(module, f"weight_ih_{suffix}"))
@@ -96,21 +105,12 @@ def to_torch(layer: _Recurrent) -> nn.RNNBase:
             "with its equations"
         )
     kwargs = {"nonlinearity": layer.nonlinearity} if isinstance(layer, RNN) else {}
-    reference = layer.cells[0].weight_ih
-    module = torch_class(
-        layer.input_size,
-        layer.hidden_size,
-        num_layers=layer.num_layers,
-        bidirectional=layer.bidirectional,
-        dropout=layer.dropout,
-        batch_first=layer.batch_first,
-        **kwargs,
-    ).to(device=reference.device, dtype=reference.dtype)
+    module = _counterpart(torch_class, layer, layer.cells[0].weight_ih, **kwargs)
     H = layer.hidden_size
     D = layer.num_directions
     with torch.no_grad():
         for index, cell in enumerate(layer.cells):
-            suffix = f"l{index // D}" + ("_reverse" if index % D else "")
+            suffix = _suffix(index, D)
             getattr(module, f"weight_ih_{suffix}").copy_(cell.weight_ih)
             getattr(module, f"weight_hh_{suffix}").copy_(cell.weight_hh)
             getattr(module, f"bias_ih_{suffix}").copy_(cell.bias)
