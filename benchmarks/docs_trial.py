@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from docs_commands import Shown, argvs, is_synopsis, program, shell_commands
+from docs_commands import Shown, argvs, inline_commands, is_synopsis, program, shell_commands
 from docs_trial_inputs import PLACEHOLDERS, make_inputs
 
 STAMP = ".venv/.installed"
@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--shared", default="/work/shared", help="the folder that holds data/ (linked as ../shared)"
     )
+    parser.add_argument("--rev", default="HEAD", help="the commit to try (default: HEAD)")
     parser.add_argument("--venv", help="reuse this built virtualenv instead of the README's `make` install")
     parser.add_argument(
         "--limit", type=float, default=40.0, help="CPU seconds each command may use (default: 40)"
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     clone = work / "rnnkit"
     try:
         subprocess.run(["git", "clone", "--quiet", args.repo, str(clone)], check=True)
+        subprocess.run(["git", "-C", str(clone), "checkout", "--quiet", args.rev], check=True)
         (work / "shared").symlink_to(Path(args.shared).resolve())
         head = subprocess.run(
             ["git", "-C", str(clone), "log", "-1", "--format=%h %cs"], capture_output=True, text=True
@@ -107,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         for made in make_inputs(clone, work / "shared" / "data", trial.venv_python):
             print(f"- stand-in input: {made}")
         shown_all = shell_commands(clone)
-        for shown in shown_all:  # who makes each run folder, wherever it stands in the docs
+        # who makes each run folder, wherever it stands in the docs (in prose too: "runs/seed-e3 is ...")
+        for shown in [*shown_all, *inline_commands(clone)]:
             for folder in trial.writes(shown):
                 trial.producers.setdefault(folder, shown)
         rows = []
