@@ -63,7 +63,7 @@ def _block_commands(page: str, lines: list[tuple[int, str]]) -> list[Shown]:
     for number, line in lines:
         text = pending + line.strip()
         if text.endswith("\\"):  # a continued line
-            pending, start = text[:-1] + " ", start or number
+            pending, start = text[:-1].rstrip() + " ", start or number
             continue
         pending, first = "", start or number
         start = 0

@@ -47,3 +47,23 @@ def test_a_shown_command_parses_as_written(page, line, command, capsys):
                 if inline and any(part in error for part in ("are required", "is required", "expected one")):
                     continue  # prose naming a command
                 pytest.fail(f"{page}:{line}: `{command}` is refused: {error}")
+
+
+def test_commands_are_told_from_output_and_code(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text(
+        "```console\n$ rnnkit tag runs/x \\\n    'A sentence.'\npython is a snake (output)\n```\n"
+        "```python\nimport rnnkit\n```\n"
+        "```bash\n# a comment\ntime flock /tmp/lock rnnkit dna train --out runs/d   # two minutes\n"
+        "OMP_NUM_THREADS=1 python benchmarks/b.py\nROMEO: words\n```\n"
+    )
+    (tmp_path / "docs" / "a.md").write_text("Run `rnnkit lm hello` first.\n```\nmake demo\n```\n")
+    shown = [(s.page, s.line, s.command) for s in shell_commands(tmp_path)]
+    assert shown == [
+        ("README.md", 2, "rnnkit tag runs/x 'A sentence.'"),
+        ("README.md", 11, "time flock /tmp/lock rnnkit dna train --out runs/d   # two minutes"),
+        ("README.md", 12, "OMP_NUM_THREADS=1 python benchmarks/b.py"),
+        ("docs/a.md", 3, "make demo"),
+    ]
+    assert argvs(shown[1][2]) == [["dna", "train", "--out", "runs/d"]]
+    assert [(s.page, s.command) for s in inline_commands(tmp_path)] == [("docs/a.md", "rnnkit lm hello")]
