@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Iterable
 from typing import Any
 
 from .errors import ConfigError
@@ -22,6 +23,22 @@ def check_at_least_one(config: Any, *names: str) -> None:
         value = getattr(config, name)
         if value < 1:
             raise ConfigError(f"{name} must be >= 1, got {value}")
+
+
+def check_choice(config: Any, name: str, choices: Iterable[str]) -> None:
+    """A :class:`ConfigError` naming the allowed values unless the field ``name`` of ``config`` is
+    one of ``choices`` (a tuple of names, or a dict keyed by them)."""
+    value = getattr(config, name)
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def check_at_least_zero(config: Any, name: str, zero: str) -> None:
+    """A :class:`ConfigError` if the field ``name`` of ``config`` is below 0; ``zero`` says what 0
+    means (``"0 for none"``)."""
+    value = getattr(config, name)
+    if value < 0:
+        raise ConfigError(f"{name} must be >= 0 ({zero}), got {value}")
 
 
 def check_fraction(config: Any, *names: str) -> None:

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import check_at_least_one, check_fraction
-from ..errors import ConfigError
+from ..config import check_at_least_one, check_at_least_zero, check_choice, check_fraction
 from ..nn import GRU, LSTM, RNN
 
 _LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -33,11 +32,9 @@ class CharLMConfig:
     dropout: float = 0.0  # between recurrent layers and before the output layer
 
     def __post_init__(self) -> None:
-        if self.cell not in _LAYERS:
-            raise ConfigError(f"cell must be one of {sorted(_LAYERS)}, got {self.cell!r}")
+        check_choice(self, "cell", _LAYERS)
         check_at_least_one(self, "vocab_size", "hidden_size", "num_layers")
-        if self.embed_dim < 0:
-            raise ConfigError(f"embed_dim must be >= 0 (0 for one-hot inputs), got {self.embed_dim}")
+        check_at_least_zero(self, "embed_dim", "0 for one-hot inputs")
         check_fraction(self, "dropout")
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..config import check_at_least_one, check_fraction
+from ..config import check_at_least_one, check_at_least_zero, check_choice, check_fraction
 from ..errors import ConfigError
 from ..nn import GRU, LSTM, RNN
 from ..nn.masking import lengths_to_mask
@@ -42,18 +42,15 @@ class ClassifierConfig:
     padding_idx: int = 0
 
     def __post_init__(self) -> None:
-        if self.cell not in _LAYERS:
-            raise ConfigError(f"cell must be one of {sorted(_LAYERS)}, got {self.cell!r}")
-        if self.pooling not in _POOLINGS:
-            raise ConfigError(f"pooling must be one of {_POOLINGS}, got {self.pooling!r}")
+        check_choice(self, "cell", _LAYERS)
+        check_choice(self, "pooling", _POOLINGS)
         self.hidden_sizes = tuple(self.hidden_sizes)
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ConfigError(
                 f"hidden_sizes must name at least one recurrent layer, each >= 1, got {self.hidden_sizes}"
             )
         check_at_least_one(self, "vocab_size", "embed_dim", "num_outputs")
-        if self.dense_size < 0:
-            raise ConfigError(f"dense_size must be >= 0 (0 for no dense layer), got {self.dense_size}")
+        check_at_least_zero(self, "dense_size", "0 for no dense layer")
         check_fraction(self, "dropout")
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..config import check_fraction
+from ..config import check_choice, check_fraction
 from ..errors import ConfigError
 from ..nn import GRU, LSTM
 from ..nn.attention import SCORES, Attention
@@ -54,10 +54,8 @@ class Seq2SeqConfig:
     eos_id: int = 2
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ConfigError(f"cell must be one of {tuple(CELLS)}, got {self.cell!r}")
-        if self.attention not in SCORES:
-            raise ConfigError(f"attention must be one of {SCORES}, got {self.attention!r}")
+        check_choice(self, "cell", CELLS)
+        check_choice(self, "attention", SCORES)
         if self.attention == "dot" and self.decoder_size != 2 * self.hidden_size:
             raise ConfigError(
                 f"attention='dot' needs decoder_size == 2 * hidden_size, got {self.decoder_size} and "

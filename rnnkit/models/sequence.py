@@ -44,10 +44,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import check_at_least_one, check_fraction
+from ..config import check_at_least_one, check_at_least_zero, check_choice, check_fraction
 from ..data.batching import in_order
 from ..data.sequences import IGNORE, FeatureSequences, SequenceBatch
-from ..errors import ConfigError
 from ..nn import GRU, LSTM
 from ..nn.masking import lengths_to_mask
 
@@ -71,15 +70,11 @@ class SequenceModelConfig:
     num_classes: int = 2  # C (ctc: the transcript's symbols, the blank not counted)
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ConfigError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        if self.head not in HEADS:
-            raise ConfigError(f"head must be one of {', '.join(HEADS)}, got {self.head!r}")
-        if self.pooling not in POOLINGS:
-            raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        check_choice(self, "cell", CELLS)
+        check_choice(self, "head", HEADS)
+        check_choice(self, "pooling", POOLINGS)
         check_at_least_one(self, "input_size", "hidden_size", "num_layers", "num_classes")
-        if self.projection < 0:
-            raise ConfigError(f"projection must be >= 0 (0 for none), got {self.projection}")
+        check_at_least_zero(self, "projection", "0 for none")
         check_fraction(self, "dropout")
 
     @property

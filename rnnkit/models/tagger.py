@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import check_at_least_one, check_fraction
+from ..config import check_at_least_one, check_choice, check_fraction
 from ..errors import ConfigError
 from ..nn import CRF, LSTM, bio_constraints, iobes_constraints
 from .wordlm import ContextualWords, WordLMConfig
@@ -82,8 +82,7 @@ class TaggerConfig:
 
     def __post_init__(self) -> None:
         self.tags = tuple(self.tags)
-        if self.decoder not in DECODERS:
-            raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
+        check_choice(self, "decoder", DECODERS)
         check_at_least_one(self, "word_dim", "hidden_size", "num_layers")
         check_fraction(self, "dropout", "word_dropout")
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..config import check_at_least_one, check_fraction
+from ..config import check_at_least_one, check_choice, check_fraction
 from ..errors import ConfigError
 from ..nn import GRU, LSTM
 
@@ -40,8 +40,7 @@ class WordLMConfig:
     bidirectional: bool = True  # also a backward model (the classifier's second direction)
 
     def __post_init__(self) -> None:
-        if self.cell not in _LAYERS:
-            raise ConfigError(f"cell must be one of {sorted(_LAYERS)}, got {self.cell!r}")
+        check_choice(self, "cell", _LAYERS)
         check_at_least_one(self, "vocab_size", "embed_dim", "hidden_size")
         check_fraction(self, "dropout")
         self.cutoffs = tuple(c for c in self.cutoffs if c < self.vocab_size - 1)
