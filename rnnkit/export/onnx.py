@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -40,8 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import __version__
-from ..data import SequenceDataset
-from ..data.batching import in_order
+from ..data.batching import Batch
 from ..data.tokenizer import Tokenizer
 from ..errors import InputError, RnnkitError
 from ..models.tagger import SequenceTagger, TagBatch
@@ -344,22 +342,11 @@ class OnnxPredictor(sentiment.Predictor):
         runner = session(onnx_path, threads, task="sentiment")
         return cls(runner, sentiment.load_tokenizer(run_dir), config.max_tokens)
 
-    def logits(
-        self,
-        dataset: SequenceDataset,
-        progress: Callable[[int, int], None] | None = None,
-        batches: list[np.ndarray] | None = None,
-    ) -> np.ndarray:
-        """The classifier's logits from onnxruntime, through the same inference loop as the torch
-        model's (:func:`rnnkit.data.batching.in_order`); ``predict`` (their sigmoid) is inherited."""
-
-        def run(indices: np.ndarray) -> np.ndarray:
-            batch = dataset.collate(indices)
-            (logits,) = self.session.run(None, _feed(CLASSIFIER_INPUTS, (batch.tokens, batch.lengths)))
-            return logits[:, 0].astype(np.float64)  # (B,)
-
-        found = in_order(dataset.lengths, run, self.batch_size, sentiment.EVAL_TOKENS, progress, batches)
-        return np.asarray(found, dtype=np.float64)
+    def batch_logits(self, batch: Batch) -> np.ndarray:
+        """One batch's logits from onnxruntime, (B,) float64; the inference loop around it
+        (``logits``) and their sigmoid (``predict``) are the torch predictor's."""
+        (logits,) = self.session.run(None, _feed(CLASSIFIER_INPUTS, (batch.tokens, batch.lengths)))
+        return logits[:, 0].astype(np.float64)  # (B,)
 
 
 class OnnxEmissions(nn.Module):

@@ -382,15 +382,18 @@ class Predictor:
         """The model's logits (log-odds of the positive class), in the dataset's order. ``batches``:
         the dataset's rows cut into batches (:func:`~rnnkit.data.batching.planned_batches`, as the
         server does); by default, sorted batches within a token budget."""
-        device = next(self.model.parameters()).device
 
         def run(indices: np.ndarray) -> np.ndarray:
-            batch = dataset.collate(indices).to(device)
-            return self.model(batch.tokens, batch.lengths).squeeze(1).double().cpu().numpy()  # (B,)
+            return self.batch_logits(dataset.collate(indices))
 
         with torch.inference_mode():
             logits = in_order(dataset.lengths, run, self.batch_size, EVAL_TOKENS, progress, batches)
         return np.asarray(logits, dtype=np.float64)
+
+    def batch_logits(self, batch: Batch) -> np.ndarray:
+        """One batch's logits, (B,) float64, from the torch model (``OnnxPredictor``: onnxruntime)."""
+        batch = batch.to(next(self.model.parameters()).device)
+        return self.model(batch.tokens, batch.lengths).squeeze(1).double().cpu().numpy()  # (B,)
 
 
 # -- which words made the score: occlusion -----------------------------------------------------------
