@@ -241,13 +241,7 @@ def load_config(run_dir: str | Path) -> LMConfig:
 
 
 def load_vocab(run_dir: str | Path) -> CharVocab:
-    path = Path(run_dir) / VOCAB_FILE
-    if not path.is_file():
-        raise ckpt.CheckpointError(f"no {VOCAB_FILE} in {run_dir}")
-    try:
-        return CharVocab.load(path)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
-        raise ckpt.CheckpointError(f"{path} is damaged ({error})") from None
+    return ckpt.load_run_file(Path(run_dir) / VOCAB_FILE, CharVocab.load, (ValueError, KeyError, TypeError))
 
 
 def load_run(run_dir: str | Path, weights: str = ckpt.BEST) -> tuple[CharLM, CharVocab, LMConfig]:

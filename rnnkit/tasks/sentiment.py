@@ -273,13 +273,8 @@ def load_config(run_dir: str | Path) -> SentimentConfig:
 
 
 def load_tokenizer(run_dir: str | Path) -> Tokenizer:
-    path = Path(run_dir) / TOKENIZER_FILE
-    if not path.is_file():
-        raise ckpt.CheckpointError(f"no {TOKENIZER_FILE} in {run_dir}")
-    try:
-        return Tokenizer.load(path)
-    except Exception as error:  # the tokenizers library raises plain Exceptions
-        raise ckpt.CheckpointError(f"{path} is damaged ({error})") from None
+    # the tokenizers library raises plain Exceptions for a damaged file: the default of load_run_file
+    return ckpt.load_run_file(Path(run_dir) / TOKENIZER_FILE, Tokenizer.load)
 
 
 def load_run(

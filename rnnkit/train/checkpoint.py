@@ -26,8 +26,9 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -38,6 +39,7 @@ from ..errors import RnnkitError
 CONFIG, LAST, BEST, STATE = "config.json", "last.safetensors", "best.safetensors", "train_state.pt"
 PROCESSES = "processes.json"  # a run under torchrun: its processes and their seeds, per session
 TEMP_PREFIX = ".partial-"  # temporary files of unfinished writes (a kill -9 can leave them)
+T = TypeVar("T")
 
 
 class CheckpointError(RnnkitError, RuntimeError):
@@ -178,6 +180,19 @@ def load_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path} is damaged ({error})") from None
+
+
+def load_run_file(
+    path: Path, load: Callable[[Path], T], damaged: tuple[type[Exception], ...] = (Exception,)
+) -> T:
+    """``load(path)`` for a file that a run directory keeps (a vocabulary, a tokenizer), with a
+    :class:`CheckpointError` naming the file when it is missing or ``load`` raises one of ``damaged``."""
+    if not path.is_file():
+        raise CheckpointError(f"no {path.name} in {path.parent}")
+    try:
+        return load(path)
+    except damaged as error:
         raise CheckpointError(f"{path} is damaged ({error})") from None
 
 
