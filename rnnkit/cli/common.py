@@ -275,6 +275,28 @@ def train_with_progress(train: Callable[[list], R], run_dir: Path, title: str, r
     return result
 
 
+def train_task(
+    task: Any, config: Any, args: argparse.Namespace, *inputs: Any, title: str | None = None
+) -> tuple[Path, dict]:
+    """``task.train(config, *inputs, run_dir, callbacks)`` into the run directory of ``args``
+    (:func:`run_dir`, of the task's ``RUNS``) with a progress bar (:func:`train_with_progress`,
+    ``title`` by default ``training 'PRESET'``). Returns the run directory and the results."""
+    path = run_dir(args, task.RUNS)
+    results = train_with_progress(
+        lambda callbacks: task.train(config, *inputs, path, callbacks),
+        path,
+        title or f"training {args.preset!r}",
+    )
+    return path, results
+
+
+def print_run(run_dir: Path, **files: str) -> None:
+    """The last line of a training command: the run directory and where its ``files`` are in it,
+    as in ``run: runs/fast  (curves: runs/fast/curves.png, scores: runs/fast/results.json)``."""
+    where = ", ".join(f"{name}: {run_dir / file}" for name, file in files.items())
+    print(f"run: {run_dir}  ({where})" if files else f"run: {run_dir}")
+
+
 def add_defaulted(parser: argparse.ArgumentParser, *options: tuple) -> None:
     """Options whose help ends with their default: each ``(flag, type, default, help)`` or
     ``(flag, type, default, help, note)``, shown as "help (default: 200; note)"."""

@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from collections.abc import Iterator
 
-from . import catalog, common
+from . import common
+from .task_command import TaskCommand, add_format, add_inputs, write_answers
 
 CV = common.Override(
     "--cv",
@@ -19,66 +20,68 @@ CV = common.Override(
     "mean and standard deviation reported (default 0: the seeded 2,000/1,190 split)",
 )
 OPTIONS = (CV, common.EPOCHS, common.LR, common.BATCH_SIZE, common.DEVICE, common.SEED)
-COMMANDS = ("train", "evaluate", "predict", "baselines")
 FORMATS = ("pretty", "json")
-
-
-def rewrite_argv(argv: list[str]) -> list[str]:
-    """``dna RUN SEQUENCE...`` -> ``dna predict RUN SEQUENCE...`` (a run directory is not a subcommand)."""
-    return common.rewrite_subcommand(argv, "dna", COMMANDS)
+TASK = TaskCommand(
+    "dna",
+    ("train", "evaluate", "predict", "baselines"),
+    data_help="splice.data or its folder (default: $RNNKIT_DATA/splice)",
+)
+rewrite_argv = TASK.rewrite_argv
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "dna",
-        help="splice junctions (EI donor, IE acceptor, neither) from 60-nt DNA windows",
-        description="rnnkit dna RUN ACGT... classifies sequences (short for 'rnnkit dna predict RUN ...').",
+    sub = TASK.add_parser(
+        commands,
+        "splice junctions (EI donor, IE acceptor, neither) from 60-nt DNA windows",
+        "ACGT... classifies sequences",
     )
-    sub = parser.add_subparsers(dest="dna_command", required=True)
-
-    train = sub.add_parser(
-        "train", help="train on the UCI splice-junction data: a seeded 2,000/1,190 split, or --cv K folds"
+    train = TASK.add_train(
+        sub,
+        "train on the UCI splice-junction data: a seeded 2,000/1,190 split, or --cv K folds",
+        OPTIONS,
+        "override any config field, e.g. --set model.hidden_size=32",
+        out="runs/dna",
     )
-    _add_data(train)
-    common.add_run_options(train, catalog.PRESETS["dna"], default_preset="fast", out="runs/dna")
-    common.add_overrides(train, OPTIONS, "override any config field, e.g. --set model.hidden_size=32")
     train.set_defaults(func=cmd_train)
 
-    evaluate = sub.add_parser(
-        "evaluate", help="accuracy on the run's own test part(s), per class, and the confusion matrix"
+    evaluate = TASK.add_run_command(
+        sub,
+        "evaluate",
+        "accuracy on the run's own test part(s), per class, and the confusion matrix",
+        data=True,
     )
-    evaluate.add_argument("run", help="run directory (the --out of train)")
-    _add_data(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
-    baselines = sub.add_parser(
+    baselines = TASK.add_run_command(
+        sub,
         "baselines",
-        help="the consensus rule, k-mer counts + logistic regression, one-hot + gradient boosting, "
+        "the consensus rule, k-mer counts + logistic regression, one-hot + gradient boosting, "
         "scored on the run's own recorded splits beside the run (writes RUN/baselines.json)",
+        data=True,
+        run_help="run directory (the --out of train): its splits.json is used",
     )
-    baselines.add_argument("run", help="run directory (the --out of train): its splits.json is used")
-    _add_data(baselines)
     baselines.add_argument(
         "--only", nargs="+", metavar="NAME", help="score only these baselines (default: all three)"
     )
     baselines.set_defaults(func=cmd_baselines)
 
-    predict = sub.add_parser("predict", help="classify sequences (also: rnnkit dna RUN SEQUENCE...)")
-    predict.add_argument("run", help="run directory (the --out of train); a --cv run averages its folds")
-    predict.add_argument(
+    predict = TASK.add_run_command(
+        sub,
+        "predict",
+        "classify sequences (also: rnnkit dna RUN SEQUENCE...)",
+        run_help="run directory (the --out of train); a --cv run averages its folds",
+    )
+    add_inputs(
+        predict,
         "sequences",
-        nargs="*",
-        help="DNA sequences (A, C, G, T, IUPAC codes, either case); none or '-' reads stdin. An empty "
+        "DNA sequences (A, C, G, T, IUPAC codes, either case); none or '-' reads stdin. An empty "
         "argument is an error; an empty line of a file or stdin is answered by an error row in its place",
+        file="FASTA (read with Biopython; the first line starts with '>') or one sequence a line",
     )
-    predict.add_argument(
-        "--file", help="FASTA (read with Biopython; the first line starts with '>') or one sequence a line"
-    )
-    predict.add_argument(
-        "--format",
-        default="pretty",
-        choices=FORMATS,
-        help="pretty: a table, one row per sequence; json: one JSON object per line, with 'error' for a "
+    add_format(
+        predict,
+        FORMATS,
+        "pretty: a table, one row per sequence; json: one JSON object per line, with 'error' for a "
         "sequence that cannot be read (default: %(default)s). Either way row k answers input k, and the "
         "exit status is 1 when any row is an error",
     )
@@ -107,20 +110,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     predict.set_defaults(func=cmd_predict)
 
 
-def _add_data(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", help="splice.data or its folder (default: $RNNKIT_DATA/splice)")
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from ..tasks import dna
 
     config = common.config_from_args(dna.preset(args.preset), args, OPTIONS)
-    run_dir = common.run_dir(args, dna.RUNS)
     split = f"{config.cv}-fold cross-validation" if config.cv else f"a split of {config.test_size:,} to test"
-    results = common.train_with_progress(
-        lambda callbacks: dna.train(config, args.data, run_dir, callbacks),
-        run_dir,
-        f"training {args.preset!r} on {split}",
+    run_dir, results = common.train_task(
+        dna, config, args, args.data, title=f"training {args.preset!r} on {split}"
     )
     minutes = f"{results['train_seconds_total'] / 60:.1f} min of training"
     if config.cv:
@@ -131,7 +127,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         tested = results["sizes"]["test"]
         print(f"test accuracy {results['test_accuracy']:.2%} on {tested:,} sequences, {minutes}")
-    print(f"run: {run_dir}  (splits: {run_dir / dna.SPLITS_FILE}, scores: {run_dir / dna.RESULTS_FILE})")
+    common.print_run(run_dir, splits=dna.SPLITS_FILE, scores=dna.RESULTS_FILE)
     return 0
 
 
@@ -209,32 +205,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"sequences of other lengths ({', '.join(map(str, other[:5]))}) are classified as given",
             file=sys.stderr,
         )
-    if args.format == "json":
-        for answer in answers:
-            print(json.dumps(answer))
-    else:
-        _table(answers, [sequence for _, sequence in entries])
-    errors = sum("error" in a for a in answers)
-    if errors:
-        print(
-            f"{errors} of {len(answers)} sequence(s) could not be read (their rows say why)", file=sys.stderr
-        )
-    return 1 if errors else 0
+    sequences = [sequence for _, sequence in entries]
+    return write_answers(answers, args.format, lambda answers: _table(answers, sequences), "sequence")
 
 
-def _table(answers: list[dict], sequences: list[str]) -> None:
+def _table(answers: list[dict], sequences: list[str]) -> Iterator[str]:
+    """The lines of ``--format pretty``: a header, then a row per sequence."""
     from ..tasks import dna
 
     width = max([4, *(len(a["name"]) for a in answers)])
-    print(f"{'name':{width}s}  class " + "".join(f"{'P(' + c + ')':>7s}" for c in dna.CLASSES) + "  sequence")
+    yield f"{'name':{width}s}  class " + "".join(f"{'P(' + c + ')':>7s}" for c in dna.CLASSES) + "  sequence"
     for answer, sequence in zip(answers, sequences):
         if "error" in answer:
             message = answer["error"].removeprefix(answer["name"] + ": ")
-            print(f"{answer['name']:{width}s}  error: {message}")
+            yield f"{answer['name']:{width}s}  error: {message}"
             continue
         probs = "".join(f"{answer['probabilities'][c]:>7.3f}" for c in dna.CLASSES)
         shown = sequence if len(sequence) <= 64 else sequence[:61] + "..."
-        print(f"{answer['name']:{width}s}  {answer['class']:5s} {probs}  {shown}")
+        yield f"{answer['name']:{width}s}  {answer['class']:5s} {probs}  {shown}"
 
 
 __all__ = ["add_parser", "rewrite_argv"]

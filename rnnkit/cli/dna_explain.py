@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from . import common
+from .task_command import report_errors
 
 BOLD_RED, RESET = "\033[1;31m", "\033[0m"
 
@@ -66,12 +67,7 @@ def cmd_explain(args: argparse.Namespace, entries: list[tuple[str, str]]) -> int
         for line in marked(attribution.sequence, explain.decisive(attribution.importance), tty):
             print(f"  {line}")
         print(f"  logo: {png}")
-    errors = sum(a is not None for a in answers)
-    if errors:
-        print(
-            f"{errors} of {len(answers)} sequence(s) could not be read (their rows say why)", file=sys.stderr
-        )
-    return 1 if errors else 0
+    return report_errors(sum(a is not None for a in answers), len(answers), "sequence")
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -140,12 +136,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             print(f"  {p:>8,}  {site['site']:8s}  P({site['class']}) {site['probability']:.3f}  {context}")
         if png:
             print(f"  track: {png}")
-    if errors:
-        print(
-            f"{errors} of {len(entries)} sequence(s) could not be scanned (their rows say why)",
-            file=sys.stderr,
-        )
-    return 1 if errors else 0
+    return report_errors(errors, len(entries), "sequence", verb="scanned")
 
 
 __all__ = ["cmd_explain", "cmd_scan", "marked", "numbered"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, InputError
 from . import catalog, common
+from .task_command import add_run_command
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -32,15 +33,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     _add_training_options(train, default_preset="shakespeare-15min", nproc=True)
     train.set_defaults(func=cmd_train)
 
-    evaluate = sub.add_parser(
-        "evaluate", help="validation loss of a run's best weights on a text's last 10%%"
+    evaluate = add_run_command(
+        sub, "evaluate", "validation loss of a run's best weights on a text's last 10%%"
     )
-    evaluate.add_argument("run", help="run directory (the --out of train)")
     evaluate.add_argument("--text", required=True, help="the text the run was trained on")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    sample = sub.add_parser("sample", help="generate text from a trained run (streams to stdout)")
-    sample.add_argument("run", help="run directory (the --out of train)")
+    sample = add_run_command(sub, "sample", "generate text from a trained run (streams to stdout)")
     sample.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
     sample.add_argument(
         "--length", type=int, default=500, help="characters to generate (default: %(default)s)"
@@ -55,8 +54,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     sample.add_argument("--seed", type=int, help="fix the draw (the same seed gives the same text)")
     sample.set_defaults(func=cmd_sample)
 
-    view = sub.add_parser("activations", help="colour each character by a hidden unit (HTML + PNG)")
-    view.add_argument("run", help="run directory (the --out of train)")
+    view = add_run_command(sub, "activations", "colour each character by a hidden unit (HTML + PNG)")
     _add_text_source(view)
     view.add_argument("--unit", type=int, help="the unit to show (default: the one tracking --feature best)")
     view.add_argument(
@@ -65,30 +63,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         choices=catalog.FEATURES,
         help="feature the unit tracks (default: %(default)s)",
     )
-    view.add_argument(
-        "--what",
-        default="h",
-        choices=("h", "c"),
-        help="h_t, or the LSTM cell state tanh(c_t) (default: %(default)s)",
-    )
-    view.add_argument(
-        "--layer", type=int, default=-1, help="recurrent layer, from 0; -1: the last (default: %(default)s)"
-    )
+    _add_state_options(view)
     view.add_argument("--out", default=None, help="folder for the HTML and PNG (default: RUN/activations)")
     view.set_defaults(func=cmd_activations)
 
-    units = sub.add_parser("units", help="rank hidden units by how well they track simple features")
-    units.add_argument("run", help="run directory (the --out of train)")
+    units = add_run_command(sub, "units", "rank hidden units by how well they track simple features")
     _add_text_source(units)
-    units.add_argument(
-        "--what",
-        default="h",
-        choices=("h", "c"),
-        help="h_t, or the LSTM cell state tanh(c_t) (default: %(default)s)",
-    )
-    units.add_argument(
-        "--layer", type=int, default=-1, help="recurrent layer, from 0; -1: the last (default: %(default)s)"
-    )
+    _add_state_options(units)
     units.add_argument("--top", type=int, default=3, help="units shown per feature (default: %(default)s)")
     units.set_defaults(func=cmd_units)
 
@@ -112,6 +93,19 @@ def _add_text_source(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--string", help="the text itself")
     parser.add_argument(
         "--chars", type=int, default=2000, help="use the first N characters (default: %(default)s)"
+    )
+
+
+def _add_state_options(parser: argparse.ArgumentParser) -> None:
+    """Which hidden states a view reads: ``--what`` and ``--layer``."""
+    parser.add_argument(
+        "--what",
+        default="h",
+        choices=("h", "c"),
+        help="h_t, or the LSTM cell state tanh(c_t) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--layer", type=int, default=-1, help="recurrent layer, from 0; -1: the last (default: %(default)s)"
     )
 
 
@@ -140,12 +134,8 @@ def _train(args: argparse.Namespace, text_path: str) -> tuple[Path, dict]:
     from ..tasks import charlm
 
     config = common.config_from_args(charlm.preset(args.preset), args, OPTIONS)
-    run_dir = common.run_dir(args, charlm.RUNS)  # after the config: a bad option clears nothing
-    results = common.train_with_progress(
-        lambda callbacks: charlm.train(config, text_path, run_dir, callbacks),
-        run_dir,
-        f"training {args.preset!r}",
-    )
+    # the run directory after the config: a bad option clears nothing
+    run_dir, results = common.train_task(charlm, config, args, text_path)
     print(
         f"best validation loss {results['best_val_loss']:.4f} nats/char "
         f"({results['best_val_bits_per_char']:.3f} bits/char) "

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ..config import apply_overrides
 from ..errors import InputError
 from . import catalog, common
+from .task_command import add_inputs, add_run_command
 
 if TYPE_CHECKING:
     from ..tasks import sentiment
@@ -89,20 +90,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     _add_data(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
-    predict = sub.add_parser(
+    predict = add_run_command(
+        sub,
         "predict",
-        help="probability that each review is positive",
+        "probability that each review is positive",
         description="Print one row per review, in order: the probability that it is positive, the "
         "label and the start of the text. Reviews read from --file or standard input are one per line "
         "(\\n or \\r\\n); an empty or whitespace-only line gives a row with probability nan and "
         "label 'empty', and is not classified, so row k of the output is line k of the input. An empty "
         "review given on the command line is an error.",
     )
-    predict.add_argument("run", help="run directory (the --out of train)")
-    predict.add_argument(
-        "texts", nargs="*", help=f"reviews; none or '-' reads stdin, one per line ({common.EMPTY_TEXTS})"
+    add_inputs(
+        predict,
+        "texts",
+        f"reviews; none or '-' reads stdin, one per line ({common.EMPTY_TEXTS})",
+        file="a UTF-8 file with one review per line (an empty line: nan, 'empty')",
     )
-    predict.add_argument("--file", help="a UTF-8 file with one review per line (an empty line: nan, 'empty')")
     common.add_inference_threads(predict)
     predict.set_defaults(func=cmd_predict)
 
@@ -123,13 +126,7 @@ def _add_data(parser: argparse.ArgumentParser) -> None:
 def _train(args: argparse.Namespace, config: sentiment.SentimentConfig) -> tuple[Path, dict]:
     from ..tasks import sentiment
 
-    run_dir = common.run_dir(args, sentiment.RUNS)
-    results = common.train_with_progress(
-        lambda callbacks: sentiment.train(config, args.data, run_dir, callbacks),
-        run_dir,
-        f"training preset {args.preset!r}",
-    )
-    return run_dir, results
+    return common.train_task(sentiment, config, args, args.data, title=f"training preset {args.preset!r}")
 
 
 def _report(run_dir: Path, results: dict) -> None:
@@ -138,7 +135,7 @@ def _report(run_dir: Path, results: dict) -> None:
         f"{results['test_reviews']:,} reviews; {results['epochs']} epochs, "
         f"{results['train_seconds_total'] / 60:.1f} min of training"
     )
-    print(f"run: {run_dir}  (curves: {run_dir / 'curves.png'}, history: {run_dir / 'history.csv'})")
+    common.print_run(run_dir, curves="curves.png", history="history.csv")
 
 
 def cmd_train(args: argparse.Namespace) -> int:

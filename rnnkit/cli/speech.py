@@ -7,12 +7,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InputError
 from . import catalog, common
+from .task_command import TaskCommand, add_format, add_inputs, write_answers
 
 SPEAKER = common.Override(
     "--speaker",
@@ -22,24 +23,22 @@ SPEAKER = common.Override(
     "default: the dataset's split (recordings 0-4 of every speaker test)",
 )
 OPTIONS = (SPEAKER, common.EPOCHS, common.LR, common.BATCH_SIZE, common.MINUTES, common.DEVICE, common.SEED)
-COMMANDS = ("train", "evaluate", "predict")
 FORMATS = ("pretty", "json")
-
-
-def rewrite_argv(argv: list[str]) -> list[str]:
-    """``speech RUN FILE...`` -> ``speech predict RUN FILE...`` (a run directory is not a subcommand)."""
-    return common.rewrite_subcommand(argv, "speech", COMMANDS)
+TASK = TaskCommand(
+    "speech",
+    ("train", "evaluate", "predict"),
+    data_help="the corpus folder: fsdd/ (digits, strings) or speechocean762/ (sentences); default: "
+    "$RNNKIT_DATA/fsdd or $RNNKIT_DATA/speechocean762",
+)
+rewrite_argv = TASK.rewrite_argv
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "speech",
-        help="speech recognition: FSDD digits and digit strings, speechocean762 sentences (CTC)",
-        description="rnnkit speech RUN a.wav b.opus transcribes files (short for 'rnnkit speech "
-        "predict RUN ...').",
+    sub = TASK.add_parser(
+        commands,
+        "speech recognition: FSDD digits and digit strings, speechocean762 sentences (CTC)",
+        "a.wav b.opus transcribes files",
     )
-    sub = parser.add_subparsers(dest="speech_command", required=True)
-
     train = sub.add_parser(
         "train",
         help="train: --task digits (isolated FSDD digits), strings (spliced FSDD digit strings, CTC) or "
@@ -51,7 +50,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         choices=catalog.PRESETS["speech"],
         help="what to recognise, and the preset trained (default: %(default)s)",
     )
-    _add_data(train)
+    TASK.add_data(train)
     train.add_argument(
         "--loso",
         action="store_true",
@@ -62,25 +61,23 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     common.add_overrides(train, OPTIONS, "override any config field, e.g. --set model.hidden_size=96")
     train.set_defaults(func=cmd_train)
 
-    evaluate = sub.add_parser(
-        "evaluate", help="the run's test scores again (accuracy, or WER/CER per decoder)"
+    evaluate = TASK.add_run_command(
+        sub, "evaluate", "the run's test scores again (accuracy, or WER/CER per decoder)", data=True
     )
-    evaluate.add_argument("run", help="run directory (the --out of train)")
-    _add_data(evaluate)
     evaluate.add_argument("--beam", type=int, help="beam width of the beam decoders (default: the run's)")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    predict = sub.add_parser("predict", help="transcribe audio files (also: rnnkit speech RUN FILE...)")
-    predict.add_argument("run", help="run directory (the --out of train)")
-    predict.add_argument(
-        "files", nargs="*", help="WAV, FLAC or Ogg (Vorbis/Opus) files, any rate, up to 30 s"
+    predict = TASK.add_run_command(sub, "predict", "transcribe audio files (also: rnnkit speech RUN FILE...)")
+    add_inputs(
+        predict,
+        "files",
+        "WAV, FLAC or Ogg (Vorbis/Opus) files, any rate, up to 30 s",
+        file="a text file naming one audio file a line",
     )
-    predict.add_argument("--file", help="a text file naming one audio file a line")
-    predict.add_argument(
-        "--format",
-        default="pretty",
-        choices=FORMATS,
-        help="pretty: one line per file, 'name<TAB>transcript'; json: one JSON object per line, with "
+    add_format(
+        predict,
+        FORMATS,
+        "pretty: one line per file, 'name<TAB>transcript'; json: one JSON object per line, with "
         "'error' for a file that cannot be read (default: %(default)s). Either way line k answers "
         "file k, and the exit status is 1 when any file could not be read",
     )
@@ -99,14 +96,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     predict.set_defaults(func=cmd_predict)
 
 
-def _add_data(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data",
-        help="the corpus folder: fsdd/ (digits, strings) or speechocean762/ (sentences); default: "
-        "$RNNKIT_DATA/fsdd or $RNNKIT_DATA/speechocean762",
-    )
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from ..tasks import speech
 
@@ -116,13 +105,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     args.preset = args.task
     suffix = "-loso" if config.loso else f"-{config.speaker}" if config.speaker else ""
     args.out = args.out or f"runs/speech-{args.task}{suffix}"
-    run_dir = common.run_dir(args, speech.RUNS)
     split = f"speaker {config.speaker} held out" if config.speaker else "the dataset's split"
     split = "leave-one-speaker-out" if config.loso else split
-    results = common.train_with_progress(
-        lambda callbacks: speech.train(config, args.data, run_dir, callbacks),
-        run_dir,
-        f"training speech --task {args.task} on {split}",
+    run_dir, results = common.train_task(
+        speech, config, args, args.data, title=f"training speech --task {args.task} on {split}"
     )
     minutes = f"{results['train_seconds_total'] / 60:.1f} min of training"
     if config.loso:
@@ -134,7 +120,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         _print_scores(results, config.task)
     print(minutes)
-    print(f"run: {run_dir}  (scores: {run_dir / 'results.json'})")
+    common.print_run(run_dir, scores="results.json")
     return 0
 
 
@@ -190,16 +176,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for answer in answers:
         answer.pop("features", None)
         answer.pop("outputs", None)
-        if args.format == "json":
-            print(json.dumps(answer))
-        elif "error" in answer:
-            print(f"{answer['name']}\terror: {answer['error'].removeprefix(answer['name'] + ': ')}")
+    return write_answers(answers, args.format, _pretty, "file", rows="lines")
+
+
+def _pretty(answers: list[dict]) -> Iterator[str]:
+    """The lines of ``--format pretty``: ``name<TAB>transcript`` (or ``error: why``) per file."""
+    for answer in answers:
+        if "error" in answer:
+            yield f"{answer['name']}\terror: {answer['error'].removeprefix(answer['name'] + ': ')}"
         else:
-            print(f"{answer['name']}\t{answer['transcript']}")
-    errors = sum("error" in a for a in answers)
-    if errors:
-        print(f"{errors} of {len(answers)} file(s) could not be read (their lines say why)", file=sys.stderr)
-    return 1 if errors else 0
+            yield f"{answer['name']}\t{answer['transcript']}"
 
 
 __all__ = ["add_parser", "rewrite_argv"]

@@ -12,6 +12,7 @@ import json
 import sys
 
 from . import catalog, common
+from .task_command import TaskCommand, add_format, add_inputs
 
 OPTIONS = (
     *common.BUDGETED_TRAINING,
@@ -23,32 +24,31 @@ OPTIONS = (
         "frozen; preset best reads runs/lm-conll (docs/tag.md)",
     ),
 )
-COMMANDS = ("train", "evaluate", "predict", "text")
 FORMATS = ("pretty", "conll", "json")
-
-
-def rewrite_argv(argv: list[str]) -> list[str]:
-    """``tag RUN TEXT...`` -> ``tag predict RUN TEXT...`` (a run directory is not a subcommand)."""
-    return common.rewrite_subcommand(argv, "tag", COMMANDS)
+TASK = TaskCommand(
+    "tag",
+    ("train", "evaluate", "predict", "text"),
+    data_help="folder with eng.train/testa/testb (default: $RNNKIT_DATA/conll2003)",
+)
+rewrite_argv = TASK.rewrite_argv
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "tag",
-        help="named entities (CoNLL-2003): a BiLSTM-CRF tagger",
-        description="rnnkit tag RUN 'a sentence' tags it (short for 'rnnkit tag predict RUN ...').",
+    sub = TASK.add_parser(
+        commands, "named entities (CoNLL-2003): a BiLSTM-CRF tagger", "'a sentence' tags it"
     )
-    sub = parser.add_subparsers(dest="tag_command", required=True)
-
-    train = sub.add_parser("train", help="train on eng.train, select on eng.testa, score eng.testb")
-    _add_data(train)
-    common.add_run_options(train, catalog.PRESETS["tag"], default_preset="fast", nproc=True)
-    common.add_overrides(train, OPTIONS, "override any config field, e.g. --set model.hidden_size=200")
+    train = TASK.add_train(
+        sub,
+        "train on eng.train, select on eng.testa, score eng.testb",
+        OPTIONS,
+        "override any config field, e.g. --set model.hidden_size=200",
+        nproc=True,
+    )
     train.set_defaults(func=cmd_train)
 
-    evaluate = sub.add_parser("evaluate", help="precision, recall and F1 per entity type on eng.testb")
-    evaluate.add_argument("run", help="run directory (the --out of train)")
-    _add_data(evaluate)
+    evaluate = TASK.add_run_command(
+        sub, "evaluate", "precision, recall and F1 per entity type on eng.testb", data=True
+    )
     evaluate.add_argument(
         "--split", default="test", choices=list(catalog.TAG_SPLITS), help="default: test (testb)"
     )
@@ -62,22 +62,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         description="The words of eng.train's documents (no tags), one .txt file per document, for "
         "'rnnkit sentiment pretrain --init RUN --text-dir OUT' (docs/tag.md, preset best).",
     )
-    _add_data(text)
+    TASK.add_data(text)
     text.add_argument("--out", required=True, help="a new (or empty) folder")
     text.add_argument("--split", default="train", choices=list(catalog.TAG_SPLITS), help="default: train")
     text.set_defaults(func=cmd_text)
 
-    predict = sub.add_parser("predict", help="tag sentences (also: rnnkit tag RUN 'sentence')")
-    predict.add_argument("run", help="run directory (the --out of train)")
-    predict.add_argument(
-        "texts", nargs="*", help=f"sentences; none or '-' reads stdin, one per line ({common.EMPTY_TEXTS})"
+    predict = TASK.add_run_command(sub, "predict", "tag sentences (also: rnnkit tag RUN 'sentence')")
+    add_inputs(
+        predict,
+        "texts",
+        f"sentences; none or '-' reads stdin, one per line ({common.EMPTY_TEXTS})",
+        file="a UTF-8 file with one sentence per line",
     )
-    predict.add_argument("--file", help="a UTF-8 file with one sentence per line")
-    predict.add_argument(
-        "--format",
-        default="pretty",
-        choices=FORMATS,
-        help="pretty: the sentence with [entities]TYPE and a table of spans; conll: TOKEN TAG lines, a "
+    add_format(
+        predict,
+        FORMATS,
+        "pretty: the sentence with [entities]TYPE and a table of spans; conll: TOKEN TAG lines, a "
         "blank line after each sentence; json: one JSON object per line (default: %(default)s)",
     )
     predict.add_argument("--tokenized", action="store_true", help="words are already split by spaces")
@@ -90,10 +90,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     _add_bf16(predict)
     common.add_inference_threads(predict)
     predict.set_defaults(func=cmd_predict)
-
-
-def _add_data(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", help="folder with eng.train/testa/testb (default: $RNNKIT_DATA/conll2003)")
 
 
 def _add_bf16(parser: argparse.ArgumentParser) -> None:
@@ -109,12 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..tasks import tag
 
     config = common.config_from_args(tag.preset(args.preset), args, OPTIONS)
-    run_dir = common.run_dir(args, tag.RUNS)
-    results = common.train_with_progress(
-        lambda callbacks: tag.train(config, args.data, run_dir, callbacks),
-        run_dir,
-        f"training {args.preset!r}",
-    )
+    run_dir, results = common.train_task(tag, config, args, args.data)
     test = results["test"]
     scored = (
         f"test (eng.testb) F1 {test['f1']:.2%}  precision {test['precision']:.2%}  "
@@ -127,8 +118,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         best = f"best validation F1 {results['best_val_f1']:.2%} at epoch {results['best_epoch']}"
         print(f"{scored}{best}, {minutes}")
-    curves = run_dir / ("members/*/curves.png" if "members" in results else "curves.png")
-    print(f"run: {run_dir}  (curves: {curves}, scores: {run_dir / tag.RESULTS_FILE})")
+    curves = "members/*/curves.png" if "members" in results else "curves.png"
+    common.print_run(run_dir, curves=curves, scores=tag.RESULTS_FILE)
     return 0
 
 

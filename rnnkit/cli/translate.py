@@ -14,7 +14,8 @@ import warnings
 from pathlib import Path
 
 from ..errors import InputError
-from . import catalog, common
+from . import common
+from .task_command import TaskCommand, add_format, add_inputs
 
 OPTIONS = (
     common.Override(
@@ -22,34 +23,34 @@ OPTIONS = (
     ),
     *common.BUDGETED_TRAINING,
 )
-COMMANDS = ("train", "evaluate", "predict")
 FORMATS = ("text", "json")
 DEVICE_HELP = "auto (the default: cuda if torch sees a GPU, else cpu), cpu, cuda or cuda:N"
-
-
-def rewrite_argv(argv: list[str]) -> list[str]:
-    """``translate RUN TEXT...`` -> ``translate predict RUN TEXT...``."""
-    return common.rewrite_subcommand(argv, "translate", COMMANDS)
+TASK = TaskCommand(
+    "translate",
+    ("train", "evaluate", "predict"),
+    data_help="folder with the Tatoeba zips (default: $RNNKIT_DATA/tatoeba)",
+)
+rewrite_argv = TASK.rewrite_argv
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "translate",
-        help="machine translation (Tatoeba): a BiGRU encoder, a GRU decoder with attention, beam search",
-        description="rnnkit translate RUN 'a sentence' translates it "
-        "(short for 'rnnkit translate predict RUN ...').",
+    sub = TASK.add_parser(
+        commands,
+        "machine translation (Tatoeba): a BiGRU encoder, a GRU decoder with attention, beam search",
+        "'a sentence' translates it",
     )
-    sub = parser.add_subparsers(dest="translate_command", required=True)
-
-    train = sub.add_parser("train", help="train, select on the validation BLEU, score the test split")
-    _add_data(train)
-    common.add_run_options(train, catalog.PRESETS["translate"], default_preset="fast", nproc=True)
-    common.add_overrides(train, OPTIONS, "override any config field, e.g. --set model.dropout=0.3")
+    train = TASK.add_train(
+        sub,
+        "train, select on the validation BLEU, score the test split",
+        OPTIONS,
+        "override any config field, e.g. --set model.dropout=0.3",
+        nproc=True,
+    )
     train.set_defaults(func=cmd_train)
 
-    evaluate = sub.add_parser("evaluate", help="BLEU and chrF (sacrebleu) on the test split, greedy and beam")
-    evaluate.add_argument("run", help="run directory (the --out of train)")
-    _add_data(evaluate)
+    evaluate = TASK.add_run_command(
+        sub, "evaluate", "BLEU and chrF (sacrebleu) on the test split, greedy and beam", data=True
+    )
     evaluate.add_argument("--beam", type=int, help="the beam compared with greedy (default: the run's, 5)")
     evaluate.add_argument(
         "--split", default="test", choices=("test", "validation"), help="default: %(default)s"
@@ -59,12 +60,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--device", default="auto", type=common.device_name, help=DEVICE_HELP)
     evaluate.set_defaults(func=cmd_evaluate)
 
-    predict = sub.add_parser("predict", help="translate sentences (also: rnnkit translate RUN 'sentence')")
-    predict.add_argument("run", help="run directory (the --out of train)")
-    predict.add_argument(
-        "texts", nargs="*", help=f"sentences; none or '-' reads stdin, one per line ({common.EMPTY_TEXTS})"
+    predict = TASK.add_run_command(
+        sub, "predict", "translate sentences (also: rnnkit translate RUN 'sentence')"
     )
-    predict.add_argument("--file", help="a UTF-8 file with one sentence per line")
+    add_inputs(
+        predict,
+        "texts",
+        f"sentences; none or '-' reads stdin, one per line ({common.EMPTY_TEXTS})",
+        file="a UTF-8 file with one sentence per line",
+    )
     predict.add_argument("--beam", type=int, help="beam size (1: greedy; default: the run's, 5)")
     predict.add_argument(
         "--attention",
@@ -72,11 +76,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="save the attention heatmap of the (first) sentence as an image, of the type its extension "
         "names (.png, .svg, .pdf...; none: .png is added); a missing folder is created",
     )
-    predict.add_argument(
-        "--format",
-        default="text",
-        choices=FORMATS,
-        help="text: one translation per line; json: one object per line: text, pieces, log_prob (the "
+    add_format(
+        predict,
+        FORMATS,
+        "text: one translation per line; json: one object per line: text, pieces, log_prob (the "
         "summed log-probability of the n tokens written, </s> included when written), score (log_prob / "
         "((5 + n) / 6) ** alpha, GNMT's length penalty, alpha the run's length_penalty: what beam search "
         "ranks by, computed alike for greedy) and truncated (default: %(default)s)",
@@ -86,19 +89,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     predict.set_defaults(func=cmd_predict)
 
 
-def _add_data(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", help="folder with the Tatoeba zips (default: $RNNKIT_DATA/tatoeba)")
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from ..tasks import translate
 
     config = common.config_from_args(translate.preset(args.preset), args, OPTIONS)
-    run_dir = common.run_dir(args, translate.RUNS)
-    results = common.train_with_progress(
-        lambda callbacks: translate.train(config, args.data, run_dir, callbacks),
-        run_dir,
-        f"training {args.preset!r} ({config.pair})",
+    run_dir, results = common.train_task(
+        translate, config, args, args.data, title=f"training {args.preset!r} ({config.pair})"
     )
     for name, scores in results["test"].items():
         print(
@@ -110,7 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{results['train_seconds_total'] / 60:.1f} min of training; "
         f"{results['test']['beam1']['bleu_signature']}"
     )
-    print(f"run: {run_dir}  (curves: {run_dir / 'curves.png'}, scores: {run_dir / translate.RESULTS_FILE})")
+    common.print_run(run_dir, curves="curves.png", scores=translate.RESULTS_FILE)
     return 0
 
 
