@@ -79,16 +79,13 @@ def _config(args: argparse.Namespace) -> adding.AddingConfig:
     from ..tasks import adding
 
     common.set_threads(args)
-    return adding.AddingConfig(
-        T=args.T,
-        budget=args.budget,
-        steps=args.steps,
-        eval_every=args.eval_every,
-        stop_mse=args.stop_mse,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-    )
+    return adding.AddingConfig(**_option_values(args, catalog.ADDING))
+
+
+def _option_values(args: argparse.Namespace, fields: dict, **flags: str) -> dict:
+    """The values of the options that set the config's ``fields``: each option is named after its
+    field, but for those that ``flags`` names (``spectral_radius="radius"``: ``--radius``)."""
+    return {field: getattr(args, flags.get(field, field)) for field in fields}
 
 
 class _EvalLine:
@@ -196,14 +193,7 @@ def cmd_gradients(args: argparse.Namespace) -> int:
 def cmd_exploding(args: argparse.Namespace) -> int:
     from ..tasks import exploding
 
-    config = exploding.ExplodingConfig(
-        T=args.T,
-        spectral_radius=args.radius,
-        lr=args.lr,
-        clip_norm=args.clip_norm,
-        steps=args.steps,
-        seed=args.seed,
-    )
+    config = exploding.ExplodingConfig(**_option_values(args, catalog.EXPLODING, spectral_radius="radius"))
     common.set_threads(args)
     if config.clip_norm <= 0:
         raise ConfigError(f"--clip-norm must be > 0, got {config.clip_norm}")
