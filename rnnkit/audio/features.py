@@ -190,17 +190,3 @@ def spec_augment(
         start = int(rng.integers(0, T - width + 1))
         out[start : start + width] = 0.0
     return out
-
-
-__all__ = [
-    "FeatureConfig",
-    "MaskConfig",
-    "features",
-    "hz_to_mel",
-    "log_mel",
-    "mel_filterbank",
-    "mel_to_hz",
-    "normalize",
-    "spec_augment",
-    "stack_frames",
-]
