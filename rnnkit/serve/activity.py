@@ -11,7 +11,7 @@ lost the body) are dropped as in training; a clip with no body is a 422 that say
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -19,9 +19,7 @@ from pydantic import BaseModel, Field
 from ..data.locate import DataError
 from ..data.sequences import FeatureSequences
 from ..errors import InputError
-
-if TYPE_CHECKING:
-    from .models import Limits
+from .adapter import Adapter
 
 JOINT_VALUES = 60  # 20 joints x (x, y, z) per frame
 
@@ -47,12 +45,10 @@ class ActivityAnswer(BaseModel):
     dropped_frames: int = Field(description="frames with no body (every joint at 0), not read")
 
 
-class ActivityModel:
-    task: ClassVar[str] = "activity"
-    page: ClassVar[str] = "activity.html"
-    Request, Answer = ActivityRequest, ActivityAnswer
-
-    def __init__(self, run_dir: Path, limits: Limits) -> None:
+class ActivityModel(
+    Adapter, task="activity", page="activity.html", request=ActivityRequest, answer=ActivityAnswer
+):
+    def load(self, run_dir: Path) -> None:
         from ..tasks import activity
         from ..tasks.activity import predict
 

@@ -11,16 +11,14 @@ is a 422 that names the position, counted in the bases kept.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from ..data.sequences import FeatureSequences
 from ..errors import InputError
-
-if TYPE_CHECKING:
-    from .models import Limits
+from .adapter import Adapter
 
 MAX_EXPLAINED = 1_000  # bases an explanation may cover: it asks the model 4 times per base
 SAMPLES = [  # two windows of splice.data: a donor (CAG|GT) and an acceptor (a pyrimidine tract, then AG|)
@@ -59,12 +57,8 @@ def bases(text: str) -> str:
     return "".join("".join(lines).split())
 
 
-class DnaModel:
-    task: ClassVar[str] = "dna"
-    page: ClassVar[str] = "dna.html"
-    Request, Answer = DnaRequest, DnaAnswer
-
-    def __init__(self, run_dir: Path, limits: Limits) -> None:
+class DnaModel(Adapter, task="dna", page="dna.html", request=DnaRequest, answer=DnaAnswer):
+    def load(self, run_dir: Path) -> None:
         from ..tasks import dna
         from ..tasks.dna import explain
 

@@ -1,11 +1,8 @@
-"""The models a server holds: one adapter per task, loaded from a run directory by the task's own
-loading code (the CLI's: no second copy of model construction), each answering a *batch* of
-requests in one call.
-
-An adapter has a ``task`` (the name in ``run.json``), a ``page`` (its HTML file in ``static/``), a
-request and an answer schema (pydantic: they make the OpenAPI page and the 422s), and
-``answer(requests) -> answers``, run by the micro-batcher in the server's torch thread. The
-language model, whose answer is a stream, has ``generate`` instead.
+"""The models a server holds: one adapter per task (:class:`.adapter.Adapter`), loaded from a run
+directory by the task's own loading code (the CLI's: no second copy of model construction), each
+answering a *batch* of requests in one call. Sentiment, tagging, translation and the language
+model are here; DNA, activity and speech have their own files (:mod:`.dna`, :mod:`.activity`,
+:mod:`.speech`). :func:`load` picks the adapter by the task a run's ``run.json`` records.
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,24 +23,10 @@ from ..errors import InputError
 from ..train import checkpoint as ckpt
 from ..train.rundir import RUN_FILE
 from .activity import ActivityModel
+from .adapter import Adapter, Limits
 from .batcher import StepCosts
 from .dna import DnaModel
 from .speech import SpeechModel
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask for; over a limit, the request is refused (413, 422 or 429)."""
-
-    max_chars: int = 20_000  # characters of one text
-    max_body_bytes: int = 256 * 1024  # bytes of one request body
-    max_generate: int = 2_000  # characters one generation may write
-    max_beam: int = 10
-    max_concurrent: int = 64  # API requests in flight over the whole server; more: 429
-    max_batch: int = 64  # requests per model call (1: micro-batching off)
-    max_wait_ms: float = 5.0  # how long the first request of a batch waits for company
-    explain_spans: int = 256  # at most this many occluded spans per explanation
-
 
 # -- sentiment -------------------------------------------------------------------------------------------
 
@@ -68,18 +51,16 @@ class SentimentAnswer(BaseModel):
     words: list[WordWeight] | None = None
 
 
-class SentimentModel:
-    task: ClassVar[str] = "sentiment"
-    page: ClassVar[str] = "sentiment.html"
-    Request, Answer = SentimentRequest, SentimentAnswer
-
-    def __init__(self, run_dir: Path, limits: Limits) -> None:
+class SentimentModel(
+    Adapter, task="sentiment", page="sentiment.html", request=SentimentRequest, answer=SentimentAnswer
+):
+    def load(self, run_dir: Path) -> None:
         from ..tasks import sentiment
 
-        self.sentiment, self.limits = sentiment, limits
+        self.sentiment = sentiment
         self.predictor = sentiment.Predictor.from_run(run_dir)
         # what a padded batch costs this model here, to cut each gathered batch where it runs fastest
-        self.costs = StepCosts.measure(self._forward, max(limits.max_batch, 8))
+        self.costs = StepCosts.measure(self._forward, max(self.limits.max_batch, 8))
 
     def _forward(self, rows: int, steps: int) -> None:
         model = self.predictor.model
@@ -153,12 +134,8 @@ class TagAnswer(BaseModel):
     marked: str
 
 
-class TaggingModel:
-    task: ClassVar[str] = "tagging"
-    page: ClassVar[str] = "tag.html"
-    Request, Answer = TagRequest, TagAnswer
-
-    def __init__(self, run_dir: Path, limits: Limits) -> None:
+class TaggingModel(Adapter, task="tagging", page="tag.html", request=TagRequest, answer=TagAnswer):
+    def load(self, run_dir: Path) -> None:
         from ..tasks import tag
 
         self.tag = tag
@@ -209,16 +186,13 @@ class TranslateAnswer(BaseModel):
     )
 
 
-class TranslationModel:
-    task: ClassVar[str] = "translation"
-    page: ClassVar[str] = "translate.html"
-    Request, Answer = TranslateRequest, TranslateAnswer
-
-    def __init__(self, run_dir: Path, limits: Limits) -> None:
+class TranslationModel(
+    Adapter, task="translation", page="translate.html", request=TranslateRequest, answer=TranslateAnswer
+):
+    def load(self, run_dir: Path) -> None:
         from ..tasks import translate
 
         self.translator = translate.Translator.from_run(run_dir)
-        self.limits = limits
 
     def describe(self) -> dict[str, Any]:
         source, _, target = self.translator.config.pair.partition("-")
@@ -270,19 +244,16 @@ class GenerateRequest(BaseModel):
     )
 
 
-class LanguageModel:
+class LanguageModel(Adapter, task="language-model", page="lm.html", request=GenerateRequest, answer=None):
     """The char LM writes one character at a time: its answer is streamed (``generate``), written
     in chunks in the torch thread so that other requests get turns in between."""
 
-    task: ClassVar[str] = "language-model"
-    page: ClassVar[str] = "lm.html"
-    Request, Answer = GenerateRequest, None
     CHUNK = 16  # characters per turn in the torch thread
 
-    def __init__(self, run_dir: Path, limits: Limits) -> None:
+    def load(self, run_dir: Path) -> None:
         from ..tasks import charlm
 
-        self.charlm, self.limits = charlm, limits
+        self.charlm = charlm
         self.model, self.vocab, self.config = charlm.load_run(run_dir)
 
     def describe(self) -> dict[str, Any]:
@@ -313,10 +284,19 @@ class LanguageModel:
         return "".join(itertools.islice(characters, cls.CHUNK))
 
 
-ADAPTERS = {cls.task: cls for cls in (SentimentModel, TaggingModel, TranslationModel, LanguageModel)}
-ADAPTERS[DnaModel.task] = DnaModel  # in its own file, rnnkit/serve/dna.py
-ADAPTERS[ActivityModel.task] = ActivityModel  # in its own file, rnnkit/serve/activity.py
-ADAPTERS[SpeechModel.task] = SpeechModel  # in its own file, rnnkit/serve/speech.py
+# the adapters by task; DNA, activity and speech have their own files (rnnkit/serve/dna.py, ...)
+ADAPTERS: dict[str, type[Adapter]] = {
+    cls.task: cls
+    for cls in (
+        SentimentModel,
+        TaggingModel,
+        TranslationModel,
+        LanguageModel,
+        DnaModel,
+        ActivityModel,
+        SpeechModel,
+    )
+}
 
 
 @dataclass

@@ -15,15 +15,13 @@ import base64
 import binascii
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from ..audio import read_audio
 from ..errors import InputError
-
-if TYPE_CHECKING:
-    from .models import Limits
+from .adapter import Adapter
 
 MAX_SECONDS = 30.0
 
@@ -62,12 +60,8 @@ def decode_audio(request: SpeechRequest) -> bytes:
         raise InputError(f"{request.text}: audio must be the file's bytes in base64") from None
 
 
-class SpeechModel:
-    task: ClassVar[str] = "speech"
-    page: ClassVar[str] = "speech.html"
-    Request, Answer = SpeechRequest, SpeechAnswer
-
-    def __init__(self, run_dir: Path, limits: Limits) -> None:
+class SpeechModel(Adapter, task="speech", page="speech.html", request=SpeechRequest, answer=SpeechAnswer):
+    def load(self, run_dir: Path) -> None:
         from ..tasks.speech import predict
 
         self.predict = predict
