@@ -47,3 +47,35 @@ async function busy(button, work) {
   button.disabled = true; showError("");
   try { await work(); } catch (e) { showError(e.message); } finally { button.disabled = false; }
 }
+
+// On submitting #form: `work()`, with #submit busy.
+function onSubmit(work) {
+  document.getElementById("form").addEventListener("submit", event => {
+    event.preventDefault();
+    busy(document.getElementById("submit"), work);
+  });
+}
+
+// The usual page: a #text field, sample buttons under it that fill it and submit, and on submit
+// `work(text)`. `withInfo(info)`, if given, sees the model's info first.
+function textForm(work, withInfo = () => {}) {
+  const form = document.getElementById("form"), text = document.getElementById("text");
+  modelInfo().then(info => {
+    withInfo(info);
+    addSamples(info.samples, t => { text.value = t; form.requestSubmit(); });
+  });
+  onSubmit(() => work(text.value));
+}
+
+// Rows of a table.probs: per [name, p], the name as `label(name)`, p, and a bar as long as p.
+function probabilityRows(body, entries, label = name => name) {
+  body.textContent = "";
+  for (const [name, p] of entries) {
+    const row = body.insertRow();
+    row.dataset.class = name;
+    row.insertCell().textContent = label(name);
+    const value = row.insertCell(); value.className = "p"; value.textContent = p.toFixed(3);
+    const fill = document.createElement("div"); fill.className = "fill"; fill.style.width = `${(100 * p).toFixed(1)}%`;
+    row.insertCell().appendChild(fill);
+  }
+}
