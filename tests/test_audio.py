@@ -17,7 +17,7 @@ from rnnkit.audio import (
     spec_augment,
     stack_frames,
 )
-from rnnkit.errors import InputError
+from rnnkit.errors import ConfigError, InputError
 
 
 def sine(freq: float, rate: int, seconds: float, amplitude: float = 0.5) -> np.ndarray:
@@ -159,3 +159,18 @@ def test_each_unusable_file_is_a_one_line_error_naming_it(tmp_path):
         message = str(caught.value)
         assert "\n" not in message and name in message and reason in message, message
     assert len(read_audio(tmp_path / "good.wav", 8000)) == 2400
+
+
+def test_cepstra_are_the_orthonormal_dct_of_the_log_mels_then_normalised():
+    config = FeatureConfig(sample_rate=8000, n_mels=24, fmax=4000.0, cepstra=10)
+    x = np.random.default_rng(4).normal(size=3000) * np.hanning(3000)
+    logs = log_mel(x, config)  # (T, 24)
+    j, k = np.arange(24), np.arange(10)[:, None]
+    basis = np.sqrt(2 / 24) * np.cos(np.pi * k * (2 * j + 1) / 48)  # (10, 24) DCT-II rows
+    basis[0] /= np.sqrt(2)
+    cepstra = logs @ basis.T  # (T, 10)
+    expected = (cepstra - cepstra.mean(0)) / (cepstra.std(0) + 1e-5)
+    np.testing.assert_allclose(features(x, config), expected, atol=1e-5)
+    assert config.size == 10 and config.bands == 10
+    with pytest.raises(ConfigError, match="cepstra must be in"):
+        FeatureConfig(n_mels=24, cepstra=30)

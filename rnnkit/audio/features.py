@@ -7,6 +7,8 @@ For a waveform x (N,) at ``sample_rate`` Hz, with W = window samples, S = hop sa
     spectrum:  P_t[k] = |sum_n x_t[n] exp(-2 pi i k n / W)|^2,  k = 0..W/2        (torch.stft)
     mel:       m_t[j] = sum_k M[j, k] P_t[k],  j = 1..n_mels
     log:       l_t[j] = log(m_t[j] + 1e-10)
+    cepstra:   (``cepstra`` = C > 0) l_t <- the first C coefficients of the orthonormal DCT-II of
+               l_t over j: MFCCs, the spectral envelope without the pitch's harmonics
     normalise: z_t[j] = (l_t[j] - mean_t l[j]) / (std_t l[j] + 1e-5)   (per utterance and band)
     stack:     step u = [z_{uK} ; ... ; z_{uK+K-1}]  (K = ``stack`` frames a step, the last step
                padded by repeating the final frame): T -> ceil(T/K) steps of K*n_mels features
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.fft import dct
 
 from ..config import check_at_least_one
 from ..errors import ConfigError
@@ -44,12 +47,17 @@ class FeatureConfig:
     fmin: float = 20.0  # Hz, the lowest filter's left edge
     fmax: float = 0.0  # Hz, the highest filter's right edge; 0 for sample_rate / 2
     stack: int = 1  # K frames stacked into one step (the model's frame rate is hop * K)
+    cepstra: int = 0  # C > 0: the first C DCT coefficients of the log-mels (MFCCs) instead of them
     max_seconds: float = 30.0  # longer recordings are refused
 
     def __post_init__(self) -> None:
         check_at_least_one(self, "sample_rate", "n_mels", "stack")
         if not 0 < self.hop <= self.window:
             raise ConfigError(f"hop must be in (0, window={self.window}] seconds, got {self.hop}")
+        if not 0 <= self.cepstra <= self.n_mels:
+            raise ConfigError(
+                f"cepstra must be in [0, n_mels={self.n_mels}] (0 for log-mels), got {self.cepstra}"
+            )
         top = self.fmax or self.sample_rate / 2
         if not 0 <= self.fmin < top <= self.sample_rate / 2:
             raise ConfigError(
@@ -66,9 +74,14 @@ class FeatureConfig:
         return round(self.hop * self.sample_rate)
 
     @property
+    def bands(self) -> int:
+        """The features of one frame: the log-mels, or their first ``cepstra`` DCT coefficients."""
+        return self.cepstra or self.n_mels
+
+    @property
     def size(self) -> int:
         """E: the features of one model step."""
-        return self.n_mels * self.stack
+        return self.bands * self.stack
 
     @property
     def step_seconds(self) -> float:
@@ -149,7 +162,10 @@ def stack_frames(features: np.ndarray, k: int) -> np.ndarray:
 def features(x: np.ndarray, config: FeatureConfig, warp: float = 1.0) -> np.ndarray:
     """The model's input for a waveform at ``config.sample_rate``: ``(T', n_mels * stack)`` float32;
     ``warp``: VTLP's factor (1.0: none)."""
-    return stack_frames(normalize(log_mel(x, config, warp)), config.stack).astype(np.float32)
+    frames = log_mel(x, config, warp)  # (T, n_mels)
+    if config.cepstra:
+        frames = dct(frames, type=2, norm="ortho", axis=1)[:, : config.cepstra]  # (T, C)
+    return stack_frames(normalize(frames), config.stack).astype(np.float32)
 
 
 @dataclass

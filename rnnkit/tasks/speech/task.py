@@ -48,7 +48,7 @@ class SpeechConfig:
     fold: int = 0  # in a fold's own run, which fold (1..6); 0 otherwise
     features: FeatureConfig = field(default_factory=lambda: FeatureConfig(sample_rate=8000))
     masks: MaskConfig = field(default_factory=MaskConfig)  # SpecAugment on training batches
-    augment: AugmentConfig = field(default_factory=AugmentConfig)  # digits: perturbed training voices
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # perturbed training voices (not strings)
     validation_share: float = 0.1  # of the training recordings (FSDD) or speakers (speechocean762)
     split_seed: int = 0  # validation draw and the strings (the training's seed is train.seed)
     train_strings: int = 3000
@@ -290,21 +290,34 @@ def _prepare_sentences(config: SpeechConfig, data: str | Path | None, splits: Sp
     corpora.check_disjoint(speakers[split.train], speakers[split.validation], "speakers (validation)")
     rate = config.features.sample_rate
 
-    def load(positions: np.ndarray) -> tuple[FeatureSequences, float]:
+    def load(positions: np.ndarray) -> tuple[FeatureSequences, list]:
         part = everything.subset(positions.tolist())
         waves = [read_audio(p, rate, config.features.max_seconds) for p in part.paths]
         ids = [np.array([config.symbols.index(c) + 1 for c in text]) for text in part.texts]
-        seconds = sum(len(w) for w in waves) / rate
-        return FeatureSequences([features(w, config.features) for w in waves], targets=ids), seconds
+        return FeatureSequences([features(w, config.features) for w in waves], targets=ids), waves
 
-    (train_set, _), (validation_set, _), (test_set, seconds) = (
+    (train_set, waves), (validation_set, _), (test_set, test_waves) = (
         load(split.train), load(split.validation), load(split.test)
     )  # fmt: skip
+    seconds = sum(len(w) for w in test_waves) / rate
+    variants = (  # perturbed voices of the training speakers only, made once (seeded by position)
+        voice_variants(waves, split.train, config.features, config.augment, config.train.seed)
+        if config.augment.active
+        else []
+    )
+    del waves, test_waves
     lm_sentences = [t.tolist() for t in train_set.targets]
     texts = [everything.texts[i] for i in split.test]
     sizes = {"train": len(train_set), "validation": len(validation_set), "test": len(test_set)}
     return SpeechData(
-        splits, _masked(train_set, config), validation_set, test_set, texts, seconds, lm_sentences, sizes
+        splits,
+        _masked(train_set, config, variants),
+        validation_set,
+        test_set,
+        texts,
+        seconds,
+        lm_sentences,
+        sizes,
     )
 
 
@@ -324,7 +337,7 @@ def _variants(corpus: corpora.Fsdd, positions: np.ndarray, config: SpeechConfig)
 
 
 def _masked(dataset: FeatureSequences, config: SpeechConfig, variants: list | None = None) -> MaskedSequences:
-    return training_sequences(dataset, config.masks, config.features.n_mels, config.train.seed, variants)
+    return training_sequences(dataset, config.masks, config.features.bands, config.train.seed, variants)
 
 
 # -- the run template -------------------------------------------------------------------------------
