@@ -236,6 +236,26 @@ def test_speechocean_reader_validation_speakers_and_sentences_run(tmp_path):
     assert results["test_greedy"]["cer"] < 0.5  # three tones and silences, learned in seconds
 
 
+def test_sentences_get_perturbed_voices_of_training_speakers_only(tmp_path):
+    base = fake_speechocean(tmp_path)
+    augment = AugmentConfig(variants=2, speed=0.1)
+    config = dataclasses.replace(
+        quick("sentences", validation_share=0.25), augment=augment, masks=MaskConfig()
+    )
+    data = speech.prepare(config, base)
+    assert len(data.train.variants) == len(data.splits[0].train) and {
+        len(v) for v in data.train.variants
+    } == {2}
+    speeds = [len(x) / len(o) for o, v in zip(data.train.originals, data.train.variants) for x in v]
+    assert min(speeds) < 0.98 and max(speeds) > 1.02  # the copies are re-timed
+    assert not isinstance(data.validation, speech.MaskedSequences)
+    assert not isinstance(data.test, speech.MaskedSequences)
+    plain = speech.prepare(dataclasses.replace(config, augment=AugmentConfig()), base)
+    assert plain.train.variants == [] and plain.sizes == data.sizes
+    for x, y in zip(plain.test.features, data.test.features):  # the test part is never perturbed
+        np.testing.assert_array_equal(x, y)
+
+
 def test_speechocean_refuses_a_speaker_in_both_parts(tmp_path):
     base = fake_speechocean(tmp_path)
     with open(base / "test" / "utt2spk", "a") as f:
