@@ -44,12 +44,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     sample.add_argument(
         "--length", type=int, default=500, help="characters to generate (default: %(default)s)"
     )
-    sample.add_argument(
-        "--temperature",
-        type=float,
-        default=0.8,
-        help="below 1: likelier characters, above: more varied (default: %(default)s)",
-    )
+    _add_temperature(sample)
     sample.add_argument("--top-k", type=int, help="sample only among the K most likely characters")
     sample.add_argument("--seed", type=int, help="fix the draw (the same seed gives the same text)")
     sample.set_defaults(func=cmd_sample)
@@ -76,12 +71,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     music = sub.add_parser("music", help="train on ABC folk tunes and write new ones")
     music.add_argument("--abc", required=True, help="an .abc file or a folder of them (Nottingham)")
     music.add_argument("--tunes", type=int, default=5, help="tunes to generate (default: %(default)s)")
-    music.add_argument(
-        "--temperature",
-        type=float,
-        default=0.8,
-        help="below 1: likelier characters, above: more varied (default: %(default)s)",
-    )
+    _add_temperature(music)
     music.add_argument("--seed", type=int, default=0, help="seed of the generation (default: %(default)s)")
     _add_training_options(music, default_preset="music", default_out="runs/music")
     music.set_defaults(func=cmd_music)
@@ -93,6 +83,15 @@ def _add_text_source(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--string", help="the text itself")
     parser.add_argument(
         "--chars", type=int, default=2000, help="use the first N characters (default: %(default)s)"
+    )
+
+
+def _add_temperature(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=0.8,
+        help="below 1: likelier characters, above: more varied (default: %(default)s)",
     )
 
 
