@@ -17,6 +17,7 @@ from rnnkit.data.sequences import FeatureSequences
 from rnnkit.models.sequence import SequenceModel, SequenceModelConfig
 from rnnkit.tasks import activity
 from rnnkit.tasks.activity.data import BONES, SUBSETS, read_skeleton
+from rnnkit.tasks.activity.parts import PARTS, PartModel, part_columns
 from rnnkit.tasks.activity.skeleton import HIP, LEFT_HIP, RIGHT_HIP, feature_size, resample, rotation_y
 from rnnkit.tasks.activity.task import build_model
 
@@ -175,6 +176,28 @@ def test_clip_and_frame_answers_equal_alone_and_padded_in_a_batch():
     assert count == 4 and metrics["accuracy"] == sum(
         int(c.argmax() == y) for (c, _), y in zip(together, labels)
     )
+
+
+def test_the_body_part_model_reads_each_part_and_answers_alike_alone_and_padded():
+    skeleton = activity.SkeletonConfig(velocity=True, bones=True)
+    columns = part_columns(skeleton)
+    assert sorted(c for part in columns for c in part) == list(range(feature_size(skeleton)))
+    right_arm = columns[list(PARTS).index("right arm")]
+    hand = activity.JOINTS.index("right hand")
+    assert {3 * hand, 60 + 3 * hand} <= set(right_arm) and 3 * activity.JOINTS.index("head") not in right_arm
+    torch.manual_seed(0)
+    config = SequenceModelConfig(input_size=177, hidden_size=5, head="frame", num_classes=3, dropout=0.2)
+    model = PartModel(config, columns, 3).double().eval()
+    rng = np.random.default_rng(0)
+    clips = [rng.normal(size=(n, 177)) for n in (6, 2, 9)]
+    together = activity.predict_frames([model], FeatureSequences(clips, np.zeros(3, int), dtype=np.float64))
+    for x, (clip_p, frames_p) in zip(clips, together):
+        alone = torch.softmax(model(torch.from_numpy(x)[None]), dim=-1)[0].detach().numpy()  # (T, C)
+        np.testing.assert_allclose(frames_p, alone, atol=1e-12)
+        np.testing.assert_allclose(clip_p, alone.mean(axis=0), atol=1e-12)
+    x = torch.from_numpy(clips[0])[None]
+    with pytest.raises(ValueError, match=r"expects x of shape \(B, T, 177\)"):
+        model(x[..., :60])
 
 
 def test_commands_end_to_end_on_skeletons(msr, tmp_path, capsys):

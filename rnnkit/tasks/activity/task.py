@@ -46,6 +46,7 @@ from ...train.cv import Split, Splits, stratified_holdout
 from ...train.metrics import classification_scores
 from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
 from .data import ACTIONS, SUBSETS, TRAIN_SUBJECTS, cross_subject, read_msr
+from .parts import PartModel, part_columns
 from .skeleton import AugmentConfig, SkeletonConfig, augment, features, normalise
 
 SPLITS_FILE, ADAPTER_FILE = "splits.json", "adapter.json"
@@ -67,6 +68,9 @@ class ActivityConfig:
     validation_share: float = 0.1  # ts / csv: of the training part, to choose the best epoch
     test_share: float = 0.2  # csv: the stratified share that tests
     split_seed: int = 0
+    # skeletons: Hp, the units per direction of each body part's BiRNN (.parts, Du et al. 2015's
+    # hierarchy, the model's hidden_size then the whole body's); 0: one encoder over all the joints
+    parts: int = 0
     skeleton: SkeletonConfig = field(default_factory=SkeletonConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: SequenceModelConfig = field(
@@ -116,7 +120,9 @@ def preset(name: str) -> ActivityConfig:
     return RUNS.preset(name)
 
 
-def build_model(config: ActivityConfig) -> SequenceModel:
+def build_model(config: ActivityConfig) -> nn.Module:
+    if config.parts:
+        return PartModel(config.model, part_columns(config.skeleton), config.parts)
     return SequenceModel(config.model)
 
 
@@ -287,6 +293,8 @@ class ActivityRecipe(Recipe[ActivityConfig, ActivityData]):
             num_classes=len(data.adapter.classes),
             head="frame",
         )
+        if config.parts and data.adapter.input != "skeleton":
+            raise ConfigError("parts splits a skeleton into body parts; --ts and --csv runs take parts=0")
         train = config.train
         if config.fold and config.validation_subject == -1:  # a seeded member: its own seed
             train = dataclasses.replace(train, seed=train.seed + config.fold - 1)
@@ -296,7 +304,7 @@ class ActivityRecipe(Recipe[ActivityConfig, ActivityData]):
         data.splits.save(run_dir / SPLITS_FILE)
         data.adapter.save(run_dir / ADAPTER_FILE)
 
-    def build(self, config: ActivityConfig, data: ActivityData) -> SequenceModel:
+    def build(self, config: ActivityConfig, data: ActivityData) -> nn.Module:
         torch.manual_seed(config.train.seed)  # a seeded member's own (decide gave it), else the run's
         return build_model(config)
 
