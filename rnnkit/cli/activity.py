@@ -18,7 +18,7 @@ SUBSET = common.Override(
     "--subset", "subset", str, "MSR Action3D actions: AS1, AS2, AS3 (Li et al. 2010) or all (default AS1)",
     choices=("AS1", "AS2", "AS3", "all"),
 )  # fmt: skip
-OPTIONS = (SUBSET, common.EPOCHS, common.LR, common.BATCH_SIZE, common.DEVICE, common.SEED)
+OPTIONS = (SUBSET, *common.TRAINING)
 FORMATS = ("pretty", "json")
 TASK = TaskCommand(
     "activity",

@@ -120,7 +120,9 @@ BATCH_SIZE = Override("--batch-size", "train.batch_size", int, "override the pre
 MINUTES = Override("--minutes", "train.time_limit", float, "training time budget (the cosine decays over it)")
 DEVICE = Override("--device", "train.device", device_name, "auto (default), cpu or cuda")
 SEED = Override("--seed", "train.seed", int, "random seed (default 0)")
-# The options of a task trained by the shared trainer on a time budget (tag, translate).
+# The options of a task trained by the shared trainer (dna, activity), and on a time budget
+# (tag, translate, speech).
+TRAINING = (EPOCHS, LR, BATCH_SIZE, DEVICE, SEED)
 BUDGETED_TRAINING = (EPOCHS, LR, BATCH_SIZE, MINUTES, DEVICE, SEED)
 
 

@@ -19,7 +19,7 @@ CV = common.Override(
     "stratified K-fold cross-validation: one model per fold, the folds recorded in the run, the "
     "mean and standard deviation reported (default 0: the seeded 2,000/1,190 split)",
 )
-OPTIONS = (CV, common.EPOCHS, common.LR, common.BATCH_SIZE, common.DEVICE, common.SEED)
+OPTIONS = (CV, *common.TRAINING)
 FORMATS = ("pretty", "json")
 TASK = TaskCommand(
     "dna",

@@ -22,7 +22,7 @@ SPEAKER = common.Override(
     "FSDD: hold this speaker out and test on all their recordings (one leave-one-speaker-out fold); "
     "default: the dataset's split (recordings 0-4 of every speaker test)",
 )
-OPTIONS = (SPEAKER, common.EPOCHS, common.LR, common.BATCH_SIZE, common.MINUTES, common.DEVICE, common.SEED)
+OPTIONS = (SPEAKER, *common.BUDGETED_TRAINING)
 FORMATS = ("pretty", "json")
 TASK = TaskCommand(
     "speech",
