@@ -11,6 +11,10 @@ one thread, from the repository root:
 
     OMP_NUM_THREADS=1 flock /tmp/rnnkit-cpu.lock .venv/bin/python benchmarks/activity_sweep.py \
         --variant fast= --variant noaug=augment.rotate_deg=0,augment.scale=0,augment.stretch=0
+
+``--together a,b,c`` then scores, per held-out subject, the mean of the probabilities of the
+(finished) runs of variants a, b and c (such as one recipe trained with three seeds): what an
+ensemble of them gives on a subject none of them trained on.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import numpy as np
 from rnnkit.config import apply_overrides
 from rnnkit.tasks import activity
 from rnnkit.tasks.activity.data import read_msr
-from rnnkit.tasks.activity.task import ActivityRecipe, predict_frames
+from rnnkit.tasks.activity.task import RUNS, ActivityRecipe, build_model, load_inputs, predict_frames
+from rnnkit.train import checkpoint as ckpt
 from rnnkit.train.cv import Split, Splits
 from rnnkit.train.template import train_run
 
@@ -49,12 +54,26 @@ def subject_split(folder: str, subset: str, held: int) -> Splits:
     return Splits("cross-subject", 0, len(index), corpus.source, [split])
 
 
+def together(out: Path, names: list[str], subset: str, held: int, inputs: activity.Inputs) -> float:
+    """The held-out subject's accuracy of the mean of the variants' models (their last epoch), each
+    reading its own features."""
+    probs, labels = [], None
+    for name in names:
+        run = out / name / subset / f"s{held:02d}"
+        model, config = RUNS.load_model(run, build_model, ckpt.LAST)
+        data = load_inputs(inputs, config, Splits.load(run / activity.SPLITS_FILE))
+        probs.append(np.stack([clip for clip, _ in predict_frames([model], data.validation)]))
+        labels = data.validation.labels
+    return float((np.mean(probs, axis=0).argmax(axis=1) == labels).mean())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="../shared/data/msr_action3d")
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--subsets", nargs="+", default=["AS1", "AS2", "AS3"])
-    parser.add_argument("--variant", action="append", required=True, metavar="NAME=KEY=VALUE,...")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=KEY=VALUE,...")
+    parser.add_argument("--together", action="append", default=[], metavar="NAME,NAME,...")
     parser.add_argument("--out", default="runs/act-sweep")
     args = parser.parse_args()
     inputs = activity.Inputs("msr", args.data)
@@ -85,6 +104,12 @@ def main() -> None:
             + f"{np.mean(scores):8.2%}{seconds:9.0f}{np.mean(best):9.2%}",
             flush=True,
         )
+    for names in args.together:
+        scores = [
+            np.mean([together(Path(args.out), names.split(","), s, v, inputs) for v in SUBJECTS])
+            for s in args.subsets
+        ]
+        print(f"{names:24s}" + "".join(f"{a:8.2%}" for a in scores) + f"{np.mean(scores):8.2%}", flush=True)
 
 
 if __name__ == "__main__":
