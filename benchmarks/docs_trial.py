@@ -16,7 +16,8 @@ from deciding the outcome of a niced trial. Its outcome:
 
 - ``ok``: it exited with 0;
 - ``started``: it was still running at the limit and had printed its work so far with no error
-  (the note is its last line: a progress bar, a served address); long training is tried this way;
+  (the note is its last line: a progress bar, a served address); long training is tried this way,
+  and stopped as soon as it prints a training progress line (``Epoch 1/N``) or its served address;
 - ``fail``: a non-zero exit (the note is the last line of stderr), or nothing printed by the limit;
 - ``needs-run: OUTCOME``: it reads a run directory that a training command of the docs makes, and
   that command was cut short here (or comes later in the docs): a small stand-in is made once by
@@ -54,6 +55,7 @@ from docs_trial_inputs import PLACEHOLDERS, make_inputs
 STAMP = ".venv/.installed"
 TINY = (["--minutes", "0.2"], ["--epochs", "1"], ["--steps", "200"], ["--subset", "2000"])
 ERROR = re.compile(r"Traceback \(most recent call last\)|^(error|Error)\b|^\w*Error: ", re.MULTILINE)
+PROGRESS = re.compile(r"^Epoch \d+/\d+$|Uvicorn running on", re.MULTILINE)
 OTHER_MACHINES = re.compile(r"\b10\.0\.0\.\d+\b")
 
 
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         default=10.0,
         help="stop at this many times the limit in wall seconds too",
     )
-    parser.add_argument("--only", help="run only the commands whose 'page:line command' contains this text")
+    parser.add_argument("--only", help="run only the commands whose 'page:line command' matches this regex")
     parser.add_argument("--where", help="the folder for the temporary clone (default: the system's)")
     parser.add_argument("--keep", action="store_true", help="keep the clone (its runs and outputs)")
     args = parser.parse_args(argv)
@@ -100,9 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             ["git", "-C", str(clone), "log", "-1", "--format=%h %cs"], capture_output=True, text=True
         )
         print(f"Trial of the docs' commands on a clone of {args.repo} at {head.stdout.strip()}", end=" ")
-        print(
-            f"(limit {args.limit:.0f} s a command; {'venv ' + args.venv if args.venv else 'make install'})\n"
-        )
+        venv = f"venv {args.venv}" if args.venv else "the README's make install"
+        print(f"(limit {args.limit:.0f} CPU s a command; {venv})\n")
         trial = Trial(clone, args)
         if not trial.set_up():
             return 1
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 trial.producers.setdefault(folder, shown)
         rows = []
         for shown in shown_all:
-            if args.only and args.only not in f"{shown.page}:{shown.line} {shown.command}":
+            if args.only and not re.search(args.only, f"{shown.page}:{shown.line} {shown.command}"):
                 continue
             result = trial.run(shown)
             say(
@@ -142,6 +143,14 @@ def main(argv: list[str] | None = None) -> int:
             say(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def split(command: str) -> list[str]:
+    """The words of a shell line, its comment left out (or split at spaces if it is not valid shell)."""
+    try:
+        return shlex.split(command, comments=True)
+    except ValueError:
+        return command.split()
 
 
 def failed(outcome: str) -> bool:
@@ -187,7 +196,7 @@ class Trial:
 
     def writes(self, shown: Shown) -> list[str]:
         """The run folders a command makes: each ``--out``, or a training command's default."""
-        words = shlex.split(shown.command, comments=True)
+        words = split(shown.command)
         found = [words[i + 1].rstrip("/;") for i, w in enumerate(words[:-1]) if w == "--out"]
         name, rest = program(words)
         if name == "make" and rest:
@@ -207,7 +216,7 @@ class Trial:
     def reads(self, shown: Shown) -> list[str]:
         own = set(self.writes(shown))
         found = []
-        for word in shlex.split(shown.command, comments=True):
+        for word in split(shown.command):
             word = word.split("=", 1)[1] if re.match(r"^[\w-]+=runs/", word) else word
             for folder in self.producers:
                 if folder not in own and (word == folder or word.startswith(folder + "/")):
@@ -220,24 +229,26 @@ class Trial:
         command = shown.command
         for placeholder, real in PLACEHOLDERS.items():
             command = re.sub(rf"(?<![\w./-]){re.escape(placeholder)}(?![\w.-])", real, command)
+        if "benchmarks/docs_trial.py" in command:
+            return Outcome("skipped", 0, "this trial itself")
         if OTHER_MACHINES.search(command):
             return Outcome("skipped", 0, "names other machines (10.0.0.x)")
         if any(is_synopsis(argv) for argv in argvs(command)) or "..." in command:
             return Outcome("skipped", 0, "a synopsis, not a command")
         command = re.sub(r"\bflock /tmp/rnnkit-cpu\.lock ", "", command)
-        if program(shlex.split(command, comments=True))[0] == "make":
+        if program(split(command))[0] == "make":
             command = command.replace("make ", " ".join(self.make) + " ", 1)
-        if program(shlex.split(command, comments=True))[0] == "pip" and self.args.venv:
+        if program(split(command))[0] == "pip" and self.args.venv:
             command = command.replace(" install ", " install --dry-run ", 1)
         shown = Shown(shown.page, shown.line, command)
-        if self.background is not None and program(shlex.split(command))[0] != "curl":
+        if self.background is not None and program(split(command))[0] != "curl":
             self.stop_background()
         stale = [folder for folder in self.reads(shown) if self.needs_stand_in(folder)]
         for folder in stale:
             made = self.make_stand_in(folder)
             if made.outcome not in ("ok",):
                 return Outcome("needs-run: fail", made.seconds, f"stand-in {folder}: {made.note}", made.cpu)
-        keep = program(shlex.split(command))[0] == "rnnkit" and " serve " in f" {command} "
+        keep = program(split(command))[0] == "rnnkit" and " serve " in f" {command} "
         result = self.execute(command, self.args.limit, keep=keep)
         for folder in self.writes(shown):
             if result.outcome == "started":
@@ -258,7 +269,7 @@ class Trial:
     def make_stand_in(self, folder: str) -> Outcome:
         """The folder's run made again by the command that makes it, with a tiny budget."""
         producer = self.producers[folder]
-        words = shlex.split(producer.command, comments=True)
+        words = split(producer.command)
         name, _ = program(words)
         if name == "make":
             recipe = subprocess.run(
@@ -277,18 +288,18 @@ class Trial:
         shutil.rmtree(self.clone / folder, ignore_errors=True)
         command = shlex.join(words)
         say(f"  stand-in for {folder} ({producer.page}:{producer.line}): {command}")
-        made = self.execute(command, self.args.standin_limit)
+        made = self.execute(command, self.args.standin_limit, early=False)
         if made.outcome == "ok":
             self.cut_short.discard(folder)
         self.stand_ins[folder] = made
         return made
 
-    def execute(self, command: str, limit: float, keep: bool = False) -> Outcome:
+    def execute(self, command: str, limit: float, keep: bool = False, early: bool = True) -> Outcome:
         """Run ``command`` in bash from the clone's root for at most ``limit`` seconds."""
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            return self._execute(command, limit, keep, out, err)
+            return self._execute(command, limit, keep, early, out, err)
 
-    def _execute(self, command: str, limit: float, keep: bool, out, err) -> Outcome:
+    def _execute(self, command: str, limit: float, keep: bool, early: bool, out, err) -> Outcome:
         start = time.perf_counter()
         process = subprocess.Popen(
             ["bash", "-c", command],
@@ -298,7 +309,14 @@ class Trial:
             stderr=err,
             start_new_session=True,
         )
-        code, cpu = wait(process, limit, limit * self.args.wall_factor)
+
+        def progress() -> bool:
+            printed = "".join(
+                Path(f"/proc/self/fd/{f.fileno()}").read_text(errors="replace") for f in (out, err)
+            )
+            return early and bool(PROGRESS.search(printed)) and not ERROR.search(printed)
+
+        code, cpu = wait(process, limit, limit * self.args.wall_factor, progress)
         seconds = time.perf_counter() - start
         out.seek(0), err.seek(0)
         stdout, stderr = out.read(), err.read()  # what it printed by the limit, before it is stopped
@@ -334,18 +352,19 @@ def default_out(argv: list[str], namespace: argparse.Namespace) -> str | None:
     return f"runs/{preset}" if preset and hasattr(namespace, "out") else None
 
 
-def wait(process: subprocess.Popen, cpu_limit: float, wall_limit: float) -> tuple[int | None, float]:
-    """Wait until the command ends, has used ``cpu_limit`` seconds of CPU (all its processes), or
-    ``wall_limit`` seconds have passed; return its exit status (None if still running) and its CPU
-    seconds. Counting CPU keeps a niced trial on a busy machine from stopping commands that other
-    jobs kept off the cores."""
+def wait(process: subprocess.Popen, cpu_limit: float, wall_limit: float, shown) -> tuple[int | None, float]:
+    """Wait until the command ends, shows a training progress line (``shown()``), has used
+    ``cpu_limit`` seconds of CPU (all its processes), or ``wall_limit`` seconds have passed; return
+    its exit status (None if still running) and its CPU seconds. Counting CPU keeps a niced trial on
+    a busy machine from stopping commands that other jobs kept off the cores; a progress line is
+    what the limit would show, and running on would only spend the machine."""
     start, cpu = time.perf_counter(), 0.0
     while True:
         try:
-            return process.wait(timeout=0.5), cpu
+            return process.wait(timeout=1.0), cpu
         except subprocess.TimeoutExpired:
             cpu = max(cpu, session_cpu(process.pid))
-            if cpu >= cpu_limit or time.perf_counter() - start >= wall_limit:
+            if cpu >= cpu_limit or time.perf_counter() - start >= wall_limit or shown():
                 return None, cpu
 
 
