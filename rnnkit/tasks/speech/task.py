@@ -89,10 +89,14 @@ FSDD_FEATURES = FeatureConfig(sample_rate=8000, n_mels=40, fmax=4000.0)
 PRESETS: dict[str, SpeechConfig] = {
     "digits": SpeechConfig(
         task="digits",
-        features=FSDD_FEATURES,
+        # chosen on the leave-one-speaker-out validation speakers (docs/speech.md): 20 MFCCs 81.2%
+        # against 74.4% for the 40 log-mels (both with 4 voices of speed 0.15, warp 0.1), and these
+        # 6 stronger, noisy voices 81.9%
+        features=dataclasses.replace(FSDD_FEATURES, cepstra=20),
         masks=MaskConfig(freq_masks=1, freq_width=6, time_masks=1, time_width=8),
+        augment=AugmentConfig(variants=6, speed=0.2, warp=0.15, snr_db=20.0),
         model=SequenceModelConfig(
-            input_size=40,
+            input_size=20,
             projection=64,
             cell="lstm",
             hidden_size=64,
