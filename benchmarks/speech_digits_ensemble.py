@@ -6,7 +6,8 @@
         --seeds 0,1,2 --minutes 3 [--set augment.variants=4 ...]
 
 Prints each member's and the ensemble's validation accuracy and loss and test accuracy, and writes
-them to OUT/ensemble.json. A finished member is kept (run it again to add seeds).
+them (with the ensemble's test confusion matrix) to OUT/ensemble.json. A finished member is kept
+(run it again to add seeds).
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     ensemble = {"seed": "ensemble"}
     ensemble["val_accuracy"], ensemble["val_loss"] = scores(models, data.validation)
     ensemble["test_accuracy"], _ = scores(models, data.test)
+    predicted = np.stack(probabilities(models, data.test, None, EVAL_BATCH, EVAL_STEPS)).argmax(1)
+    confusion = np.zeros((10, 10), dtype=int)  # rows: the digit said, columns: the digit heard
+    np.add.at(confusion, (data.test.labels, predicted), 1)
+    ensemble["test_confusion"] = confusion.tolist()
     print("| member | epochs | minutes | validation accuracy | validation loss | test accuracy |")
     print("|---|---|---|---|---|---|")
     for row in [*rows, ensemble]:
