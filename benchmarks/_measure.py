@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 
-def run_parser(doc: str, run: str, data: str, rounds: int) -> argparse.ArgumentParser:
-    """The options of a benchmark that times the run directory ``run`` describes on data from
-    ``--data`` (``data`` says which files and the default), ``--rounds`` timed passes of it."""
+def run_parser(doc: str, task: str, files: str, default: str, rounds: int) -> argparse.ArgumentParser:
+    """The options of a benchmark that times a trained ``task`` run on ``files`` from ``--data``
+    (``default``: where they are without it): the run, ``--data``, ``--rounds`` timed passes."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", help=run)
-    parser.add_argument("--data", help=data)
+    parser.add_argument("run", help=f"a trained {task} run directory")
+    parser.add_argument("--data", help=f"folder with {files} (default: {default})")
     parser.add_argument("--rounds", type=int, default=rounds)
     return parser
 

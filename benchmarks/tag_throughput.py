@@ -21,12 +21,7 @@ from rnnkit.tasks import tag
 
 
 def main() -> None:
-    parser = run_parser(
-        __doc__,
-        run="a trained tagging run directory",
-        data="folder with eng.testb (default: $RNNKIT_DATA/conll2003)",
-        rounds=5,
-    )
+    parser = run_parser(__doc__, "tagging", "eng.testb", "$RNNKIT_DATA/conll2003", rounds=5)
     args = parser.parse_args()
     tune_allocator()
     sentences = [s.tokens for s in read_conll(tag.data_dir(args.data) / tag.SPLITS["test"])]

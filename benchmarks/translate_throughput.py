@@ -25,12 +25,7 @@ from rnnkit.tasks import translate
 
 
 def main() -> None:
-    parser = run_parser(
-        __doc__,
-        run="a trained translation run directory",
-        data="folder with the Tatoeba zips (default: $RNNKIT_DATA)",
-        rounds=3,
-    )
+    parser = run_parser(__doc__, "translation", "the Tatoeba zips", "$RNNKIT_DATA", rounds=3)
     parser.add_argument("--beams", default="1,5", help="comma-separated beam sizes (1: greedy)")
     parser.add_argument("--single", type=int, default=200, help="sentences for the one-at-a-time baseline")
     args = parser.parse_args()
