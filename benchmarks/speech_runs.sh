@@ -11,9 +11,18 @@ run() {  # NAME ARGS...
     [ -f runs/$name/results.json ] && return 0
     /usr/bin/time -f "%e s wall" .venv/bin/rnnkit speech train --out runs/$name --restart "$@" > runs/$name.log 2>&1
 }
-run speech-digits --task digits --data $fsdd --minutes 5
+run speech-digits --task digits --data $fsdd --minutes 2.5
 run speech-sentences --task sentences --data $ocean --minutes 15
 run speech-digits-loso --task digits --loso --data $fsdd --minutes 1
+# the digits recipes compared on the leave-one-speaker-out validation speakers (the preset is the third)
+run sd-loso-aug1 --task digits --loso --data $fsdd --minutes 1 --set features.cepstra=0 \
+    --set augment.variants=4 --set augment.speed=0.15 --set augment.warp=0.1 --set augment.snr_db=0
+run sd-loso-cep1 --task digits --loso --data $fsdd --minutes 1 \
+    --set augment.variants=4 --set augment.speed=0.15 --set augment.warp=0.1 --set augment.snr_db=0
+run sd-loso-cep2 --task digits --loso --data $fsdd --minutes 1
+# three seeds of the digits preset on the dataset's split, and their ensemble
+[ -f runs/speech-digits-ens/ensemble.json ] || .venv/bin/python benchmarks/speech_digits_ensemble.py \
+    --data $fsdd --out runs/speech-digits-ens --seeds 0,1,2 --minutes 2.5 > runs/speech-digits-ens.log 2>&1
 run speech-strings --task strings --data $fsdd --minutes 6
 # the real-time factor of one file (a 3.36 s test sentence), on the trained sentences run
 [ -f runs/speech-rtf.md ] || .venv/bin/python benchmarks/speech_rtf.py runs/speech-sentences \
