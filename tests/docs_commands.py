@@ -3,7 +3,7 @@ every ``rnnkit`` command (tests/test_docs_commands.py) and the trial that runs t
 clone (benchmarks/docs_trial.py).
 
 A command is a line of a code block (a ``$ `` prompt stripped, a line ending in ``\\`` joined to
-the next) whose program is one a reader runs: ``rnnkit``, ``python``, ``make``, ``pip``, ``curl``,
+the next) whose program is one a reader runs: ``rnnkit``, ``python``, ``make``, ``pip``, ``curl``, ``sh``,
 ``torchrun``, after any ``VAR=value``, ``time``, ``nice`` or ``flock LOCKFILE`` in front, with or
 without ``.venv/bin/``. In a block that shows a session with ``$ `` prompts, only the prompted lines
 are commands; the rest is what they print. ``python`` blocks are code, not commands."""
@@ -15,7 +15,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-PROGRAMS = {"rnnkit", "python", "make", "pip", "curl", "torchrun"}
+PROGRAMS = {"rnnkit", "python", "make", "pip", "curl", "torchrun", "sh", "bash"}
 INLINE = re.compile(r"`((?:\.venv/bin/)?rnnkit\s[^`]+)`")
 ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=\S*$")
 
