@@ -349,22 +349,15 @@ def train(
     callbacks: Iterable[Any] = (),
     resume: bool = True,
 ) -> dict[str, Any]:
-    """Train (or resume) the run in ``run_dir``: one model, or with ``config.ensemble`` (MSR) one
-    per training subject held out to validate (:func:`ensemble`); returns the results (also in
-    ``results.json``)."""
+    """Train (or resume) the run in ``run_dir``: one model, or with ``config.ensemble`` (MSR) an
+    ensemble (:func:`_train_ensemble`); returns the results (also in ``results.json``)."""
     if config.ensemble:
-        return ensemble(config, inputs, run_dir, callbacks, resume)
+        return _train_ensemble(config, inputs, Path(run_dir), callbacks, resume)
     folds.refuse_overwrite(RUNS, config, run_dir, resume)
     return train_run(ActivityRecipe(inputs), config, run_dir, callbacks, resume)
 
 
-def ensemble(
-    config: ActivityConfig,
-    inputs: Inputs,
-    run_dir: str | Path,
-    callbacks: Iterable[Any] = (),
-    resume: bool = True,
-) -> dict[str, Any]:
+def _train_ensemble(config: ActivityConfig, inputs: Inputs, run_dir: Path, callbacks, resume: bool) -> dict:
     """One member per training subject (five on MSR Action3D), member k validated on that subject
     and trained on the others (RUN/folds/0k, through :func:`rnnkit.train.folds.cross_validate`), or
     with ``validation_subject=-1`` ``members`` members trained on every training clip, member k
@@ -374,7 +367,6 @@ def ensemble(
         raise ConfigError(
             "ensemble holds out training subjects: it reads MSR Action3D (--data), not --ts/--csv"
         )
-    run_dir = Path(run_dir)
     corpus = read_msr(inputs.data, config.subset)
     labels = np.searchsorted(SUBSETS[config.subset], corpus.actions)
     if config.validation_subject == -1:  # seeded members, all on the same split
@@ -413,7 +405,6 @@ __all__ = [
     "Inputs",
     "build_model",
     "clip_probs",
-    "ensemble",
     "frame_log_probs",
     "load_inputs",
     "predict_frames",
