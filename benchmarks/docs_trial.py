@@ -251,6 +251,7 @@ class Trial:
         keep = program(split(command))[0] == "rnnkit" and " serve " in f" {command} "
         result = self.execute(command, self.args.limit, keep=keep)
         for folder in self.writes(shown):
+            self.producers[folder] = shown  # the latest command that made it is the one to repeat
             if result.outcome == "started":
                 self.cut_short.add(folder)
                 self.stand_ins.pop(folder, None)
@@ -278,7 +279,10 @@ class Trial:
             lines = [line for line in recipe.stdout.splitlines() if folder in self.writes(Shown("", 0, line))]
             words = shlex.split(lines[-1]) if lines else words
         words = [w for w in words if w != "--restart"]
+        task = (argvs(shlex.join(words)) or [[""]])[0][:1]
         for flag, value in TINY:
+            if flag == "--subset" and task != ["sentiment"]:
+                continue  # a number of reviews in sentiment; elsewhere a subset by name (activity's AS1)
             if flag in words:
                 words[words.index(flag) + 1] = value
             elif program(words)[0] == "rnnkit":
