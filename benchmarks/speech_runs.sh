@@ -13,13 +13,14 @@ run() {  # NAME ARGS...
 }
 run speech-digits --task digits --data $fsdd --minutes 2.5
 run speech-sentences --task sentences --data $ocean --minutes 15
-run speech-digits-loso --task digits --loso --data $fsdd --minutes 1
-# the digits recipes compared on the leave-one-speaker-out validation speakers (the preset is the third)
+run speech-digits-loso --task digits --loso --data $fsdd --minutes 1.6
+# the digits recipes compared on the leave-one-speaker-out validation speakers (the preset: the last two)
 run sd-loso-aug1 --task digits --loso --data $fsdd --minutes 1 --set features.cepstra=0 \
     --set augment.variants=4 --set augment.speed=0.15 --set augment.warp=0.1 --set augment.snr_db=0
 run sd-loso-cep1 --task digits --loso --data $fsdd --minutes 1 \
     --set augment.variants=4 --set augment.speed=0.15 --set augment.warp=0.1 --set augment.snr_db=0
 run sd-loso-cep2 --task digits --loso --data $fsdd --minutes 1
+run sd-loso-long --task digits --loso --data $fsdd --minutes 1.6  # the chosen one: speech-digits-loso
 # three seeds of the digits preset on the dataset's split, and their ensemble
 [ -f runs/speech-digits-ens/ensemble.json ] || .venv/bin/python benchmarks/speech_digits_ensemble.py \
     --data $fsdd --out runs/speech-digits-ens --seeds 0,1,2 --minutes 2.5 > runs/speech-digits-ens.log 2>&1
