@@ -14,11 +14,22 @@ from rnnkit.cli import main
 from rnnkit.data import DataError
 from rnnkit.data.multichannel import read_ts
 from rnnkit.data.sequences import FeatureSequences
+from rnnkit.errors import ConfigError
 from rnnkit.models.sequence import SequenceModel, SequenceModelConfig
 from rnnkit.tasks import activity
 from rnnkit.tasks.activity.data import BONES, SUBSETS, read_skeleton
 from rnnkit.tasks.activity.parts import PARTS, PartModel, part_columns
-from rnnkit.tasks.activity.skeleton import HIP, LEFT_HIP, RIGHT_HIP, feature_size, resample, rotation_y
+from rnnkit.tasks.activity.skeleton import (
+    ANGLES,
+    HANDS,
+    HIP,
+    LEFT_HIP,
+    RIGHT_HIP,
+    along_path,
+    feature_size,
+    resample,
+    rotation_y,
+)
 from rnnkit.tasks.activity.task import build_model
 
 POSE = np.array(  # a standing body, metres, from a20_s02_e01's first frame (x across, y up, z depth)
@@ -154,6 +165,74 @@ def test_bone_features_are_the_second_joint_minus_the_first_of_each_bone():
     k = BONES.index((neck, right_shoulder))
     np.testing.assert_allclose(x[:, 120 + 3 * k : 123 + 3 * k], P[:, right_shoulder] - P[:, neck], rtol=1e-6)
     np.testing.assert_array_equal(x[:, :120], activity.features(P, activity.SkeletonConfig(velocity=True)))
+
+
+def slower(P: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The same path at another speed: 0-3 frames inserted by linear interpolation after each frame
+    (at random points of the step) and some frames held (repeated), as a slower, halting subject."""
+    frames = []
+    for t in range(len(P) - 1):
+        frames += [P[t]] * int(rng.integers(1, 3))  # held once or twice
+        frames += [P[t] + w * (P[t + 1] - P[t]) for w in np.sort(rng.uniform(0, 1, rng.integers(0, 4)))]
+    return np.stack([*frames, P[-1], P[-1]])
+
+
+def test_resampling_by_path_length_is_the_same_for_the_path_at_another_speed():
+    rng = np.random.default_rng(6)
+    P = clip(2, rng, 15)
+    Q = slower(P, rng)
+    assert len(Q) > len(P) + 10
+    for path in ("hands", "joints"):
+        config = activity.SkeletonConfig(velocity=True, bones=True, arc_length=24, path=path)
+        x = activity.features(activity.normalise(P, config), config)
+        assert x.shape == (24, feature_size(config)) == (24, 177)
+        np.testing.assert_allclose(activity.features(activity.normalise(Q, config), config), x, atol=1e-5)
+    plain = activity.SkeletonConfig()
+    assert activity.normalise(Q, plain).shape == (len(Q), 20, 3)  # off: the clip's own frames
+    # the hands' summed path length between two resampled points is the same wherever they are
+    line = np.zeros((4, 20, 3))
+    line[:, HANDS[0], 0] = [0.0, 0.1, 0.4, 1.0]  # one hand along x: slow, then fast
+    R = along_path(line, 6, HANDS)
+    np.testing.assert_allclose(R[:, HANDS[0], 0], np.linspace(0, 1, 6), atol=1e-12)
+    still = np.repeat(POSE[None], 5, axis=0)  # the hands never move: evenly in time
+    np.testing.assert_allclose(along_path(still, 9, HANDS), resample(still, 9))
+    for bad in (1, -2):
+        with pytest.raises(ConfigError, match="arc_length must be 0"):
+            activity.SkeletonConfig(arc_length=bad)
+    with pytest.raises(ConfigError, match="path must be one of hands, joints, got 'feet'"):
+        activity.SkeletonConfig(path="feet")
+
+
+def test_directions_of_motion_do_not_depend_on_speed_and_angles_on_the_view():
+    t = np.arange(8.0)[:, None]  # (T, 1)
+    P = np.repeat(POSE[None], 8, axis=0).copy()
+    config = activity.SkeletonConfig(direction=True)
+    for speed in (0.2, 1.0):
+        P[:, HANDS[0]] = POSE[HANDS[0]] + speed * t * [0.6, 0.8, 0.0]  # a straight line
+        x = activity.features(P, config)  # (T, 60 + 60)
+        assert x.shape == (8, feature_size(config)) == (8, 120)
+        hand = x[1:, 60 + 3 * HANDS[0] : 63 + 3 * HANDS[0]]  # its direction of motion
+        np.testing.assert_allclose(hand, np.tile([0.6, 0.8, 0.0], (7, 1)), atol=2e-3)
+    np.testing.assert_array_equal(x[0, 60:], 0)  # nothing has moved at t = 1
+    np.testing.assert_allclose(x[:, 60 + 3 * HANDS[1] : 63 + 3 * HANDS[1]], 0)  # a still hand
+    angles = activity.SkeletonConfig(angles=True)
+    assert len(ANGLES) == 18 and feature_size(angles) == 78
+    Q = clip(3, np.random.default_rng(7), 10)
+    a = activity.features(Q, angles)[:, 60:]  # (T, 18) cosines
+    turned = ((Q - 1.0) @ rotation_y(0.9)) * 1.3
+    np.testing.assert_allclose(activity.features(turned, angles)[:, 60:], a, atol=1e-6)
+    elbow = activity.JOINTS.index("right elbow")
+    k = next(i for i, (into, _) in enumerate(ANGLES) if BONES[into][1] == elbow)
+    upper, fore = Q[:, 0] - Q[:, elbow], Q[:, activity.JOINTS.index("right wrist")] - Q[:, elbow]
+    cos = (upper * fore).sum(-1) / np.linalg.norm(upper, axis=-1) / np.linalg.norm(fore, axis=-1)
+    np.testing.assert_allclose(a[:, k], cos, rtol=1e-5)
+    everything = activity.SkeletonConfig(velocity=True, bones=True, direction=True, angles=True)
+    columns = part_columns(everything)
+    assert sorted(c for part in columns for c in part) == list(range(feature_size(everything)))
+    np.testing.assert_array_equal(
+        activity.features(Q, everything)[:, :177],
+        activity.features(Q, activity.SkeletonConfig(velocity=True, bones=True)),
+    )  # the new columns come after the old ones
 
 
 def test_clip_and_frame_answers_equal_alone_and_padded_in_a_batch():

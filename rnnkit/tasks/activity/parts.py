@@ -9,8 +9,9 @@ For a clip's features x_t (the columns of :func:`.skeleton.features`)::
     g_t   = BiRNN_body(dropout([h_t^1 ; ... ; h_t^5]))_t  (2 H), H = model.hidden_size
     y_t   = W_o dropout(g_t) + b_o                        (C) a frame's logits, as the frame head's
 
-A part's columns are its joints' positions, their velocities (with ``velocity``) and the bones
-that end at its joints (with ``bones``; each bone of data.BONES ends at one part's joint). Du et
+A part's columns are its joints' positions, their velocities (with ``velocity``), the bones
+that end at its joints (with ``bones``; each bone of data.BONES ends at one part's joint), their
+directions of motion (with ``direction``) and the angles at its joints (with ``angles``). Du et
 al. fuse the parts in three steps (arms with the trunk, legs with the trunk, upper with lower
 body); one fusion is the step kept here. Read with the clip lengths like every rnnkit layer, so a
 clip's answers are the same alone or padded in a batch.
@@ -23,7 +24,7 @@ from torch import Tensor, nn
 
 from ...models.sequence import CELLS, SequenceModelConfig
 from .data import BONES, NUM_JOINTS
-from .skeleton import SkeletonConfig
+from .skeleton import ANGLES, SkeletonConfig
 
 PARTS = {  # joint indices in data.JOINTS
     "trunk": (19, 2, 3, 6),  # head, neck, spine, hip centre
@@ -48,6 +49,12 @@ def part_columns(skeleton: SkeletonConfig) -> list[list[int]]:
             part += [
                 offset + 3 * b + k for b, (_, end) in enumerate(BONES) if end in joints for k in range(3)
             ]
+            offset += 3 * len(BONES)
+        if skeleton.direction:
+            part += [offset + c for c in xyz]
+            offset += 3 * NUM_JOINTS
+        if skeleton.angles:
+            part += [offset + a for a, (into, _) in enumerate(ANGLES) if BONES[into][1] in joints]
         columns.append(part)
     return columns
 

@@ -4,13 +4,31 @@ For a clip ``P`` of shape (T, J, 3) (J joints, x y z with y up)::
 
     centre   P_t <- P_t - P_t[hip]           every frame about its own hip centre ("frame"), or all
                                               frames about the first frame's ("first"), or none
+    path     P   <- P(s_k), s_k = k L / (N - 1), k = 0 .. N-1   only with arc_length = N: the clip
+                                              resampled at N points evenly spaced along its path,
+                                              s(t) = sum_{u < t} sum_{j in path} |P_(u+1)[j] - P_u[j]|
+                                              the length the hands (or all joints) have travelled
+                                              by frame t, L = s(T), linear between frames
     scale    P   <- P / s,  s = mean_t |P_t[neck] - P_t[hip]|   the torso length: tall and short
                                               subjects, near and far from the camera, alike
     rotate   P_t <- R_y(-a) P_t,  a = atan2(-d_z, d_x),  d = mean_t (P_t[left hip] - P_t[right hip])
                                               the hips' line turned onto the x axis: every subject
                                               faces the camera square (a canonical view)
     features x_t = [P_t flattened (3J) ; P_t - P_(t-1) (3J) if velocity (0 at t = 1) ;
-                    P_t[child] - P_t[parent] for each bone of data.BONES (3 * 19) if bones]
+                    P_t[child] - P_t[parent] for each bone of data.BONES (3 * 19) if bones ;
+                    v / sqrt(|v|^2 + eps^2), v = P_t[j] - P_(t-1)[j], for each joint (3J) if
+                    direction: the direction of motion, of length ~1 once a joint moves faster
+                    than eps (DIRECTION_EPS torso lengths a frame), ~0 while it stays still ;
+                    cos of the angle between the two bones at each joint where one bone of
+                    data.BONES ends and another begins (18) if angles]
+
+Resampling by path length (``arc_length``) makes the clip independent of the speed at which the
+path is travelled: a copy of the clip with frames repeated (a pause) or inserted between frames by
+linear interpolation (a slower performance) gives the same N frames, and so does any copy whose
+path is the same. It comes after the centring (a translation of every frame, or of none, that the
+path's length does not see) and before the scale and rotation (taken from the resampled clip, so
+they too are the same for such a copy). A clip whose path joints never move is resampled evenly in
+time. The clip's frames are then the N points of its path, and so are its per-frame labels.
 
 R_y(a) rotates about the vertical axis: ``[[cos a, 0, sin a], [0, 1, 0], [-sin a, 0, cos a]]``.
 
@@ -29,10 +47,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...config import check_choice
 from ...errors import ConfigError
 from .data import BONES, JOINTS
 
 HIP, NECK, RIGHT_HIP, LEFT_HIP = 6, 2, 4, 5  # joint indices in data.JOINTS
+HANDS = (JOINTS.index("right hand"), JOINTS.index("left hand"))
+PATHS = {"hands": HANDS, "joints": tuple(range(len(JOINTS)))}  # whose path length arc_length spaces
+DIRECTION_EPS = 0.01  # torso lengths a frame: about the tracker's jitter (a tenth of frames move less)
+# the joints where one bone ends and the next begins: (bone in, bone out), indices into BONES
+ANGLES = [(a, b) for a, (_, end) in enumerate(BONES) for b, (start, _) in enumerate(BONES) if end == start]
 # each joint's mirror image: right <-> left, the joints of the body's middle stay
 MIRROR = [JOINTS.index(n.replace("right", "@").replace("left", "right").replace("@", "left")) for n in JOINTS]
 CENTRES = ("frame", "first", "none")
@@ -45,10 +69,20 @@ class SkeletonConfig:
     rotate: bool = True  # turn the hips' line onto the x axis
     velocity: bool = False  # append each joint's displacement since the previous frame
     bones: bool = False  # append each bone's vector, child joint minus parent joint (data.BONES)
+    # 0: the clip's own frames; N >= 2: the clip resampled at N points evenly spaced along the
+    # length of the path that the `path` joints travel (the path's shape, not its speed)
+    arc_length: int = 0
+    path: str = "hands"  # "hands" | "joints": whose summed path length arc_length spaces evenly
+    direction: bool = False  # append each joint's direction of motion (unit length when moving)
+    angles: bool = False  # append the cosine of the angle between the two bones at each joint
 
     def __post_init__(self) -> None:
-        if self.centre not in CENTRES:
-            raise ConfigError(f"centre must be one of {', '.join(CENTRES)}, got {self.centre!r}")
+        check_choice(self, "centre", CENTRES)
+        check_choice(self, "path", PATHS)
+        if self.arc_length == 1 or self.arc_length < 0:
+            raise ConfigError(
+                f"arc_length must be 0 (the clip's own frames) or >= 2 points, got {self.arc_length}"
+            )
 
 
 @dataclass
@@ -88,6 +122,8 @@ def normalise(joints: np.ndarray, config: SkeletonConfig) -> np.ndarray:
         P = P - P[:, HIP : HIP + 1]  # (T, J, 3) - (T, 1, 3)
     elif config.centre == "first":
         P = P - P[:1, HIP : HIP + 1]  # (T, J, 3) - (1, 1, 3)
+    if config.arc_length:
+        P = along_path(P, config.arc_length, PATHS[config.path])  # (N, J, 3)
     if config.scale:
         torso = np.linalg.norm(P[:, NECK] - P[:, HIP], axis=-1).mean()
         P = P / max(torso, 1e-6)
@@ -98,21 +134,52 @@ def normalise(joints: np.ndarray, config: SkeletonConfig) -> np.ndarray:
     return P
 
 
+def along_path(P: np.ndarray, length: int, joints: tuple[int, ...]) -> np.ndarray:
+    """(T, J, 3) -> (length, J, 3): every joint at ``length`` points evenly spaced in s, the summed
+    length of the paths of ``joints`` (linear between frames); evenly in time if they never move."""
+    step = np.linalg.norm(np.diff(P[:, list(joints)], axis=0), axis=-1).sum(axis=1)  # (T-1,)
+    s = np.concatenate([[0.0], np.cumsum(step)])  # (T,) the length travelled by each frame
+    if len(P) < 2 or s[-1] <= 1e-9:
+        return resample(P, length)
+    where = np.linspace(0.0, s[-1], length)  # (length,)
+    # the segment s[k] <= where < s[k + 1]; side="right" passes over segments of no length (pauses)
+    k = np.minimum(np.searchsorted(s, where, side="right") - 1, len(P) - 2)  # (length,)
+    span = s[k + 1] - s[k]
+    w = np.divide(where - s[k], span, out=np.ones_like(span), where=span > 0)[:, None, None]  # (length, 1, 1)
+    return (1 - w) * P[k] + w * P[k + 1]
+
+
 def features(P: np.ndarray, config: SkeletonConfig) -> np.ndarray:
-    """(T, J, 3) normalised joints -> (T, E) float32: E = 3J, + 3J with velocities, + 3 * 19 with bones."""
+    """(T, J, 3) normalised joints -> (T, E) float32: E = 3J, + 3J with velocities, + 3 * 19 with
+    bones, + 3J with directions of motion, + 18 with angles."""
     T = len(P)
     x = P.reshape(T, -1)  # (T, 3J)
     parts = [x]
     if config.velocity:
         parts.append(np.diff(x, axis=0, prepend=x[:1]))  # (T, 3J), zero at t = 1
-    if config.bones:
+    if config.bones or config.angles:
         parent, child = np.array(BONES).T  # (19,) each
-        parts.append((P[:, child] - P[:, parent]).reshape(T, -1))  # (T, 19, 3) -> (T, 57)
+        bone = P[:, child] - P[:, parent]  # (T, 19, 3)
+    if config.bones:
+        parts.append(bone.reshape(T, -1))  # (T, 57)
+    if config.direction:
+        v = np.diff(P, axis=0, prepend=P[:1])  # (T, J, 3), zero at t = 1
+        speed = np.sqrt((v**2).sum(axis=-1, keepdims=True) + DIRECTION_EPS**2)  # (T, J, 1)
+        parts.append((v / speed).reshape(T, -1))  # (T, 3J)
+    if config.angles:
+        into, out = np.array(ANGLES).T  # (18,) each
+        a, b = -bone[:, into], bone[:, out]  # (T, 18, 3): both bones pointing away from the joint
+        norms = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)  # (T, 18)
+        parts.append((a * b).sum(axis=-1) / np.maximum(norms, 1e-9))  # (T, 18)
     return np.concatenate(parts, axis=1).astype(np.float32)  # (T, E)
 
 
 def feature_size(config: SkeletonConfig, num_joints: int = 20) -> int:
-    return 3 * num_joints * (2 if config.velocity else 1) + 3 * len(BONES) * config.bones
+    return (
+        3 * num_joints * (1 + config.velocity + config.direction)
+        + 3 * len(BONES) * config.bones
+        + len(ANGLES) * config.angles
+    )
 
 
 def augment(P: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
@@ -145,6 +212,7 @@ def resample(P: np.ndarray, length: int) -> np.ndarray:
 __all__ = [
     "AugmentConfig",
     "SkeletonConfig",
+    "along_path",
     "augment",
     "feature_size",
     "features",
