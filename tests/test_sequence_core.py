@@ -10,9 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnkit.data.sequences import IGNORE, FeatureSequences
+from rnnkit.config import apply_overrides, from_dict, to_dict
+from rnnkit.data.sequences import IGNORE, FeatureSequences, SequenceBatch
 from rnnkit.errors import ConfigError
-from rnnkit.models.sequence import SequenceModel, SequenceModelConfig, center, make_step
+from rnnkit.models.sequence import SequenceModel, SequenceModelConfig, center, make_step, probabilities
 from rnnkit.train import CheckpointError
 from rnnkit.train.cv import KFOLD, Splits, mean_sd, stratified_holdout, stratified_kfold
 
@@ -25,7 +26,7 @@ def sequences(lengths=LENGTHS, seed=0):
     return [rng.normal(size=(n, E)) for n in lengths]
 
 
-def model(head="clip", pooling="mean", cell="lstm", projection=4, num_layers=2, num_classes=C):
+def model(head="clip", pooling="mean", cell="lstm", projection=4, num_layers=2, num_classes=C, **conv):
     config = SequenceModelConfig(
         input_size=E,
         projection=projection,
@@ -35,6 +36,7 @@ def model(head="clip", pooling="mean", cell="lstm", projection=4, num_layers=2, 
         head=head,
         pooling=pooling,
         num_classes=num_classes,
+        **conv,
     )
     return SequenceModel(config).double().eval()
 
@@ -100,7 +102,7 @@ def test_the_dataset_refuses_what_it_cannot_batch(kwargs, message):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-@pytest.mark.parametrize("pooling", ["mean", "max", "last", "center"])
+@pytest.mark.parametrize("pooling", ["mean", "max", "meanmax", "last", "center"])
 def test_clip_logits_in_a_padded_batch_equal_each_sequence_alone(cell, pooling):
     net = model("clip", pooling, cell)
     xs = sequences()
@@ -126,7 +128,11 @@ def test_frame_logits_in_a_padded_batch_equal_each_sequence_alone(cell):
         torch.testing.assert_close(batched[2, 1:], net.output.bias.expand(6, C), atol=1e-12, rtol=0)
 
 
-CASES = [("clip", "mean"), ("clip", "max"), ("clip", "last"), ("clip", "center"), ("frame", "mean")]
+CASES = [
+    ("clip", "mean"), ("clip", "max"), ("clip", "meanmax"), ("clip", "last"), ("clip", "center"),
+    ("frame", "mean"),
+]  # fmt: skip
+CONV = {"conv_layers": 2, "conv_channels": 8, "conv_kernel": 3}  # the front end; conv_stride is added
 
 
 def _grads(net):
@@ -195,6 +201,96 @@ def test_the_ctc_loss_of_a_padded_batch_is_the_mean_of_each_utterance_alone():
     torch.testing.assert_close(loss, torch.stack(alone).mean(), atol=1e-12, rtol=1e-10)
 
 
+# -- the convolutional front end: the same numbers, with strides -----------------------------------
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("pooling", ["mean", "meanmax", "last", "center"])
+def test_a_conv_front_end_gives_each_sequence_its_logits_alone(stride, pooling):
+    net = model("clip", pooling, conv_stride=stride, **CONV)
+    xs = sequences()
+    x, lengths = padded(xs)  # garbage in the padded steps: zeroing them before each convolution is tested
+    with torch.no_grad():
+        batched = net(x, lengths)  # (B, C)
+        for i, seq in enumerate(xs):
+            alone = net(torch.from_numpy(seq)[None])  # (1, C)
+            torch.testing.assert_close(batched[i], alone[0], atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_strided_ctc_outputs_and_loss_are_those_of_each_utterance_alone(stride):
+    net = model("ctc", num_classes=4, conv_stride=stride, **CONV)
+    xs = sequences([9, 4, 1, 8, 5])
+    x, lengths = padded(xs)
+    steps = net.config.output_lengths(lengths)
+    assert steps.tolist() == ([9, 4, 1, 8, 5] if stride == 1 else [3, 1, 1, 2, 2])  # ceil(ceil(n/2)/2)
+    with torch.no_grad():
+        batched = net(x, lengths)  # (B, T', 5)
+        assert batched.shape == (5, -(-9 // stride**2), 5)
+        for i, seq in enumerate(xs):
+            alone = net(torch.from_numpy(seq)[None])[0]  # (n', 5)
+            assert len(alone) == steps[i]
+            torch.testing.assert_close(batched[i, : steps[i]], alone, atol=1e-12, rtol=0)
+    targets = [np.array([1, 2]), np.array([3]), np.array([4]), np.array([2, 1]), np.array([1, 4])]
+    data = FeatureSequences(xs, targets=targets, dtype=np.float64)
+    step = make_step(net.config)
+    loss, _, _ = step(net, data.collate(np.arange(len(xs))))
+    alone = torch.stack([step(net, data.collate(np.array([i])))[0] for i in range(len(xs))])
+    assert torch.isfinite(alone).all() and (alone > 0).all()  # every transcript fits its n' steps
+    torch.testing.assert_close(loss, alone.mean(), atol=1e-12, rtol=1e-10)
+    rows = probabilities([net], data, batch_size=2, log=True)  # the inference loop cuts rows at n'
+    assert [len(r) for r in rows] == steps.tolist()
+    torch.testing.assert_close(torch.from_numpy(rows[0]), F.log_softmax(batched[0, : steps[0]], -1))
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize(("head", "pooling"), [("clip", "meanmax"), ("clip", "last"), ("ctc", "mean")])
+def test_padded_steps_get_no_gradient_through_the_convolutions(stride, head, pooling):
+    torch.manual_seed(0)  # some draws leave every ReLU of a short sequence dead: no gradient anywhere
+    net = model(head, pooling, num_classes=C, conv_stride=stride, **CONV)
+    x, lengths = padded(sequences())
+    x.requires_grad_(True)
+    if head == "clip":
+        loss = F.cross_entropy(net(x, lengths), torch.tensor([0, 1, 2, 1, 0]))
+    else:
+        targets = torch.tensor([[1, 2], [3, 0], [1, 0], [2, 1], [1, 3]])  # each fits its n' steps
+        batch = SequenceBatch(
+            x, lengths, np.arange(5), targets=targets, target_lengths=torch.tensor([2, 1, 1, 2, 2])
+        )
+        loss, _, _ = make_step(net.config)(net, batch)
+    loss.backward()
+    for i, n in enumerate(lengths.tolist()):
+        assert (x.grad[i, n:] == 0).all(), f"sequence {i}: padded steps got a gradient"
+        assert (x.grad[i, :n] != 0).any()
+
+
+def test_a_transcript_longer_than_its_subsampled_steps_is_refused():
+    net = model("ctc", num_classes=4, conv_stride=2, **CONV)  # 4x subsampling
+    data = FeatureSequences(
+        sequences([9, 7]), targets=[np.array([1, 2]), np.array([1, 2, 3])], dtype=np.float64
+    )
+    message = (
+        r"utterance 1 of the batch: a transcript of 3 symbols is longer than its 2 output steps \(7 input"
+    )
+    with pytest.raises(ValueError, match=message + " steps subsampled 4x"):
+        make_step(net.config)(net, data.collate(np.array([0, 1])))
+
+
+def test_the_conv_front_end_passes_gradcheck_with_a_stride():
+    net = model("clip", "meanmax", num_layers=1, projection=0, conv_layers=1, conv_channels=3,
+                conv_kernel=3, conv_stride=2)  # fmt: skip
+    x, lengths = padded(sequences([5, 2]), garbage=False)
+    x.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x: net(x, lengths), (x,))
+
+
+def test_the_conv_front_end_is_off_by_default_and_an_old_config_still_loads():
+    net = model()
+    assert net.conv is None and not any(name.startswith("conv") for name, _ in net.named_parameters())
+    old = {k: v for k, v in to_dict(net.config).items() if not k.startswith("conv_")}  # a run saved before
+    assert from_dict(SequenceModelConfig, old) == net.config
+
+
 def test_center_reads_the_forward_state_of_the_first_half_and_the_backward_state_of_the_second():
     """n = 7: the forward direction after steps 1..3, the backward one after steps 7..4; n = 1:
     both at step 1. Checked against the encoder run on the halves alone."""
@@ -217,12 +313,31 @@ def test_the_clip_model_passes_gradcheck():
 
 
 def test_the_config_refuses_unknown_choices():
-    with pytest.raises(ConfigError, match="pooling must be one of mean, max, last, center, got 'sum'"):
+    with pytest.raises(
+        ConfigError, match="pooling must be one of mean, max, meanmax, last, center, got 'sum'"
+    ):
         SequenceModelConfig(pooling="sum")
     with pytest.raises(ConfigError, match="head must be one of clip, frame, ctc"):
         SequenceModelConfig(head="seq2seq")
     with pytest.raises(ValueError, match=r"expects x of shape \(B, T, 5\), got \(2, 3, 4\)"):
         model()(torch.zeros(2, 3, 4, dtype=torch.float64))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"conv_layers": -1}, r"conv_layers must be >= 0 \(0 for none\), got -1"),
+        ({"conv_layers": 1, "conv_channels": 0}, "conv_channels must be >= 1, got 0"),
+        ({"conv_layers": 1, "conv_stride": 0}, "conv_stride must be >= 1, got 0"),
+        ({"conv_layers": 1, "conv_kernel": 4}, "conv_kernel must be odd .*, got 4"),
+        ({"conv_layers": 1, "conv_stride": 2, "head": "frame"}, "conv_stride must be 1 with the frame head"),
+    ],
+)
+def test_the_config_refuses_a_conv_front_end_it_cannot_build(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        SequenceModelConfig(**kwargs)
+    with pytest.raises(ConfigError, match=message.split(" ")[0]):  # and so does a --set override
+        apply_overrides(SequenceModelConfig(), [f"{k}={v}" for k, v in kwargs.items()])
 
 
 # -- splits --------------------------------------------------------------------------------------

@@ -347,3 +347,29 @@ def test_baselines_segment_strings_at_silences_and_classify_mfcc_statistics(tmp_
         assert len(pieces) == len(digits)
         for a, b in pieces:
             assert abs((b - a) - 0.2 * 8000) < 0.06 * 8000  # each tone found, about its length
+
+
+def test_a_strided_ctc_models_symbol_times_are_in_input_seconds(tmp_path):
+    """With conv_stride 2 and two convolutions an output step spans 4 feature steps: the emitted
+    symbols' times (and the alignment picture) are scaled by that, so they end with the audio."""
+    from rnnkit.tasks.speech.predict import Predictor, plot_alignment
+
+    config = speech.resolved(speech.preset("strings"))
+    model_config = dataclasses.replace(
+        config.model, hidden_size=8, num_layers=1, conv_layers=2, conv_channels=8, conv_stride=2
+    )
+    config = dataclasses.replace(config, model=model_config)
+    torch.manual_seed(0)
+    model = SequenceModel(model_config)
+    with torch.no_grad():
+        model.output.bias[0] = -100.0  # never the blank: every output step emits a symbol
+    rng = np.random.default_rng(0)
+    wave = np.concatenate([tone(500.0, 0.6, 8000, rng), np.zeros(800, np.float32)])
+    sf.write(tmp_path / "a.wav", wave, 8000)
+    [answer] = Predictor(model, config)([("a.wav", tmp_path / "a.wav")], beam=1, keep=True)
+    steps = len(answer["features"])  # feature steps of 30 ms; the model emits ceil(ceil(n/2)/2)
+    assert len(answer["outputs"]) == int(np.ceil(np.ceil(steps / 2) / 2))
+    last = answer["symbols"][-1]["end"]
+    assert steps * config.features.step_seconds <= last < (steps + 4) * config.features.step_seconds
+    plot_alignment(answer, config, tmp_path / "align.png")
+    assert (tmp_path / "align.png").stat().st_size > 1000

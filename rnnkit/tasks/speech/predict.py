@@ -64,7 +64,7 @@ class Predictor:
             return answers
         out = outputs(self.model, FeatureSequences(inputs), progress)
         width = beam if beam is not None else config.beam
-        step = config.features.step_seconds
+        step = config.features.step_seconds * config.model.time_stride  # one output step's seconds
         for i, x, o in zip(where, inputs, out):
             answer = answers[i]
             if config.task == "digits":
@@ -126,8 +126,9 @@ def plot_alignment(answer: dict[str, Any], config: SpeechConfig, path: str | Pat
     middle.set_yticks([])
     middle.set_ylabel("emitted")
     if config.task != "digits":
-        blank = np.exp(answer["outputs"][:, 0])
-        bottom.plot((np.arange(len(blank)) + 0.5) * step, blank, color="gray")
+        blank = np.exp(answer["outputs"][:, 0])  # one per output step: time_stride input steps
+        out_step = step * config.model.time_stride
+        bottom.plot((np.arange(len(blank)) + 0.5) * out_step, blank, color="gray")
     bottom.set_ylim(0, 1.05)
     bottom.set_ylabel("P(blank)")
     bottom.set_xlabel("seconds")
