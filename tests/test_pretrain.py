@@ -4,6 +4,7 @@ classifier that starts from the pretrained weights (or says clearly why it canno
 
 from __future__ import annotations
 
+import math
 import os
 import tarfile
 
@@ -22,6 +23,16 @@ from rnnkit.models.wordlm import WordLM, WordLMConfig, classifier_weights
 from rnnkit.tasks import pretrain, sentiment
 from rnnkit.train import checkpoint as ckpt
 from rnnkit.train import seed_everything
+
+
+class _Told:
+    """A callback that keeps the lines a run tells its user."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def on_message(self, text: str) -> None:
+        self.lines.append(text)
 
 
 def tiny_config(*more: str) -> pretrain.PretrainConfig:
@@ -208,15 +219,46 @@ def test_the_slices_of_a_pass_are_its_chunks_once_each_none_empty(slices):
         assert [batch.forward.first for part in parts for batch in part[:1]] == [True] * slices
 
 
-def test_more_slices_than_a_pass_has_chunks_is_refused_before_training():
+def test_a_pass_of_fewer_chunks_than_slices_is_cut_one_chunk_an_epoch():
+    """A small corpus (a user's --text-dir) trains with the preset's slices: a pass of 37 chunks
+    asked in 40 slices is cut into 37 epochs of one chunk each, every chunk once a pass."""
     streams = TokenStreams(np.arange(4 * 8 * 38 + 9) % 50, 4, 8)
+    cut = pretrain.Slices([streams], 40, seed=0)
+    assert (cut.slices, cut.size) == (37, 1)
+    for done in (0, 1):
+        parts = [list(cut(done * 37 + part + 1)) for part in range(37)]
+        assert [len(part) for part in parts] == [1] * 37
+        offset = int(np.random.default_rng(done).integers(8))
+        whole = list(streams.batches(offset))
+        assert all(
+            torch.equal(part[0].forward.x, batch.x) for part, batch in zip(parts, whole, strict=True)
+        )
+
+
+def test_a_corpus_too_small_for_one_chunk_is_refused_before_training():
+    streams = TokenStreams(np.arange(40) % 50, 4, 8)
     with pytest.raises(ConfigError) as refused:
-        pretrain.Slices([streams], 40, seed=0)
+        pretrain.Slices([streams], 20, seed=0)
     assert str(refused.value) == (
-        "slices=40 cuts each pass over the corpus into 40 trainer epochs, but a pass holds only 37 "
-        "chunks (4 streams of 8 pieces); use --set slices=37 or fewer, or a smaller --batch-size "
-        "or seq_len"
+        "the corpus is too small for one chunk of 4 streams of 8 pieces; use a smaller --batch-size "
+        "or seq_len, or more text"
     )
+
+
+def test_a_text_folder_smaller_than_the_presets_slices_pretrains(tmp_path):
+    """docs/pretrain.md's `--text-dir my_texts/` on a small folder: it trains (it used to stop with
+    'slices=20 cuts each pass ... but a pass holds only N chunks'), and says how the pass is cut."""
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    rng = np.random.default_rng(0)
+    words = ["Harry", "met", "Hermione", "in", "London", "on", "Monday", "."]
+    for i in range(40):
+        (texts / f"{i:02d}.txt").write_text(" ".join(rng.choice(words, size=30)) + "\n")
+    said = []
+    config = tiny_config("slices=500", "train.epochs=2")
+    results = pretrain.train(config, None, tmp_path / "lm", text_dir=str(texts), callbacks=[_Told(said)])
+    assert results["epochs"] == 2 and math.isfinite(results["best_val_loss"])
+    assert any("fewer than slices=500" in line for line in said), said
 
 
 def test_a_resume_refuses_other_model_sizes_unless_an_init_run_decides_them(imdb_tarball, tmp_path):

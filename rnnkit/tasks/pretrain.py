@@ -253,18 +253,19 @@ class Slices:
     slices)``: each chunk once, no slice empty, sizes that differ by one at most (``size``, the
     largest). Each pass cuts its chunks at another offset (drawn from ``seed`` and the pass), and a
     slice starts its streams' state afresh. With a ``shard`` (under torchrun), this process's block
-    of streams. A pass of fewer chunks than ``slices`` is refused: some epochs would train nothing."""
+    of streams. A pass of fewer chunks than ``slices`` (a small corpus) is cut into one chunk an
+    epoch: ``self.slices`` is then the pass's chunk count, and ``asked`` the config's value."""
 
     def __init__(
         self, streams: list[TokenStreams], slices: int, seed: int, shard: Shard | None = None
     ) -> None:
         chunks, first = len(streams[0]), streams[0]
-        if chunks < slices:
+        if chunks == 0:
             raise ConfigError(
-                f"slices={slices} cuts each pass over the corpus into {slices} trainer epochs, but a "
-                f"pass holds only {chunks} chunks ({first.batch_size} streams of {first.seq_len} "
-                f"pieces); use --set slices={chunks} or fewer, or a smaller --batch-size or seq_len"
+                f"the corpus is too small for one chunk of {first.batch_size} streams of "
+                f"{first.seq_len} pieces; use a smaller --batch-size or seq_len, or more text"
             )
+        self.asked, slices = slices, min(slices, chunks)
         self.streams, self.slices, self.seed, self.shard = streams, slices, seed, shard
         self.size = -(-chunks // slices)  # chunks in the largest slice: the trainer's steps per epoch
 
@@ -332,6 +333,11 @@ def train(
         model.load_state_dict(start_from.state_dict())
     trainer = RUNS.trainer(model, PretrainStep(), config.train, run_dir, callbacks, resume)
     slices = Slices(streams, config.slices, config.train.seed, trainer.shard)
+    if slices.slices < slices.asked:
+        log(
+            f"a pass over this corpus holds {slices.slices} chunks ({B} streams of {T} pieces), fewer "
+            f"than slices={slices.asked}: each trainer epoch is one chunk, a pass {slices.slices} epochs"
+        )
     start = time.perf_counter()
     trainer.fit(slices, slices.size, lambda: validation_pass(checks, trainer.shard))
     best = min(trainer.history, key=lambda row: row["val_loss"])
@@ -346,7 +352,7 @@ def train(
         ),
         "best_epoch": best["epoch"],
         "epochs": trainer.epoch,
-        "passes": trainer.epoch / config.slices,
+        "passes": trainer.epoch / slices.slices,
         "train_seconds_total": trainer.elapsed,
         "train_seconds_this_session": time.perf_counter() - start,
         "corpus": record,
