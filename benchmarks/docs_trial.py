@@ -153,6 +153,21 @@ def split(command: str) -> list[str]:
         return command.split()
 
 
+def commands(command: str) -> list[str]:
+    """The commands of a shell line joined by ';' or '&&', each as its own line (comment dropped)."""
+    parts, words = [], []
+    for word in [*split(command), ";"]:
+        if word.endswith(";") or word == "&&":
+            if word.endswith(";") and word[:-1]:
+                words.append(word[:-1])
+            if words:
+                parts.append(shlex.join(words))
+            words = []
+        else:
+            words.append(word)
+    return parts
+
+
 def failed(outcome: str) -> bool:
     return outcome == "fail" or outcome.endswith(": fail")
 
@@ -270,7 +285,11 @@ class Trial:
     def make_stand_in(self, folder: str) -> Outcome:
         """The folder's run made again by the command that makes it, with a tiny budget."""
         producer = self.producers[folder]
-        words = split(producer.command)
+        # of a line of several commands ("a; b --out runs/x; c"), the one that makes the folder
+        parts = commands(producer.command)
+        words = split(
+            next((part for part in parts if folder in self.writes(Shown("", 0, part))), producer.command)
+        )
         name, _ = program(words)
         if name == "make":
             recipe = subprocess.run(
