@@ -24,7 +24,7 @@ from rnnkit.models.sequence import probabilities
 from rnnkit.tasks.speech import data as corpora
 from rnnkit.tasks.speech import task as speech
 from rnnkit.tasks.speech.scoring import EVAL_BATCH, EVAL_STEPS
-from rnnkit.train import folds
+from rnnkit.train import ProgressBar, folds
 from rnnkit.train.cv import Splits
 
 
@@ -45,13 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
+    print(f"reading {args.data} ...", flush=True)
     corpus = corpora.read_fsdd(args.data)
     base = apply_overrides(speech.preset("digits"), [f"train.time_limit={args.minutes}", *args.set])
     out, rows, models = Path(args.out), [], []
     for seed in [int(s) for s in args.seeds.split(",")]:
         config = dataclasses.replace(base, train=dataclasses.replace(base.train, seed=seed))
         run = out / f"seed{seed}"
-        results = speech.train(config, args.data, run, fsdd=corpus)
+        print(f"seed {seed}: training into {run} ({args.minutes:g} min)", flush=True)
+        results = speech.train(config, args.data, run, callbacks=[ProgressBar()], fsdd=corpus)
         model, saved = speech.RUNS.load_model(run, speech.build_model)
         models.append(model)
         rows.append(

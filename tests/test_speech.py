@@ -215,7 +215,7 @@ def test_one_utterance_overfits_to_zero_character_error():
     assert loss.item() < 0.05
 
 
-def test_speechocean_reader_validation_speakers_and_sentences_run(tmp_path):
+def test_speechocean_reader_validation_speakers_and_sentences_run(tmp_path, capsys):
     base = fake_speechocean(tmp_path)
     train = corpora.read_speechocean(base, "train")
     assert train.texts[:2] == ["AB C", "BA"] and train.texts[8] == "AB C"  # lower case read as upper
@@ -232,6 +232,9 @@ def test_speechocean_reader_validation_speakers_and_sentences_run(tmp_path):
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, batch_size=4, lr=1e-2))
     results = speech.train(config, base, tmp_path / "run")
     assert results["sizes"] == {"train": 24, "validation": 8, "test": 8}  # validation: a whole speaker
+    said = capsys.readouterr().err  # reading thousands of files takes a minute: it says so first
+    assert "reading 24 training recordings of speechocean762 ..." in said
+    assert "reading 8 test recordings of speechocean762 ..." in said
     assert (tmp_path / "run" / speech.LM_FILE).is_file()
     for name in ("test_greedy", "test_beam4", "test_beam4+lm"):
         assert 0 <= results[name]["cer"] <= 1.0 and 0 <= results[name]["exact"] <= 1.0

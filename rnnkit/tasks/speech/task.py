@@ -17,6 +17,7 @@ speaker (speechocean762, leave-one-speaker-out) occurs in training.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from ...data.sequences import FeatureSequences
 from ...decode.ngram import CharNgram
 from ...errors import ConfigError
 from ...models.sequence import SequenceModel, SequenceModelConfig, make_step
-from ...train import RunKind, TrainConfig, Trainer, cosine, folds
+from ...train import CountBar, RunKind, TrainConfig, Trainer, cosine, folds
 from ...train.cv import Splits, fixed_split, leave_one_group_out
 from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
 from . import data as corpora
@@ -294,14 +295,23 @@ def _prepare_sentences(config: SpeechConfig, data: str | Path | None, splits: Sp
     corpora.check_disjoint(speakers[split.train], speakers[split.validation], "speakers (validation)")
     rate = config.features.sample_rate
 
-    def load(positions: np.ndarray) -> tuple[FeatureSequences, list]:
+    def load(positions: np.ndarray, name: str) -> tuple[FeatureSequences, list]:
         part = everything.subset(positions.tolist())
-        waves = [read_audio(p, rate, config.features.max_seconds) for p in part.paths]
+        print(
+            f"reading {len(part.paths):,} {name} recordings of speechocean762 ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        bar, waves = CountBar(f"reading {name} audio", len(part.paths)), []
+        for path in part.paths:
+            waves.append(read_audio(path, rate, config.features.max_seconds))
+            bar.update(len(waves))
+        bar.close()
         ids = [np.array([config.symbols.index(c) + 1 for c in text]) for text in part.texts]
         return FeatureSequences([features(w, config.features) for w in waves], targets=ids), waves
 
     (train_set, waves), (validation_set, _), (test_set, test_waves) = (
-        load(split.train), load(split.validation), load(split.test)
+        load(split.train, "training"), load(split.validation, "validation"), load(split.test, "test")
     )  # fmt: skip
     seconds = sum(len(w) for w in test_waves) / rate
     variants = (  # perturbed voices of the training speakers only, made once (seeded by position)
