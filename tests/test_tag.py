@@ -552,8 +552,15 @@ def test_text_writes_the_words_of_each_document(tmp_path, capsys):
         [w for s in sentences[:-1] for w in s.tokens],
         ["Ron", "left"],
     ]
+    # the same command again (docs/tag.md after docs/pretrain.md) writes the same files again
+    (out / "1.txt").write_text("stale")
+    assert main(["tag", "text", "--data", str(data), "--out", str(out)]) == 0
+    assert [f.read_text().split() for f in sorted(out.iterdir())][1] == ["Ron", "left"]
+    # a folder of anything else is left alone
+    (out / "notes.md").write_text("mine")
     assert main(["tag", "text", "--data", str(data), "--out", str(out)]) == 2
-    assert "is not empty" in capsys.readouterr().err
+    assert "holds files that 'rnnkit tag text' does not write (notes.md)" in capsys.readouterr().err
+    assert (out / "notes.md").read_text() == "mine"
 
 
 # -- ensembles (preset best) ------------------------------------------------------------------------------

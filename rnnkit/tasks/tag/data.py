@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,10 +219,18 @@ def write_text(data: str | Path | None, out: str | Path, split: str = "train") -
     """The words of a split's documents as plain text, one ``.txt`` file per document (its words
     joined by spaces, as :class:`~rnnkit.models.wordlm.ContextualWords` reads them), for adapting a
     language model to the text it will tag (``rnnkit sentiment pretrain --init RUN --text-dir OUT``).
-    Only the words: no tags. Returns the counts of documents and words."""
+    Only the words: no tags. Returns the counts of documents and words. A folder it wrote before
+    is written again; a folder that holds anything else is refused."""
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise InputError(f"{out} is not empty; give a new folder")
+    held = sorted(out.iterdir()) if out.is_dir() else []
+    others = [p.name for p in held if not (p.is_file() and re.fullmatch(r"\d+\.txt", p.name))]
+    if others:
+        raise InputError(
+            f"{out} holds files that 'rnnkit tag text' does not write ({', '.join(others[:3])}"
+            f"{', ...' if len(others) > 3 else ''}); give a new folder"
+        )
+    for path in held:
+        path.unlink()
     out.mkdir(parents=True, exist_ok=True)
     documents: dict[int, list[str]] = {}
     for sentence in read_conll(data_dir(data) / SPLITS[split]):
