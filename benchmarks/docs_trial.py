@@ -265,6 +265,25 @@ class Trial:
                 return Outcome("needs-run: fail", made.seconds, f"stand-in {folder}: {made.note}", made.cpu)
         keep = program(split(command))[0] == "rnnkit" and " serve " in f" {command} "
         result = self.execute(command, self.args.limit, keep=keep)
+        # a run it reads that its command line does not name (a preset's lm='runs/lm-conll'), cut
+        # short earlier: the error names it; stand it in and try once more
+        named = [
+            folder
+            for folder in self.producers
+            if result.outcome == "fail"
+            and re.search(rf"(?<![\w/.-]){re.escape(folder)}(?![\w-])", result.note)
+            and folder not in stale
+            and folder not in self.writes(shown)
+            and self.needs_stand_in(folder)
+        ]
+        if named:
+            for folder in named:
+                made = self.make_stand_in(folder)
+                if made.outcome != "ok":
+                    note = f"stand-in {folder}: {made.note}"
+                    return Outcome("needs-run: fail", made.seconds, note, made.cpu)
+            stale = [*stale, *named]
+            result = self.execute(command, self.args.limit, keep=keep)
         for folder in self.writes(shown):
             self.producers[folder] = shown  # the latest command that made it is the one to repeat
             if result.outcome == "started":
