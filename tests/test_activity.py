@@ -206,7 +206,7 @@ def test_resampling_by_path_length_is_the_same_for_the_path_at_another_speed():
 def test_directions_of_motion_do_not_depend_on_speed_and_angles_on_the_view():
     t = np.arange(8.0)[:, None]  # (T, 1)
     P = np.repeat(POSE[None], 8, axis=0).copy()
-    config = activity.SkeletonConfig(direction=True)
+    config = activity.SkeletonConfig(direction=True, path="joints", direction_eps=0.01)
     for speed in (0.2, 1.0):
         P[:, HANDS[0]] = POSE[HANDS[0]] + speed * t * [0.6, 0.8, 0.0]  # a straight line
         x = activity.features(P, config)  # (T, 60 + 60)
@@ -215,6 +215,13 @@ def test_directions_of_motion_do_not_depend_on_speed_and_angles_on_the_view():
         np.testing.assert_allclose(hand, np.tile([0.6, 0.8, 0.0], (7, 1)), atol=2e-3)
     np.testing.assert_array_equal(x[0, 60:], 0)  # nothing has moved at t = 1
     np.testing.assert_allclose(x[:, 60 + 3 * HANDS[1] : 63 + 3 * HANDS[1]], 0)  # a still hand
+    hands = activity.SkeletonConfig(direction=True, direction_eps=0.01)  # the default path: the hands
+    assert feature_size(hands) == 66
+    np.testing.assert_array_equal(
+        activity.features(P, hands)[:, 60:63], x[:, 60 + 3 * HANDS[0] : 63 + 3 * HANDS[0]]
+    )
+    with pytest.raises(ConfigError, match="direction_eps must be > 0"):
+        activity.SkeletonConfig(direction_eps=0.0)
     angles = activity.SkeletonConfig(angles=True)
     assert len(ANGLES) == 18 and feature_size(angles) == 78
     Q = clip(3, np.random.default_rng(7), 10)
@@ -226,9 +233,13 @@ def test_directions_of_motion_do_not_depend_on_speed_and_angles_on_the_view():
     upper, fore = Q[:, 0] - Q[:, elbow], Q[:, activity.JOINTS.index("right wrist")] - Q[:, elbow]
     cos = (upper * fore).sum(-1) / np.linalg.norm(upper, axis=-1) / np.linalg.norm(fore, axis=-1)
     np.testing.assert_allclose(a[:, k], cos, rtol=1e-5)
-    everything = activity.SkeletonConfig(velocity=True, bones=True, direction=True, angles=True)
-    columns = part_columns(everything)
-    assert sorted(c for part in columns for c in part) == list(range(feature_size(everything)))
+    for path in ("hands", "joints"):
+        everything = activity.SkeletonConfig(
+            velocity=True, bones=True, direction=True, angles=True, path=path
+        )
+        columns = part_columns(everything)
+        assert sorted(c for part in columns for c in part) == list(range(feature_size(everything)))
+        assert activity.features(Q, everything).shape == (10, feature_size(everything))
     np.testing.assert_array_equal(
         activity.features(Q, everything)[:, :177],
         activity.features(Q, activity.SkeletonConfig(velocity=True, bones=True)),

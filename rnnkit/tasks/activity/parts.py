@@ -10,11 +10,12 @@ For a clip's features x_t (the columns of :func:`.skeleton.features`)::
     y_t   = W_o dropout(g_t) + b_o                        (C) a frame's logits, as the frame head's
 
 A part's columns are its joints' positions, their velocities (with ``velocity``), the bones
-that end at its joints (with ``bones``; each bone of data.BONES ends at one part's joint), their
-directions of motion (with ``direction``) and the angles at its joints (with ``angles``). Du et
-al. fuse the parts in three steps (arms with the trunk, legs with the trunk, upper with lower
-body); one fusion is the step kept here. Read with the clip lengths like every rnnkit layer, so a
-clip's answers are the same alone or padded in a batch.
+that end at its joints (with ``bones``; each bone of data.BONES ends at one part's joint), the
+directions of motion of those of its joints that the skeleton's ``path`` names (with
+``direction``) and the angles at its joints (with ``angles``). Du et al. fuse the parts in three
+steps (arms with the trunk, legs with the trunk, upper with lower body); one fusion is the step
+kept here. Read with the clip lengths like every rnnkit layer, so a clip's answers are the same
+alone or padded in a batch.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from torch import Tensor, nn
 
 from ...models.sequence import CELLS, SequenceModelConfig
 from .data import BONES, NUM_JOINTS
-from .skeleton import ANGLES, SkeletonConfig
+from .skeleton import ANGLES, PATHS, SkeletonConfig
 
 PARTS = {  # joint indices in data.JOINTS
     "trunk": (19, 2, 3, 6),  # head, neck, spine, hip centre
@@ -50,9 +51,10 @@ def part_columns(skeleton: SkeletonConfig) -> list[list[int]]:
                 offset + 3 * b + k for b, (_, end) in enumerate(BONES) if end in joints for k in range(3)
             ]
             offset += 3 * len(BONES)
-        if skeleton.direction:
-            part += [offset + c for c in xyz]
-            offset += 3 * NUM_JOINTS
+        if skeleton.direction:  # the directions of the `path` joints of this part
+            path = PATHS[skeleton.path]
+            part += [offset + 3 * i + k for i, j in enumerate(path) if j in joints for k in range(3)]
+            offset += 3 * len(path)
         if skeleton.angles:
             part += [offset + a for a, (into, _) in enumerate(ANGLES) if BONES[into][1] in joints]
         columns.append(part)

@@ -16,9 +16,10 @@ For a clip ``P`` of shape (T, J, 3) (J joints, x y z with y up)::
                                               faces the camera square (a canonical view)
     features x_t = [P_t flattened (3J) ; P_t - P_(t-1) (3J) if velocity (0 at t = 1) ;
                     P_t[child] - P_t[parent] for each bone of data.BONES (3 * 19) if bones ;
-                    v / sqrt(|v|^2 + eps^2), v = P_t[j] - P_(t-1)[j], for each joint (3J) if
-                    direction: the direction of motion, of length ~1 once a joint moves faster
-                    than eps (DIRECTION_EPS torso lengths a frame), ~0 while it stays still ;
+                    v / sqrt(|v|^2 + eps^2), v = P_t[j] - P_(t-1)[j], for each joint j of
+                    `path` (3 * 2 for the hands, 3J for all joints) if direction: the direction
+                    of motion, of length ~1 once a joint moves faster than eps (direction_eps
+                    torso lengths a frame), ~0 while it stays still ;
                     cos of the angle between the two bones at each joint where one bone of
                     data.BONES ends and another begins (18) if angles]
 
@@ -54,7 +55,6 @@ from .data import BONES, JOINTS
 HIP, NECK, RIGHT_HIP, LEFT_HIP = 6, 2, 4, 5  # joint indices in data.JOINTS
 HANDS = (JOINTS.index("right hand"), JOINTS.index("left hand"))
 PATHS = {"hands": HANDS, "joints": tuple(range(len(JOINTS)))}  # whose path length arc_length spaces
-DIRECTION_EPS = 0.01  # torso lengths a frame: about the tracker's jitter (a tenth of frames move less)
 # the joints where one bone ends and the next begins: (bone in, bone out), indices into BONES
 ANGLES = [(a, b) for a, (_, end) in enumerate(BONES) for b, (start, _) in enumerate(BONES) if end == start]
 # each joint's mirror image: right <-> left, the joints of the body's middle stay
@@ -72,13 +72,18 @@ class SkeletonConfig:
     # 0: the clip's own frames; N >= 2: the clip resampled at N points evenly spaced along the
     # length of the path that the `path` joints travel (the path's shape, not its speed)
     arc_length: int = 0
-    path: str = "hands"  # "hands" | "joints": whose summed path length arc_length spaces evenly
-    direction: bool = False  # append each joint's direction of motion (unit length when moving)
+    path: str = "hands"  # "hands" | "joints": whose path arc_length and direction follow
+    direction: bool = False  # append the direction of motion of each `path` joint (unit when moving)
+    # eps of the direction, torso lengths a frame: a joint moving slower is shrunk towards 0 (half
+    # the joints move less than 0.03 a frame, a tenth less than 0.007: the tracker's jitter)
+    direction_eps: float = 0.05
     angles: bool = False  # append the cosine of the angle between the two bones at each joint
 
     def __post_init__(self) -> None:
         check_choice(self, "centre", CENTRES)
         check_choice(self, "path", PATHS)
+        if self.direction_eps <= 0:
+            raise ConfigError(f"direction_eps must be > 0 (torso lengths a frame), got {self.direction_eps}")
         if self.arc_length == 1 or self.arc_length < 0:
             raise ConfigError(
                 f"arc_length must be 0 (the clip's own frames) or >= 2 points, got {self.arc_length}"
@@ -151,7 +156,7 @@ def along_path(P: np.ndarray, length: int, joints: tuple[int, ...]) -> np.ndarra
 
 def features(P: np.ndarray, config: SkeletonConfig) -> np.ndarray:
     """(T, J, 3) normalised joints -> (T, E) float32: E = 3J, + 3J with velocities, + 3 * 19 with
-    bones, + 3J with directions of motion, + 18 with angles."""
+    bones, + 3 Jp with directions of motion (Jp: 2 hands or all J joints), + 18 with angles."""
     T = len(P)
     x = P.reshape(T, -1)  # (T, 3J)
     parts = [x]
@@ -163,9 +168,10 @@ def features(P: np.ndarray, config: SkeletonConfig) -> np.ndarray:
     if config.bones:
         parts.append(bone.reshape(T, -1))  # (T, 57)
     if config.direction:
-        v = np.diff(P, axis=0, prepend=P[:1])  # (T, J, 3), zero at t = 1
-        speed = np.sqrt((v**2).sum(axis=-1, keepdims=True) + DIRECTION_EPS**2)  # (T, J, 1)
-        parts.append((v / speed).reshape(T, -1))  # (T, 3J)
+        path = P[:, list(PATHS[config.path])]  # (T, Jp, 3)
+        v = np.diff(path, axis=0, prepend=path[:1])  # (T, Jp, 3), zero at t = 1
+        speed = np.sqrt((v**2).sum(axis=-1, keepdims=True) + config.direction_eps**2)  # (T, Jp, 1)
+        parts.append((v / speed).reshape(T, -1))  # (T, 3 Jp)
     if config.angles:
         into, out = np.array(ANGLES).T  # (18,) each
         a, b = -bone[:, into], bone[:, out]  # (T, 18, 3): both bones pointing away from the joint
@@ -176,7 +182,8 @@ def features(P: np.ndarray, config: SkeletonConfig) -> np.ndarray:
 
 def feature_size(config: SkeletonConfig, num_joints: int = 20) -> int:
     return (
-        3 * num_joints * (1 + config.velocity + config.direction)
+        3 * num_joints * (1 + config.velocity)
+        + 3 * (len(HANDS) if config.path == "hands" else num_joints) * config.direction
         + 3 * len(BONES) * config.bones
         + len(ANGLES) * config.angles
     )
