@@ -177,6 +177,20 @@ def test_cli_export_output(exported):
     assert sorted(p.name for p in path.parent.iterdir()) == ["best.onnx", "seed-stacked.onnx", "seed.onnx"]
 
 
+def test_the_cli_export_prints_its_lines_without_the_exporters_chatter(exported, tmp_path):
+    """In a fresh process (torch warns once a process): the export's four lines, not the twenty
+    lines of torch's deprecation warnings, 'torchvision is not installed' and axis notices before them."""
+    run_dir, _, _ = exported["seed"]
+    done = subprocess.run(
+        [sys.executable, "-m", "rnnkit", "export", str(run_dir), "--onnx", str(tmp_path / "m.onnx")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "Warning" not in done.stderr and "torchvision" not in done.stderr, done.stderr
+    assert done.stdout.splitlines()[0].startswith("sentiment model, ")
+
+
 def test_overwrite_replaces_the_file(exported):
     assert exported["seed-stacked"][2].read_bytes()[:4] != b"junk"  # replaced (overwrite=True)
     onnx_export.session(exported["seed-stacked"][2], task="sentiment")

@@ -27,9 +27,12 @@ rnnkit checkout) and imported only here, inside the functions that need them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
+import logging
 import time
+import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -200,6 +203,24 @@ def _check_target(path: Path, overwrite: bool) -> None:
         raise InputError(f"{path} already exists; pass --force (overwrite=True) to replace it")
 
 
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter's own chatter silenced for the call: torch's deprecation warnings from inside its
+    tracer, "torchvision is not installed" and a dynamic axis's renaming notice (20 lines of stderr
+    before the export's 4); its errors still raise."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", message="# The axis name", category=UserWarning)
+            yield
+    finally:
+        logger.setLevel(level)
+
+
 def _trace(graph: nn.Module, names: tuple[str, ...], outputs: tuple[str, ...]):
     """The ONNX ModelProto of ``graph``, every axis of every input dynamic."""
     dims = {axis: torch.export.Dim(axis) for axis in ("batch", "time", "chars")}
@@ -208,7 +229,7 @@ def _trace(graph: nn.Module, names: tuple[str, ...], outputs: tuple[str, ...]):
     # the call only, but the op's dispatch cache keeps the unrolling one after a first export, so a
     # second export in the same process would freeze the time axis; inference mode skips the
     # autograd dispatch key where that cache entry sits (tests export several models in one process).
-    with torch.inference_mode():
+    with torch.inference_mode(), _quiet_exporter():
         program = torch.onnx.export(
             graph.eval(),
             graph.example(),
