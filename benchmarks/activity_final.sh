@@ -8,11 +8,14 @@ set -e
 out=runs/act-final
 mkdir -p $out
 for s in ${*:-AS1 AS2 AS3 all}; do
+    echo "$s: training --preset ensemble into $out/$s (log: $out/$s.log)"
     /usr/bin/time -f "%e s wall" .venv/bin/rnnkit activity train --preset ensemble --subset $s --out $out/$s \
         --restart > $out/$s.log 2>&1
 done
 [ -n "$*" ] && exit 0
+echo "BasicMotions: training into $out/basicmotions (log: $out/basicmotions.log)"
 aeon=$(.venv/bin/python -c "import aeon.datasets, os; print(os.path.dirname(aeon.datasets.__file__))")/data/BasicMotions
 /usr/bin/time -f "%e s wall" .venv/bin/rnnkit activity train --ts $aeon/BasicMotions_TRAIN.ts \
     --test $aeon/BasicMotions_TEST.ts --out $out/basicmotions --restart > $out/basicmotions.log 2>&1
 .venv/bin/rnnkit activity baseline $out/basicmotions >> $out/basicmotions.log 2>&1
+grep -h "test accuracy" $out/*.log
