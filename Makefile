@@ -6,13 +6,20 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean constraints
 
-$(STAMP): pyproject.toml Makefile
+# constraints.txt holds the other packages' versions (the measured figures' environment)
+$(STAMP): pyproject.toml Makefile constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
+
+# after a change of pyproject.toml's dependencies: pin what the venv now holds
+constraints: $(STAMP)
+	sed -n '/^#/p' constraints.txt > constraints.new
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^torch==\|^nvidia\|^triton' >> constraints.new
+	mv constraints.new constraints.txt
 
 # The datasets of the project's machines, read where a user's download would be read.
 SHARED_DATA := $(abspath ../shared/data)
