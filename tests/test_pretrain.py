@@ -230,9 +230,7 @@ def test_a_pass_of_fewer_chunks_than_slices_is_cut_one_chunk_an_epoch():
         assert [len(part) for part in parts] == [1] * 37
         offset = int(np.random.default_rng(done).integers(8))
         whole = list(streams.batches(offset))
-        assert all(
-            torch.equal(part[0].forward.x, batch.x) for part, batch in zip(parts, whole, strict=True)
-        )
+        assert all(torch.equal(part[0].forward.x, batch.x) for part, batch in zip(parts, whole, strict=True))
 
 
 def test_a_corpus_too_small_for_one_chunk_is_refused_before_training():
