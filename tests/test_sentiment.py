@@ -56,10 +56,16 @@ def test_training_learns_and_writes_the_run(trained):
     assert (run_dir / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_evaluate_and_predict_from_the_run(trained, imdb_tarball):
+def test_evaluate_and_predict_from_the_run(trained, imdb_tarball, capsys):
     run_dir, results = trained
     metrics = sentiment.evaluate(run_dir, imdb_tarball)
     assert metrics["accuracy"] == pytest.approx(results["test_accuracy"])
+    # the CLI says what it scores before the half minute that 25,000 reviews take (the docs trial
+    # saw nothing printed for 20 CPU seconds), and the figure after
+    assert main(["sentiment", "evaluate", str(run_dir), "--data", str(imdb_tarball)]) == 0
+    said = capsys.readouterr()
+    assert said.err.startswith(f"scoring {run_dir} on the test reviews of {imdb_tarball} ...")
+    assert said.out.startswith(f"test accuracy {results['test_accuracy']:.2%}")
     predictor = sentiment.Predictor.from_run(run_dir)
     probs = predictor(["A wonderful superb brilliant film.", "An awful boring terrible film."])
     assert probs[0] > 0.5 > probs[1]

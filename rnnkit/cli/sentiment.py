@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -202,6 +203,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"({seconds:.0f} s)"
         )
         return 0
+    where = args.data or "the IMDB data"
+    print(f"scoring {args.run[0]} on the test reviews of {where} ...", file=sys.stderr, flush=True)
     metrics = sentiment.evaluate(args.run[0], args.data)
     seconds = time.perf_counter() - start
     print(f"test accuracy {metrics['accuracy']:.2%}  loss {metrics['loss']:.4f}  ({seconds:.0f} s)")
