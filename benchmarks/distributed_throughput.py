@@ -165,6 +165,7 @@ def main() -> None:
     results = []
     for repeat in range(args.repeats):
         for name in CONFIGS if repeat % 2 == 0 else reversed(CONFIGS):
+            print(f"repeat {repeat + 1}/{args.repeats}: {name}, {args.epochs} epoch(s) ...", flush=True)
             results.append(run(name, args))
             r = results[-1]
             rates = ", ".join(f"{rate:,.0f}" for rate in r["tokens_per_second"])
