@@ -264,6 +264,12 @@ class Trial:
             if made.outcome not in ("ok",):
                 return Outcome("needs-run: fail", made.seconds, f"stand-in {folder}: {made.note}", made.cpu)
         keep = program(split(command))[0] == "rnnkit" and " serve " in f" {command} "
+        for folder in self.writes(shown):
+            # a stand-in (tiny settings) where this command trains for real would be refused as "a
+            # run with other settings": a user who ran the documented command has the real one
+            if folder in self.stand_ins and folder not in stale:
+                shutil.rmtree(self.clone / folder, ignore_errors=True)
+                self.stand_ins.pop(folder)
         result = self.execute(command, self.args.limit, keep=keep)
         # a run it reads that its command line does not name (a preset's lm='runs/lm-conll'), cut
         # short earlier: the error names it; stand it in and try once more
