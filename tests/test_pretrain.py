@@ -35,6 +35,16 @@ class _Told:
         self.lines.append(text)
 
 
+def write_texts(folder):
+    """A small corpus of 40 .txt files of 30 words each (a user's --text-dir); returns the folder."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    words = ["Harry", "met", "Hermione", "in", "London", "on", "Monday", "."]
+    for i in range(40):
+        (folder / f"{i:02d}.txt").write_text(" ".join(rng.choice(words, size=30)) + "\n")
+    return folder
+
+
 def tiny_config(*more: str) -> pretrain.PretrainConfig:
     return apply_overrides(pretrain.preset("quick"), [*TINY, *more])
 
@@ -175,12 +185,7 @@ def test_pretraining_goes_on_from_a_pretrained_run_on_new_text(imdb_tarball, tmp
     (with a learning rate of 1e-30, below float32 rounding, it ends with them), then learns the new text."""
     first = tmp_path / "lm"
     pretrain.train(tiny_config("train.epochs=1"), str(imdb_tarball), first)
-    texts = tmp_path / "texts"
-    texts.mkdir()
-    rng = np.random.default_rng(0)
-    words = ["Harry", "met", "Hermione", "in", "London", "on", "Monday", "."]
-    for i in range(40):
-        (texts / f"{i:02d}.txt").write_text(" ".join(rng.choice(words, size=30)) + "\n")
+    texts = write_texts(tmp_path / "texts")
     old, _, old_config = pretrain.load_run(first)
     frozen = pretrain.train(
         tiny_config(f"init={first}", "train.lr=1e-30", "train.warmup=0", "model.hidden_size=99"),
@@ -246,12 +251,7 @@ def test_a_corpus_too_small_for_one_chunk_is_refused_before_training():
 def test_a_text_folder_smaller_than_the_presets_slices_pretrains(tmp_path):
     """docs/pretrain.md's `--text-dir my_texts/` on a small folder: it trains (it used to stop with
     'slices=20 cuts each pass ... but a pass holds only N chunks'), and says how the pass is cut."""
-    texts = tmp_path / "texts"
-    texts.mkdir()
-    rng = np.random.default_rng(0)
-    words = ["Harry", "met", "Hermione", "in", "London", "on", "Monday", "."]
-    for i in range(40):
-        (texts / f"{i:02d}.txt").write_text(" ".join(rng.choice(words, size=30)) + "\n")
+    texts = write_texts(tmp_path / "texts")
     said = []
     config = tiny_config("slices=500", "train.epochs=2")
     results = pretrain.train(config, None, tmp_path / "lm", text_dir=str(texts), callbacks=[_Told(said)])
