@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from docs_commands import Shown, argvs, inline_commands, is_synopsis, program, shell_commands
+from docs_commands import Shown, argvs, commands, inline_commands, is_synopsis, program, shell_commands
 from docs_trial_inputs import PLACEHOLDERS, make_inputs
 
 STAMP = ".venv/.installed"
@@ -151,21 +151,6 @@ def split(command: str) -> list[str]:
         return shlex.split(command, comments=True)
     except ValueError:
         return command.split()
-
-
-def commands(command: str) -> list[str]:
-    """The commands of a shell line joined by ';' or '&&', each as its own line (comment dropped)."""
-    parts, words = [], []
-    for word in [*split(command), ";"]:
-        if word.endswith(";") or word == "&&":
-            if word.endswith(";") and word[:-1]:
-                words.append(word[:-1])
-            if words:
-                parts.append(shlex.join(words))
-            words = []
-        else:
-            words.append(word)
-    return parts
 
 
 def failed(outcome: str) -> bool:
@@ -311,7 +296,7 @@ class Trial:
         """The folder's run made again by the command that makes it, with a tiny budget."""
         producer = self.producers[folder]
         # of a line of several commands ("a; b --out runs/x; c"), the one that makes the folder
-        parts = commands(producer.command)
+        parts = [shlex.join(part) for part in commands(split(producer.command)) if part]
         words = split(
             next((part for part in parts if folder in self.writes(Shown("", 0, part))), producer.command)
         )

@@ -107,17 +107,24 @@ def inline_commands(root: Path) -> list[Shown]:
     return found
 
 
+def commands(words: list[str]) -> list[list[str]]:
+    """The words of a shell line cut into its commands, joined by ';' or '&&' (an empty one kept)."""
+    out, part = [], []
+    for word in [*words, ";"]:
+        if word.endswith(";") or word == "&&":
+            if word.endswith(";") and word[:-1]:
+                part.append(word[:-1])
+            out.append(part)
+            part = []
+        else:
+            part.append(word)
+    return out
+
+
 def argvs(command: str) -> list[list[str]]:
     """The arguments after ``rnnkit`` of each rnnkit command of a shown line (commands joined by
     ';' or '&&'; ``torchrun ... -m rnnkit`` too), up to a comment, a pipe or a redirect."""
-    out, words = [], []
-    for word in [*shlex.split(command.replace("\\|", "|"), comments=True), ";"]:
-        if word.endswith(";") or word == "&&":
-            words.append(word[:-1]) if word.endswith(";") and word[:-1] else None
-            out.append(words)
-            words = []
-        else:
-            words.append(word)
+    out = commands(shlex.split(command.replace("\\|", "|"), comments=True))
     found = []
     for words in out:
         for stop in ("|", ">", "2>"):
