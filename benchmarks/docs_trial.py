@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the clone (its runs and outputs)")
     args = parser.parse_args(argv)
 
+    if args.where:
+        Path(args.where).mkdir(parents=True, exist_ok=True)  # a folder to put the clone in, made if new
     work = Path(tempfile.mkdtemp(prefix="rnnkit-trial-", dir=args.where))
     clone = work / "rnnkit"
     try:
