@@ -17,10 +17,11 @@ from rnnkit.audio import AugmentConfig, FeatureConfig, MaskConfig, features
 from rnnkit.data.locate import DataError
 from rnnkit.data.sequences import FeatureSequences
 from rnnkit.decode.ctc import greedy
+from rnnkit.errors import ConfigError
 from rnnkit.models.sequence import SequenceModel, SequenceModelConfig, make_step
 from rnnkit.tasks.speech import data as corpora
 from rnnkit.tasks.speech import task as speech
-from rnnkit.train import TrainConfig
+from rnnkit.train import TrainConfig, seed_everything
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -376,3 +377,37 @@ def test_a_strided_ctc_models_symbol_times_are_in_input_seconds(tmp_path):
     assert steps * config.features.step_seconds <= last < (steps + 4) * config.features.step_seconds
     plot_alignment(answer, config, tmp_path / "align.png")
     assert (tmp_path / "align.png").stat().st_size > 1000
+
+
+def test_a_run_starts_from_another_runs_encoder_whatever_its_head(tmp_path):
+    """``init``: a CTC run's projection and encoder (what speechocean762 would pretrain) start a
+    digits run, whose clip head starts new; a run of another shape or features is refused by name."""
+    from rnnkit.cli import main
+
+    data, init, digits = fake_fsdd(tmp_path), str(tmp_path / "ctc"), speech.preset("digits")
+    ctc = quick("strings", epochs=1, features=digits.features, model=digits.model, train_strings=40)
+    speech.train(dataclasses.replace(ctc, test_strings=10), data, init)
+    pretrained, _ = speech.RUNS.load_model(init, speech.build_model)
+    theirs = pretrained.state_dict()
+    assert theirs["output.weight"].shape[0] == 11  # ten digits and the blank
+
+    config = speech.resolved(quick("digits", epochs=1, init=init))
+    recipe = speech.SpeechRecipe(data)
+    ours = recipe.build(config, recipe.prepare(config, None)).state_dict()
+    encoder = [k for k in ours if not k.startswith("output.")]
+    assert encoder and all(torch.equal(ours[k], theirs[k]) for k in encoder)
+    seed_everything(config.train.seed)
+    fresh = speech.build_model(config).state_dict()  # the same seed, no init
+    assert not any(torch.equal(ours[k], fresh[k]) for k in encoder)
+    assert torch.equal(ours["output.weight"], fresh["output.weight"])  # the new head starts as without init
+
+    run = ["--data", str(data), "--out", str(tmp_path / "digits"), "--epochs", "2", "--init", init]
+    assert main(["speech", "train", *run, "--set", "augment.variants=0"]) == 0
+    assert speech.RUNS.load_config(tmp_path / "digits").init == init
+
+    wider = quick("digits", init=init, model=dataclasses.replace(digits.model, hidden_size=32))
+    with pytest.raises(ConfigError, match="model.hidden_size 32 here, 64 in"):
+        speech.train(wider, data, tmp_path / "wider")
+    mels = quick("digits", init=init, features=dataclasses.replace(digits.features, cepstra=0))
+    with pytest.raises(ConfigError, match="features.cepstra 0 here, 20 there"):
+        speech.train(mels, data, tmp_path / "mels")

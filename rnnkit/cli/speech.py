@@ -22,7 +22,14 @@ SPEAKER = common.Override(
     "FSDD: hold this speaker out and test on all their recordings (one leave-one-speaker-out fold); "
     "default: the dataset's split (recordings 0-4 of every speaker test)",
 )
-OPTIONS = (SPEAKER, *common.BUDGETED_TRAINING)
+INIT = common.Override(
+    "--init",
+    "init",
+    str,
+    "start the encoder from another speech run of the same features and sizes, e.g. a sentences "
+    "run on FSDD's features (docs/speech.md); the head starts new",
+)
+OPTIONS = (SPEAKER, INIT, *common.BUDGETED_TRAINING)
 FORMATS = ("pretty", "json")
 TASK = TaskCommand(
     "speech",

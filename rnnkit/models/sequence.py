@@ -206,6 +206,32 @@ class SequenceModel(nn.Module):
         return x.transpose(1, 2), lengths  # (B, T', Q)
 
 
+ENCODER_FIELDS = (
+    "input_size", "projection", "conv_layers", "conv_channels", "conv_kernel", "conv_stride",
+    "cell", "hidden_size", "num_layers", "bidirectional",
+)  # fmt: skip  # what the weights below the output layer depend on
+
+
+def encoder_weights(pretrained: SequenceModel, config: SequenceModelConfig, name: str) -> dict[str, Tensor]:
+    """The weights of ``pretrained`` below its output layer (projection, convolutions, recurrent
+    encoder), to start a model of ``config`` from: its own head (any head, any classes) starts new.
+    A ConfigError naming ``name`` (the pretrained run) and every field that differs if the two
+    encoders do not have the same shape."""
+    theirs = pretrained.config
+    differ = [
+        f"model.{key} {getattr(config, key)!r} here, {getattr(theirs, key)!r} in {name}"
+        for key in ENCODER_FIELDS
+        if getattr(config, key) != getattr(theirs, key)
+    ]
+    if differ:
+        raise ConfigError(
+            f"the model's encoder does not have the shape of {name}'s: "
+            + "; ".join(differ)
+            + " (--set the fields to the pretrained run's values)"
+        )
+    return {k: v.detach().clone() for k, v in pretrained.state_dict().items() if not k.startswith("output.")}
+
+
 def center(h: Tensor, lengths: Tensor | None, bidirectional: bool) -> Tensor:
     """``[h_m^fwd ; h_(m+1)^bwd]`` with m = floor(n/2) (1-based; for n = 1 both at step 1), from the
     encoder's (B, T, D*H) output: (B, D*H)."""
@@ -323,12 +349,14 @@ def check_alignable(
 __all__ = [
     "BLANK",
     "CELLS",
+    "ENCODER_FIELDS",
     "HEADS",
     "POOLINGS",
     "SequenceModel",
     "SequenceModelConfig",
     "center",
     "check_alignable",
+    "encoder_weights",
     "make_step",
     "pool",
     "probabilities",

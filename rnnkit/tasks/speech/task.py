@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch import nn
+from torch import Tensor, nn
 
 from ...audio import AugmentConfig, FeatureConfig, MaskConfig, features, read_audio
 from ...data.sequences import FeatureSequences
 from ...decode.ngram import CharNgram
 from ...errors import ConfigError
-from ...models.sequence import SequenceModel, SequenceModelConfig, make_step
-from ...train import CountBar, RunKind, TrainConfig, Trainer, cosine, folds
+from ...models.sequence import SequenceModel, SequenceModelConfig, encoder_weights, make_step
+from ...train import CountBar, RunKind, TrainConfig, Trainer, cosine, folds, seed_everything
 from ...train.cv import Splits, fixed_split, leave_one_group_out
 from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
 from . import data as corpora
@@ -58,6 +58,7 @@ class SpeechConfig:
     beam: int = 8  # CTC: prefix beam width used by evaluate and (without --beam) prediction
     lm_weight: float = 0.5
     bonus: float = 0.0  # per symbol, with the LM
+    init: str = ""  # a speech run (e.g. sentences at these features) whose encoder starts this model
     model: SequenceModelConfig = field(default_factory=SequenceModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -176,6 +177,26 @@ def resolved(config: SpeechConfig) -> SpeechConfig:
 
 def build_model(config: SpeechConfig) -> SequenceModel:
     return SequenceModel(config.model)
+
+
+def pretrained_encoder(config: SpeechConfig) -> dict[str, Tensor]:
+    """The encoder weights of the run ``config.init`` (its best weights), after checking that it
+    reads the same features and has an encoder of the same shape (a ConfigError naming what
+    differs): a model trained on another corpus, e.g. speechocean762's 250 voices, to start FSDD's."""
+    pretrained, theirs = RUNS.load_model(config.init, build_model)
+    if theirs.features != config.features:
+        differ = [
+            f"features.{f.name} {getattr(config.features, f.name)!r} here, "
+            f"{getattr(theirs.features, f.name)!r} there"
+            for f in dataclasses.fields(config.features)
+            if getattr(config.features, f.name) != getattr(theirs.features, f.name)
+        ]
+        raise ConfigError(
+            f"init={config.init!r} reads other features than this run: "
+            + "; ".join(differ)
+            + " (--set them to the pretrained run's)"
+        )
+    return encoder_weights(pretrained, config.model, config.init)
 
 
 # -- data -------------------------------------------------------------------------------------------
@@ -367,11 +388,15 @@ class SpeechRecipe(Recipe[SpeechConfig, SpeechData]):
         self, data: str | Path | None, fsdd: corpora.Fsdd | None = None, split: Splits | None = None
     ) -> None:
         self.data, self.fsdd, self.split = data, fsdd, split
+        self.pretrained: dict[str, Tensor] | None = None  # a new run's encoder from config.init
 
     def load_saved(self, run_dir: Path, config: SpeechConfig) -> Splits:
         return Splits.load(run_dir / folds.SPLITS_FILE)
 
     def prepare(self, config: SpeechConfig, saved: Splits | None) -> SpeechData:
+        if saved is None and config.init:  # a new run from a pretrained encoder (a resume has its own)
+            self.pretrained = pretrained_encoder(config)
+            seed_everything(config.train.seed)  # building it drew from the generator: start as without
         return prepare(config, self.data, self.fsdd, saved or self.split)
 
     def save_new(self, config: SpeechConfig, data: SpeechData, run_dir: Path) -> None:
@@ -380,7 +405,11 @@ class SpeechRecipe(Recipe[SpeechConfig, SpeechData]):
             CharNgram(config.lm_order, len(config.symbols)).fit(data.lm_sentences).save(run_dir / LM_FILE)
 
     def build(self, config: SpeechConfig, data: SpeechData) -> SequenceModel:
-        return build_model(config)
+        model = build_model(config)
+        if self.pretrained is not None:
+            missing, unexpected = model.load_state_dict(self.pretrained, strict=False)
+            assert not unexpected and all(k.startswith("output.") for k in missing), (missing, unexpected)
+        return model
 
     def step(self, config: SpeechConfig):
         return make_step(config.model)
@@ -450,6 +479,7 @@ __all__ = [
     "outputs",
     "prepare",
     "preset",
+    "pretrained_encoder",
     "resolved",
     "score",
     "train",
