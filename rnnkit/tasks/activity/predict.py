@@ -96,10 +96,8 @@ def baseline(run_dir: str | Path, data: str | None = None, test: str | None = No
     classifier = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=5000))
     classifier.fit(X, y)
     X_test = np.stack([statistics(x) for x in prepared.test.features])
-    probs = np.zeros((len(X_test), len(adapter.classes) + len(adapter.others)))
+    probs = np.zeros((len(X_test), len(adapter.classes)))
     probs[:, classifier.classes_] = classifier.predict_proba(X_test)
-    probs = probs[:, : len(adapter.classes)]  # train_actions=all: among the answers only
-    probs /= probs.sum(axis=1, keepdims=True)
     result = classification_scores(probs, prepared.test.labels, adapter.classes)
     return {"accuracy": result["accuracy"], "tested": len(X_test), "seconds": time.perf_counter() - start}
 

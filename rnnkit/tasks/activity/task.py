@@ -17,13 +17,6 @@ Inputs (:class:`Inputs`): the MSR Action3D folder (``msr``: a subset, the cross-
 (``ts``), or a folder of ``LABEL/*.csv`` (``csv``: a stratified split, seeded). Multichannel inputs
 are standardised per channel with the training part's mean and standard deviation; the run keeps
 them, the class names and what it read in ``adapter.json``.
-
-With ``train_actions="all"`` (MSR, off by default) a subset's model trains on the training subjects'
-clips of all 20 actions and answers among the subset's only: its labels put the subset's actions
-first (0..C-1, ``Adapter.classes``) and the other actions after them (``Adapter.others``), and in eval
-mode :class:`Answers` keeps the logits of the first C classes, which masks the others out of every
-frame's softmax. Validation and test hold only the subset's actions. It departs from the per-subset
-training of Li et al. 2010 (the test subjects are still in no part of training).
 """
 
 from __future__ import annotations
@@ -52,22 +45,18 @@ from ...train import checkpoint as ckpt
 from ...train.cv import Split, Splits, stratified_holdout
 from ...train.metrics import classification_scores
 from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
-from .data import ACTIONS, SUBSETS, TRAIN_SUBJECTS, SkeletonData, cross_subject, read_msr
+from .data import ACTIONS, SUBSETS, TRAIN_SUBJECTS, cross_subject, read_msr
 from .parts import PartModel, part_columns
 from .skeleton import AugmentConfig, SkeletonConfig, augment, features, normalise
 
 SPLITS_FILE, ADAPTER_FILE = "splits.json", "adapter.json"
 EVAL_BATCH, EVAL_TOKENS = 256, 65_536  # inference: at most 256 clips, 65,536 frames a batch
 KINDS = ("msr", "ts", "csv")
-TRAIN_ACTIONS = ("subset", "all")
 
 
 @dataclass
 class ActivityConfig:
     subset: str = "AS1"  # MSR Action3D: AS1 | AS2 | AS3 | all
-    # MSR: "all": train on the training subjects' clips of all 20 actions, answer among the subset's
-    # (the others' logits masked out); "subset": only the subset's clips (Li et al. 2010)
-    train_actions: str = "subset"
     # MSR: a training subject that validates; 0: a stratified tenth; -1: none, every training clip
     # trains (then train.monitor=loss: the weights of the epoch of least training loss)
     validation_subject: int = 0
@@ -92,10 +81,6 @@ class ActivityConfig:
     def __post_init__(self) -> None:
         if self.subset not in SUBSETS:
             raise ConfigError(f"subset must be one of {', '.join(SUBSETS)}, got {self.subset!r}")
-        if self.train_actions not in TRAIN_ACTIONS:
-            raise ConfigError(
-                f"train_actions must be one of {', '.join(TRAIN_ACTIONS)}, got {self.train_actions!r}"
-            )
         if self.members < 1 or self.validation_subject < -1:
             raise ConfigError(
                 "members must be >= 1 and validation_subject >= -1, got "
@@ -142,47 +127,10 @@ def preset(name: str) -> ActivityConfig:
     return RUNS.preset(name)
 
 
-class Answers(nn.Module):
-    """``model`` trained on all its classes, answering among the first ``answers`` of them: in
-    training mode its (B, T, C_all) logits as they are, in eval mode (validation, test, prediction)
-    (B, T, answers), the others masked out of the softmax."""
-
-    def __init__(self, model: nn.Module, answers: int) -> None:
-        super().__init__()
-        self.model, self.answers, self.config = model, answers, model.config
-
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        y = self.model(x, lengths)  # (B, T, C_all)
-        return y if self.training else y[..., : self.answers]
-
-
 def build_model(config: ActivityConfig) -> nn.Module:
     if config.parts:
-        model = PartModel(config.model, part_columns(config.skeleton), config.parts)
-    else:
-        model = SequenceModel(config.model)
-    answers = len(SUBSETS[config.subset])
-    if config.train_actions == "all" and answers < config.model.num_classes:
-        return Answers(model, answers)
-    return model
-
-
-def msr_clips(folder: str, config: ActivityConfig) -> tuple[SkeletonData, np.ndarray, list[int]]:
-    """The MSR clips a run reads, their labels and the action numbers in label order: the subset's
-    actions (the answers) first, then with ``train_actions="all"`` the other actions."""
-    answers = SUBSETS[config.subset]
-    corpus = read_msr(folder, "all" if config.train_actions == "all" else config.subset)
-    order = [*answers, *(a for a in SUBSETS["all"] if a not in answers and a in corpus.actions)]
-    rank = {a: i for i, a in enumerate(order)}
-    labels = np.asarray([rank[a] for a in corpus.actions], dtype=np.int64)  # (N,)
-    return corpus, labels, order
-
-
-def answered(splits: Splits, labels: np.ndarray, answers: int) -> Splits:
-    """``splits`` with only the clips of the first ``answers`` classes validating and testing."""
-    keep = lambda part: part[labels[part] < answers]  # noqa: E731
-    parts = [Split(s.train, keep(s.validation), keep(s.test)) for s in splits.splits]
-    return Splits(splits.kind, splits.seed, splits.n, splits.source, parts, splits.names)
+        return PartModel(config.model, part_columns(config.skeleton), config.parts)
+    return SequenceModel(config.model)
 
 
 @dataclass
@@ -211,7 +159,6 @@ class Adapter:
     inputs: dict[str, Any]
     mean: list[float] | None = None
     std: list[float] | None = None
-    others: list[str] = field(default_factory=list)  # trained on, never answered (train_actions=all)
 
     def channels(self, x: np.ndarray) -> np.ndarray:
         """(T, C) -> (T, C) float32, standardised."""
@@ -244,14 +191,14 @@ class ActivityData:
 def load_inputs(inputs: Inputs, config: ActivityConfig, saved: Splits | None = None) -> ActivityData:
     """The data of a run: read, split (or the saved split), adapted to features."""
     if inputs.kind == "msr":
-        corpus, labels, order = msr_clips(inputs.data, config)
-        C = len(SUBSETS[config.subset])
+        corpus = read_msr(inputs.data, config.subset)
+        actions = SUBSETS[config.subset]
+        labels = np.searchsorted(actions, corpus.actions)  # (N,) 0..C-1 in the subset's order
         held = {0: (), -1: None}.get(config.validation_subject, (config.validation_subject,))
-        splits = saved or answered(cross_subject(corpus.subjects, labels, held, corpus.source), labels, C)
+        splits = saved or cross_subject(corpus.subjects, labels, held, corpus.source)
         splits.check_source(len(labels), corpus.source, SPLITS_FILE)
         joints = [normalise(s, config.skeleton) for s in corpus.skeletons]
-        names = [ACTIONS[a - 1] for a in order]
-        adapter = Adapter("skeleton", names[:C], dataclasses.asdict(inputs), others=names[C:])
+        adapter = Adapter("skeleton", [ACTIONS[a - 1] for a in actions], dataclasses.asdict(inputs))
         everything = FeatureSequences([features(P, config.skeleton) for P in joints], labels)
         data = _split(adapter, splits, everything, corpus.names)
         data.joints = [joints[i] for i in splits[0].train]
@@ -350,15 +297,11 @@ class ActivityRecipe(Recipe[ActivityConfig, ActivityData]):
         model = dataclasses.replace(
             config.model,
             input_size=data.train.feature_size,
-            num_classes=len(data.adapter.classes) + len(data.adapter.others),
+            num_classes=len(data.adapter.classes),
             head="frame",
         )
         if config.parts and data.adapter.input != "skeleton":
             raise ConfigError("parts splits a skeleton into body parts; --ts and --csv runs take parts=0")
-        if config.train_actions != "subset" and data.adapter.input != "skeleton":
-            raise ConfigError(
-                "train_actions=all reads MSR Action3D's other actions; --ts and --csv runs take subset"
-            )
         train = config.train
         if config.fold and config.validation_subject == -1:  # a seeded member: its own seed
             train = dataclasses.replace(train, seed=train.seed + config.fold - 1)
@@ -424,7 +367,8 @@ def _train_ensemble(config: ActivityConfig, inputs: Inputs, run_dir: Path, callb
         raise ConfigError(
             "ensemble holds out training subjects: it reads MSR Action3D (--data), not --ts/--csv"
         )
-    corpus, labels, _ = msr_clips(inputs.data, config)
+    corpus = read_msr(inputs.data, config.subset)
+    labels = np.searchsorted(SUBSETS[config.subset], corpus.actions)
     if config.validation_subject == -1:  # seeded members, all on the same split
         one = [cross_subject(corpus.subjects, labels, None, corpus.source)[0]] * config.members
         names = [f"seed {config.train.seed + k}" for k in range(config.members)]
@@ -434,7 +378,6 @@ def _train_ensemble(config: ActivityConfig, inputs: Inputs, run_dir: Path, callb
         names = [f"validated on s{v:02d}" for v in held]
         config = dataclasses.replace(config, validation_subject=0)
     splits = Splits("cross-subject", 0, len(labels), corpus.source, one, names)
-    splits = answered(splits, labels, len(SUBSETS[config.subset]))
     results = folds.cross_validate(
         RUNS, config, splits, lambda split: ActivityRecipe(inputs, split), run_dir, callbacks, resume
     )
@@ -459,13 +402,11 @@ __all__ = [
     "ActivityData",
     "ActivityRecipe",
     "Adapter",
-    "Answers",
     "Inputs",
     "build_model",
     "clip_probs",
     "frame_log_probs",
     "load_inputs",
-    "msr_clips",
     "predict_frames",
     "preset",
     "step",
