@@ -393,13 +393,21 @@ def test_a_run_starts_from_another_runs_encoder_whatever_its_head(tmp_path):
 
     config = speech.resolved(quick("digits", epochs=1, init=init))
     recipe = speech.SpeechRecipe(data)
-    ours = recipe.build(config, recipe.prepare(config, None)).state_dict()
+    model = recipe.build(config, recipe.prepare(config, None))
+    ours = model.state_dict()
     encoder = [k for k in ours if not k.startswith("output.")]
     assert encoder and all(torch.equal(ours[k], theirs[k]) for k in encoder)
     seed_everything(config.train.seed)
     fresh = speech.build_model(config).state_dict()  # the same seed, no init
     assert not any(torch.equal(ours[k], fresh[k]) for k in encoder)
     assert torch.equal(ours["output.weight"], fresh["output.weight"])  # the new head starts as without init
+
+    assert recipe.param_groups(config, model) is None  # one learning rate for all by default
+    head, pretrained_layers = recipe.param_groups(dataclasses.replace(config, init_lr_scale=0.2), model)
+    assert {id(p) for p in head["params"]} == {id(model.output.weight), id(model.output.bias)}
+    assert pretrained_layers["lr_scale"] == 0.2 and len(pretrained_layers["params"]) == len(encoder)
+    with pytest.raises(ConfigError, match="init_lr_scale must be in"):
+        quick("digits", init=init, init_lr_scale=0.0)
 
     run = ["--data", str(data), "--out", str(tmp_path / "digits"), "--epochs", "2", "--init", init]
     assert main(["speech", "train", *run, "--set", "augment.variants=0"]) == 0
