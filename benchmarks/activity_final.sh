@@ -4,12 +4,16 @@
 # actions, cross-subject, each subset trained once and its test subjects scored once; then the preset
 # `fast` on aeon's BasicMotions. One thread, from the repository root (about 12 minutes here):
 #   OMP_NUM_THREADS=1 flock /tmp/rnnkit-cpu.lock sh benchmarks/activity_final.sh [SUBSET...]
+# PRESET=fused (the same members, each clip's answer fused with the logistic baseline's) trains that
+# preset instead, into runs/act-final-fused.
 set -e
+preset=${PRESET:-ensemble}
 out=runs/act-final
+[ "$preset" = ensemble ] || out=runs/act-final-$preset
 mkdir -p $out
 for s in ${*:-AS1 AS2 AS3 all}; do
-    echo "$s: training --preset ensemble into $out/$s (log: $out/$s.log)"
-    /usr/bin/time -f "%e s wall" .venv/bin/rnnkit activity train --preset ensemble --subset $s --out $out/$s \
+    echo "$s: training --preset $preset into $out/$s (log: $out/$s.log)"
+    /usr/bin/time -f "%e s wall" .venv/bin/rnnkit activity train --preset $preset --subset $s --out $out/$s \
         --restart > $out/$s.log 2>&1
 done
 [ -n "$*" ] && exit 0

@@ -15,6 +15,12 @@ one thread, from the repository root:
 ``--together a,b,c`` then scores, per held-out subject, the mean of the probabilities of the
 (finished) runs of variants a, b and c (such as one recipe trained with three seeds): what an
 ensemble of them gives on a subject none of them trained on.
+
+``--fuse 0,0.25,0.5,0.75,1`` then scores, per variant and held-out subject, the late fusion of the
+run's model (its last epoch) with the logistic baseline (``rnnkit activity baseline``'s model,
+:func:`rnnkit.tasks.activity.logistic_probs`) fitted on the same run's training clips: the clip
+probabilities ``w * RNN + (1 - w) * logistic`` for each weight ``w`` (1: the RNN alone, 0: the
+logistic alone), and the mean over the variants listed (such as one recipe's seeds) per weight.
 """
 
 from __future__ import annotations
@@ -67,6 +73,22 @@ def together(out: Path, names: list[str], subset: str, held: int, inputs: activi
     return float((np.mean(probs, axis=0).argmax(axis=1) == labels).mean())
 
 
+def fused(
+    out: Path, name: str, subset: str, held: int, inputs: activity.Inputs, weights: list[float]
+) -> list[float]:
+    """The held-out subject's accuracy of ``w * RNN + (1 - w) * logistic`` for each ``w`` in
+    ``weights``: the run's model at its last epoch, the logistic fitted on the run's training clips."""
+    run = out / name / subset / f"s{held:02d}"
+    model, config = RUNS.load_model(run, build_model, ckpt.LAST)
+    data = load_inputs(inputs, config, Splits.load(run / activity.SPLITS_FILE))
+    rnn = np.stack([clip for clip, _ in predict_frames([model], data.validation)])  # (N, C)
+    logistic = activity.logistic_probs(
+        list(data.train.features), data.train.labels, list(data.validation.features), rnn.shape[1]
+    )  # (N, C)
+    labels = data.validation.labels
+    return [float((activity.fuse(rnn, logistic, 1 - w).argmax(axis=1) == labels).mean()) for w in weights]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="../shared/data/msr_action3d")
@@ -74,6 +96,7 @@ def main() -> None:
     parser.add_argument("--subsets", nargs="+", default=["AS1", "AS2", "AS3"])
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=KEY=VALUE,...")
     parser.add_argument("--together", action="append", default=[], metavar="NAME,NAME,...")
+    parser.add_argument("--fuse", default="", metavar="W,W,...", help="RNN weights of a late fusion")
     parser.add_argument("--out", default="runs/act-sweep")
     args = parser.parse_args()
     inputs = activity.Inputs("msr", args.data)
@@ -110,6 +133,21 @@ def main() -> None:
             for s in args.subsets
         ]
         print(f"{names:24s}" + "".join(f"{a:8.2%}" for a in scores) + f"{np.mean(scores):8.2%}", flush=True)
+    weights = [float(w) for w in args.fuse.split(",") if w]
+    names = [spec.partition("=")[0] for spec in args.variant]
+    if weights:
+        fusion = np.array(
+            [
+                [[fused(Path(args.out), n, s, v, inputs, weights) for v in SUBJECTS] for s in args.subsets]
+                for n in names
+            ]
+        ).mean(axis=2)  # (variants, subsets, weights): the mean over the held-out subjects
+        for i, name in enumerate([*names, "mean"]):
+            per = fusion[i] if i < len(names) else fusion.mean(axis=0)  # (subsets, weights)
+            for k, w in enumerate(weights):
+                row = per[:, k]
+                label = f"{name} w={w:g}"
+                print(f"{label:24s}" + "".join(f"{a:8.2%}" for a in row) + f"{row.mean():8.2%}", flush=True)
 
 
 if __name__ == "__main__":

@@ -290,6 +290,59 @@ def test_the_body_part_model_reads_each_part_and_answers_alike_alone_and_padded(
         model(x[..., :60])
 
 
+@pytest.mark.parametrize("present", [(0, 2, 3), (1, 3)])
+def test_the_saved_logistic_gives_sklearns_probabilities_and_zero_for_a_class_it_never_saw(tmp_path, present):
+    """The baseline kept as numbers (``logistic.json``, read back) answers as the scikit-learn
+    pipeline fitted by hand on the clips' statistics, its columns at the labels' indices; with two
+    classes (one sigmoid) as with three (softmax)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    labels = np.array(present * 6)
+    fit = [rng.normal(k, 1.0, size=(int(rng.integers(5, 12)), 4)) for k in labels]  # each (T, 4)
+    clips = [rng.normal(1.5, 1.0, size=(int(rng.integers(2, 12)), 4)) for _ in range(5)]
+    activity.Logistic.fit(fit, labels, 4).save(tmp_path / "logistic.json")
+    probs = activity.Logistic.load(tmp_path / "logistic.json").probs(clips)  # (5, 4)
+    by_hand = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=5000))
+    by_hand.fit(np.stack([activity.statistics(x) for x in fit]), labels)
+    expected = by_hand.predict_proba(np.stack([activity.statistics(x) for x in clips]))  # (5, K)
+    np.testing.assert_allclose(probs[:, list(present)], expected, rtol=0, atol=1e-12)
+    absent = [k for k in range(4) if k not in present]
+    assert (probs[:, absent] == 0).all()
+    assert not np.allclose(expected, expected[0])  # the clips get different answers
+    np.testing.assert_array_equal(activity.logistic_probs(fit, labels, clips, 4), probs)
+
+
+def test_a_fused_run_answers_the_weighted_mean_of_its_rnn_and_its_logistic_as_at_training(msr, tmp_path):
+    """fusion=0.3: the logistic is fitted on the run's training clips; evaluate gives the test
+    scores of training, and every answer's clip probabilities are 0.7 RNN + 0.3 logistic (the
+    frames the RNN's alone)."""
+    run = tmp_path / "fused"
+    small = ["--set", "model.hidden_size=8", "--set", "model.projection=0", "--set", "validation_subject=3"]
+    args = ["activity", "train", "--data", str(msr), "--out", str(run), "--epochs", "2", *small]
+    assert main([*args, "--set", "fusion=0.3"]) == 0
+    results = json.loads((run / "results.json").read_text())
+    _, _, data = activity.predict.run_data(run)
+    refit = activity.Logistic.fit(list(data.train.features), data.train.labels, 8)
+    assert activity.Logistic.load(run / "logistic.json") == refit  # the training clips', not others'
+    scored = activity.evaluate(run, png=tmp_path / "confusion.png")
+    assert scored["accuracy"] == results["test_accuracy"] and scored["loss"] == results["test_loss"]
+    fused = activity.Predictor.from_run(run)
+    alone = activity.Predictor(fused.models, fused.adapter, fused.config)  # no logistic: the RNN's
+    rnn = np.stack([clip for clip, _ in alone.answer_clips(data.test)])  # (12, 8)
+    logistic = refit.probs(list(data.test.features))  # (12, 8)
+    answers = fused.answer_clips(data.test)
+    np.testing.assert_allclose(np.stack([c for c, _ in answers]), 0.7 * rnn + 0.3 * logistic, atol=1e-12)
+    assert not np.allclose(np.stack([c for c, _ in answers]), rnn, atol=1e-3)
+    for (_, frames), (_, own) in zip(answers, alone.answer_clips(data.test)):
+        np.testing.assert_array_equal(frames, own)
+    answer = fused([msr / data.names[data.splits[0].test[0]]])[0]  # the first test clip's file
+    expected = answers[0][0]
+    np.testing.assert_allclose(list(answer["probabilities"].values()), expected, atol=1e-7)
+
+
 def test_commands_end_to_end_on_skeletons(msr, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["activity", "train", "--data", str(msr), "--out", str(run), "--epochs", "2"]
@@ -363,6 +416,25 @@ def test_seeded_members_train_on_every_training_clip_each_with_its_own_seed(msr,
         assert config.train.seed == k - 1
         weights.append(model.output.weight.detach())
     assert not torch.equal(weights[0], weights[1]) and not torch.equal(weights[1], weights[2])
+
+
+def test_a_fused_ensemble_fits_its_logistic_on_every_training_clip_and_scores_as_evaluate(msr, tmp_path):
+    run = tmp_path / "fused-seeds"
+    small = ["--set", "model.hidden_size=8", "--set", "model.projection=0", "--set", "ensemble=true"]
+    seeded = ["--set", "validation_subject=-1", "--set", "members=2", "--set", "train.monitor=loss"]
+    args = ["activity", "train", "--data", str(msr), "--out", str(run), "--epochs", "1", *small, *seeded]
+    assert main([*args, "--set", "fusion=0.5"]) == 0
+    results = json.loads((run / "results.json").read_text())
+    _, _, data = activity.predict.run_data(run)
+    assert len(data.train) == 13 and len(data.validation) == 0  # subjects 1 and 3: every training clip
+    refit = activity.Logistic.fit(list(data.train.features), data.train.labels, 8)
+    assert activity.Logistic.load(run / "logistic.json") == refit
+    scored = activity.evaluate(run, png=tmp_path / "confusion.png")
+    assert scored["accuracy"] == results["test_accuracy"] and scored["loss"] == results["test_loss"]
+    fused = activity.Predictor.from_run(run)
+    rnn = np.stack([c for c, _ in activity.predict_frames(fused.models, data.test)])  # (12, 8)
+    expected = 0.5 * rnn + 0.5 * refit.probs(list(data.test.features))
+    np.testing.assert_allclose(np.stack([c for c, _ in fused.answer_clips(data.test)]), expected, atol=1e-12)
 
 
 def test_ts_and_csv_inputs_on_basic_motions(tmp_path, capsys):

@@ -23,6 +23,7 @@ CLIP = "a02_s01_e04_skeleton3D.txt"  # 20 frames, 3 of them lost (all zero)
 def site(msr, tmp_path_factory):  # noqa: F811
     run = tmp_path_factory.mktemp("activity") / "run"
     small = ["--set", "model.hidden_size=8", "--set", "model.projection=8", "--set", "validation_subject=3"]
+    small += ["--set", "fusion=0.4"]  # the page answers with the run's logistic too, as predict does
     assert main(["activity", "train", "--data", str(msr), "--out", str(run), "--epochs", "1", *small]) == 0
     limits = Limits(max_wait_ms=30)
     app = create_app(load_models([f"moves={run}"], limits), limits)
@@ -46,6 +47,9 @@ def test_the_api_answers_as_the_predictor(site):
     np.testing.assert_allclose(
         list(answer["probabilities"].values()), list(own["probabilities"].values()), atol=1e-6
     )
+    predictor = activity.Predictor.from_run(run)
+    alone = activity.Predictor(predictor.models, predictor.adapter, predictor.config)([folder / CLIP])[0]
+    assert not np.allclose(list(answer["probabilities"].values()), list(alone["probabilities"].values()))
     assert answer["dropped_frames"] == 3 and len(answer["joints"]) == own["frames"] == 17
     np.testing.assert_allclose(answer["joints"], own["joints"], atol=1e-4)
 

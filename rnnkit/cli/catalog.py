@@ -17,7 +17,7 @@ PRESETS = {
     "tag": ("fast", "softmax", "best"),
     "translate": ("fast", "kor"),
     "dna": ("fast",),
-    "activity": ("fast", "ensemble"),
+    "activity": ("fast", "ensemble", "fused"),
     "speech": ("digits", "strings", "sentences"),
 }
 

@@ -88,9 +88,7 @@ class ActivityModel(
         clips = FeatureSequences([activity.features(P, config) for P in normalised])
         classes = predictor.adapter.classes
         answers = []
-        for (clip, frames), P, (_, dropped) in zip(
-            activity.predict_frames(predictor.models, clips), normalised, cleaned
-        ):
+        for (clip, frames), P, (_, dropped) in zip(predictor.answer_clips(clips), normalised, cleaned):
             best = frames.argmax(axis=1)  # (T,)
             answers.append(
                 ActivityAnswer(

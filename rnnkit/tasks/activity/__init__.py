@@ -1,10 +1,12 @@
 """Activity recognition from body skeletons (MSR Action3D) and any multichannel sequences (issue 28):
 the reader, subsets and split (:mod:`.data`), the skeleton adapter (:mod:`.skeleton`), the run
-(:mod:`.task`), evaluation, the baseline and prediction (:mod:`.predict`), the GIF (:mod:`.animate`)."""
+(:mod:`.task`), the logistic baseline and late fusion (:mod:`.logistic`), evaluation, the baseline
+and prediction (:mod:`.predict`), the GIF (:mod:`.animate`)."""
 
 from .animate import animate
 from .data import ACTIONS, JOINTS, SUBSETS, SkeletonData, cross_subject, read_msr, read_skeleton
-from .predict import Predictor, baseline, evaluate, statistics
+from .logistic import LOGISTIC_FILE, Logistic, fuse
+from .predict import Predictor, answer_clips, baseline, evaluate, logistic_probs, statistics
 from .skeleton import AugmentConfig, SkeletonConfig, augment, features, normalise
 from .task import (
     ADAPTER_FILE,
@@ -24,6 +26,7 @@ __all__ = [
     "ACTIONS",
     "ADAPTER_FILE",
     "JOINTS",
+    "LOGISTIC_FILE",
     "PRESETS",
     "RUNS",
     "SPLITS_FILE",
@@ -31,16 +34,20 @@ __all__ = [
     "ActivityConfig",
     "AugmentConfig",
     "Inputs",
+    "Logistic",
     "Predictor",
     "SkeletonConfig",
     "SkeletonData",
     "animate",
+    "answer_clips",
     "augment",
     "baseline",
     "clip_probs",
     "cross_subject",
     "evaluate",
     "features",
+    "fuse",
+    "logistic_probs",
     "normalise",
     "predict_frames",
     "preset",

@@ -20,6 +20,7 @@ from ...train.cv import Splits
 from ...train.metrics import classification_scores
 from ...train.plots import plot_confusion
 from .data import clean, read_skeleton
+from .logistic import LOGISTIC_FILE, Logistic, fuse, logistic_probs, statistics
 from .skeleton import features, normalise
 from .task import (
     ADAPTER_FILE,
@@ -40,6 +41,29 @@ def load_run(run_dir: str | Path):
     return models, RUNS.load_config(run_dir), Adapter.load(run_dir / ADAPTER_FILE)
 
 
+def load_logistic(run_dir: str | Path, config) -> Logistic | None:
+    """The run's logistic baseline (``logistic.json``) if it fuses one (``config.fusion`` > 0)."""
+    return Logistic.load(Path(run_dir) / LOGISTIC_FILE) if config.fusion else None
+
+
+def answer_clips(
+    models: list,
+    clips: FeatureSequences,
+    logistic: Logistic | None = None,
+    fusion: float = 0.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(clip probabilities (C,), frame probabilities (T, C)) for each clip, in order: the models'
+    (:func:`predict_frames`), the clip's fused with ``logistic``'s when there is one,
+    ``(1 - fusion) * RNN + fusion * logistic``; the frames stay the RNN's."""
+    answers = list(predict_frames(models, clips, progress))
+    if logistic is None or not answers:
+        return answers
+    rnn = np.stack([clip for clip, _ in answers])  # (N, C)
+    fused = fuse(rnn, logistic.probs(list(clips.features)), fusion)  # (N, C)
+    return [(p, frames) for p, (_, frames) in zip(fused, answers)]
+
+
 def run_data(run_dir: str | Path, data: str | None = None, test: str | None = None):
     """The run's config, adapter and data on its recorded split (``data``/``test``: where the files
     are now, if they moved)."""
@@ -57,10 +81,11 @@ def evaluate(
     """Accuracy, per-class scores and the confusion matrix on the run's test part; the matrix also
     drawn to ``png`` (default: RUN/confusion.png)."""
     run_dir = Path(run_dir)
-    models, _, adapter = load_run(run_dir)
+    predictor = Predictor.from_run(run_dir)
+    adapter = predictor.adapter
     _, _, prepared = run_data(run_dir, data, test)
     start = time.perf_counter()
-    probs = np.stack([clip for clip, _ in predict_frames(models, prepared.test)])
+    probs = np.stack([clip for clip, _ in predictor.answer_clips(prepared.test)])
     result = classification_scores(probs, prepared.test.labels, adapter.classes)
     result["seconds"] = time.perf_counter() - start
     result["tested"] = len(prepared.test)
@@ -72,47 +97,35 @@ def evaluate(
     return result
 
 
-def statistics(x: np.ndarray) -> np.ndarray:
-    """(T, E) -> (7E,): each feature's mean, standard deviation, minimum and maximum over the clip,
-    and its mean over each third of it (the order of the movement, coarsely)."""
-    thirds = [part.mean(axis=0) for part in np.array_split(x, 3) if len(part)]
-    while len(thirds) < 3:
-        thirds.append(thirds[-1])
-    return np.concatenate([x.mean(axis=0), x.std(axis=0), x.min(axis=0), x.max(axis=0), *thirds])
-
-
 def baseline(run_dir: str | Path, data: str | None = None, test: str | None = None) -> dict[str, Any]:
-    """Per-feature statistics (:func:`statistics`) + logistic regression on the run's split: it
-    trains on the training and validation parts (it chooses no epoch), scores the same test part."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
+    """:func:`logistic_probs` on the run's split: it trains on the training and validation parts
+    (it chooses no epoch), scores the same test part."""
     _, adapter, prepared = run_data(run_dir, data, test)
     start = time.perf_counter()
     fit = [*prepared.train.features, *prepared.validation.features]
-    X = np.stack([statistics(x) for x in fit])
     y = np.concatenate([prepared.train.labels, prepared.validation.labels])
-    classifier = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=5000))
-    classifier.fit(X, y)
-    X_test = np.stack([statistics(x) for x in prepared.test.features])
-    probs = np.zeros((len(X_test), len(adapter.classes)))
-    probs[:, classifier.classes_] = classifier.predict_proba(X_test)
+    probs = logistic_probs(fit, y, list(prepared.test.features), len(adapter.classes))
     result = classification_scores(probs, prepared.test.labels, adapter.classes)
-    return {"accuracy": result["accuracy"], "tested": len(X_test), "seconds": time.perf_counter() - start}
+    return {"accuracy": result["accuracy"], "tested": len(probs), "seconds": time.perf_counter() - start}
 
 
 class Predictor:
     """The answers of a run for files: skeleton files (a skeleton run), or ``.ts`` / ``.csv`` files
     (a multichannel run: every case of a .ts file, a .csv file as one case)."""
 
-    def __init__(self, models: list, adapter: Adapter, config) -> None:
-        self.models, self.adapter, self.config = models, adapter, config
+    def __init__(self, models: list, adapter: Adapter, config, logistic: Logistic | None = None) -> None:
+        self.models, self.adapter, self.config, self.logistic = models, adapter, config, logistic
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> Predictor:
         models, config, adapter = load_run(run_dir)
-        return cls(models, adapter, config)
+        return cls(models, adapter, config, load_logistic(run_dir, config))
+
+    def answer_clips(
+        self, clips: FeatureSequences, progress: Callable[[int, int], None] | None = None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:func:`answer_clips` with the run's models and logistic baseline."""
+        return answer_clips(self.models, clips, self.logistic, self.config.fusion, progress)
 
     def read(self, path: str | Path) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
         """(name, features (T, E), normalised joints (T, J, 3) or None) for each clip in ``path``."""
@@ -148,13 +161,21 @@ class Predictor:
                 answers.append({"name": name, "frames": len(x), "joints": joints})
         if clips:
             classes = self.adapter.classes
-            for i, (clip, frames) in zip(
-                where, predict_frames(self.models, FeatureSequences(clips), progress)
-            ):
+            for i, (clip, frames) in zip(where, self.answer_clips(FeatureSequences(clips), progress)):
                 answers[i]["class"] = classes[int(clip.argmax())]
                 answers[i]["probabilities"] = {c: float(p) for c, p in zip(classes, clip)}
                 answers[i]["frame_labels"] = [classes[int(k)] for k in frames.argmax(axis=1)]
         return answers
 
 
-__all__ = ["Predictor", "baseline", "evaluate", "load_run", "run_data", "statistics"]
+__all__ = [
+    "Predictor",
+    "answer_clips",
+    "baseline",
+    "evaluate",
+    "load_logistic",
+    "load_run",
+    "logistic_probs",
+    "run_data",
+    "statistics",
+]

@@ -17,6 +17,10 @@ Inputs (:class:`Inputs`): the MSR Action3D folder (``msr``: a subset, the cross-
 (``ts``), or a folder of ``LABEL/*.csv`` (``csv``: a stratified split, seeded). Multichannel inputs
 are standardised per channel with the training part's mean and standard deviation; the run keeps
 them, the class names and what it read in ``adapter.json``.
+
+With ``fusion`` > 0 the run also fits the logistic baseline of :mod:`.logistic` on its training
+clips (``logistic.json``) and answers each clip ``(1 - fusion) * p_clip + fusion * p_logistic``
+(late fusion); the frames' labels stay the RNN's.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from ...train.cv import Split, Splits, stratified_holdout
 from ...train.metrics import classification_scores
 from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
 from .data import ACTIONS, SUBSETS, TRAIN_SUBJECTS, cross_subject, read_msr
+from .logistic import LOGISTIC_FILE, Logistic, fuse
 from .parts import PartModel, part_columns
 from .skeleton import AugmentConfig, SkeletonConfig, augment, features, normalise
 
@@ -71,6 +76,9 @@ class ActivityConfig:
     # skeletons: Hp, the units per direction of each body part's BiRNN (.parts, Du et al. 2015's
     # hierarchy, the model's hidden_size then the whole body's); 0: one encoder over all the joints
     parts: int = 0
+    # the logistic baseline's weight in the clip's answer (late fusion, :mod:`.logistic`), fitted on
+    # the run's training clips: (1 - fusion) * RNN + fusion * logistic; 0: the RNN alone
+    fusion: float = 0.0
     skeleton: SkeletonConfig = field(default_factory=SkeletonConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: SequenceModelConfig = field(
@@ -86,6 +94,8 @@ class ActivityConfig:
                 "members must be >= 1 and validation_subject >= -1, got "
                 f"{self.members}, {self.validation_subject}"
             )
+        if not 0 <= self.fusion < 1:
+            raise ConfigError(f"fusion (the logistic's weight) must be in [0, 1), got {self.fusion}")
         for name in ("validation_share", "test_share"):
             if not 0 < getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in (0, 1), got {getattr(self, name)}")
@@ -111,6 +121,9 @@ PRESETS["ensemble"] = dataclasses.replace(
     members=5,
     train=cosine(50, 16, 3e-3, warmup=0.05, monitor="loss"),
 )
+# the same, each clip's answer half the members' mean, half the logistic baseline's (the weight chosen
+# on held-out training subjects among 0, 0.25, 0.5, 0.75: benchmarks/activity_sweep.py --fuse)
+PRESETS["fused"] = dataclasses.replace(PRESETS["ensemble"], fusion=0.5)
 
 RUNS = RunKind(
     "activity",
@@ -118,7 +131,7 @@ RUNS = RunKind(
     PRESETS,
     may_change=("train.epochs",),
     from_data=("model.input_size", "model.num_classes"),
-    files=(SPLITS_FILE, ADAPTER_FILE, RESULTS_FILE),
+    files=(SPLITS_FILE, ADAPTER_FILE, RESULTS_FILE, LOGISTIC_FILE),
     folders=(folds.FOLDS,),
 )
 
@@ -278,6 +291,18 @@ def predict_frames(
     return [(p.mean(axis=0), p) for p in frames]
 
 
+def scored_probs(
+    config: ActivityConfig, models: list[nn.Module], data: ActivityData, run_dir: Path
+) -> np.ndarray:
+    """(N, C): the test clips' probabilities, the models' mean, fused with the run's saved logistic
+    when ``config.fusion`` > 0 (what evaluate and predict give)."""
+    probs = np.stack([clip for clip, _ in predict_frames(models, data.test)])  # (N, C)
+    if not config.fusion:
+        return probs
+    logistic = Logistic.load(Path(run_dir) / LOGISTIC_FILE).probs(list(data.test.features))
+    return fuse(probs, logistic, config.fusion)
+
+
 # -- the run template -------------------------------------------------------------------------------
 
 
@@ -310,6 +335,9 @@ class ActivityRecipe(Recipe[ActivityConfig, ActivityData]):
     def save_new(self, config: ActivityConfig, data: ActivityData, run_dir: Path) -> None:
         data.splits.save(run_dir / SPLITS_FILE)
         data.adapter.save(run_dir / ADAPTER_FILE)
+        if config.fusion:
+            logistic = Logistic.fit(list(data.train.features), data.train.labels, len(data.adapter.classes))
+            logistic.save(run_dir / LOGISTIC_FILE)
 
     def build(self, config: ActivityConfig, data: ActivityData) -> nn.Module:
         torch.manual_seed(config.train.seed)  # a seeded member's own (decide gave it), else the run's
@@ -333,7 +361,7 @@ class ActivityRecipe(Recipe[ActivityConfig, ActivityData]):
         return Fit(train, data.train.num_batches(batch_size), validation if len(data.validation) else None)
 
     def test(self, config: ActivityConfig, data: ActivityData, trainer: Trainer, model: nn.Module) -> dict:
-        probs = np.stack([clip for clip, _ in predict_frames([model], data.test)])
+        probs = scored_probs(config, [model], data, trainer.run_dir)
         result = classification_scores(probs, data.test.labels, data.adapter.classes)
         return {
             "test_accuracy": result["accuracy"],
@@ -384,7 +412,11 @@ def _train_ensemble(config: ActivityConfig, inputs: Inputs, run_dir: Path, callb
     shutil.copy(folds.fold_dir(run_dir, 1) / ADAPTER_FILE, run_dir / ADAPTER_FILE)
     members = [RUNS.load_model(d, build_model)[0] for d in folds.members(RUNS, run_dir)]
     data = load_inputs(inputs, RUNS.load_config(folds.fold_dir(run_dir, 1)), splits.only(0))
-    probs = np.stack([clip for clip, _ in predict_frames(members, data.test)])
+    if config.fusion:  # every training clip (each member's validation subject included)
+        clips = [*data.train.features, *data.validation.features]
+        labels = np.concatenate([data.train.labels, data.validation.labels])
+        Logistic.fit(clips, labels, len(data.adapter.classes)).save(run_dir / LOGISTIC_FILE)
+    probs = scored_probs(config, members, data, run_dir)
     scored = classification_scores(probs, data.test.labels, data.adapter.classes)
     results.update(test_accuracy=scored["accuracy"], test_loss=scored["loss"])
     trained = len(data.train) + len(data.validation)
