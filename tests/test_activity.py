@@ -315,6 +315,15 @@ def test_the_saved_logistic_gives_sklearns_probabilities_and_zero_for_a_class_it
     np.testing.assert_array_equal(activity.logistic_probs(fit, labels, clips, 4), probs)
 
 
+@pytest.mark.parametrize("text", ["{not json", '{"mean": [0.0]}', "[1, 2]"])
+def test_a_damaged_logistic_file_is_a_checkpoint_error_naming_it(tmp_path, text):
+    from rnnkit.train.checkpoint import CheckpointError
+
+    (tmp_path / "logistic.json").write_text(text)
+    with pytest.raises(CheckpointError, match="logistic.json is not a saved logistic baseline"):
+        activity.Logistic.load(tmp_path / "logistic.json")
+
+
 def test_a_fused_run_answers_the_weighted_mean_of_its_rnn_and_its_logistic_as_at_training(msr, tmp_path):
     """fusion=0.3: the logistic is fitted on the run's training clips; evaluate gives the test
     scores of training, and every answer's clip probabilities are 0.7 RNN + 0.3 logistic (the

@@ -84,6 +84,8 @@ class Logistic:
             return cls(**json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise ckpt.CheckpointError(f"no {path.name} in {path.parent}") from None
+        except (ValueError, TypeError) as error:  # not JSON, or not the fields of a Logistic
+            raise ckpt.CheckpointError(f"{path} is not a saved logistic baseline ({error})") from None
 
 
 def logistic_probs(
