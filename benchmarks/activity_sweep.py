@@ -21,6 +21,12 @@ run's model (its last epoch) with the logistic baseline (``rnnkit activity basel
 :func:`rnnkit.tasks.activity.logistic_probs`) fitted on the same run's training clips: the clip
 probabilities ``w * RNN + (1 - w) * logistic`` for each weight ``w`` (1: the RNN alone, 0: the
 logistic alone), and the mean over the variants listed (such as one recipe's seeds) per weight.
+
+``--fuse3 0.5:0.5:0,0.4:0.4:0.2,...`` likewise scores the three-way fusion
+``a * RNN + b * logistic + c * DTW`` for each ``a:b:c``, with the 1-NN DTW baseline's class
+probabilities (:func:`activity_baselines.dtw_probs`: a softmax of minus each class's nearest DTW
+distance over the clip's median of them) against the same run's training clips; ``--dtw-window``
+bands DTW (aeon's window, a fraction of the length; default the full window, as the baseline).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from activity_baselines import dtw_distances, dtw_probs
 
 from rnnkit.config import apply_overrides
 from rnnkit.tasks import activity
@@ -74,19 +81,35 @@ def together(out: Path, names: list[str], subset: str, held: int, inputs: activi
 
 
 def fused(
-    out: Path, name: str, subset: str, held: int, inputs: activity.Inputs, weights: list[float]
+    out: Path,
+    name: str,
+    subset: str,
+    held: int,
+    inputs: activity.Inputs,
+    weights: list[tuple[float, ...]],
+    window: float | None = None,
+    dtw_cache: dict | None = None,
 ) -> list[float]:
-    """The held-out subject's accuracy of ``w * RNN + (1 - w) * logistic`` for each ``w`` in
-    ``weights``: the run's model at its last epoch, the logistic fitted on the run's training clips."""
+    """The held-out subject's accuracy of ``a * RNN + b * logistic + c * DTW`` for each ``(a, b)`` or
+    ``(a, b, c)`` in ``weights``: the run's model at its last epoch, the logistic and the DTW
+    neighbours of the run's training clips. ``dtw_cache`` keeps the DTW answers of a subject's
+    clips for the next run on the same clips (DTW does not depend on the RNN's seed)."""
     run = out / name / subset / f"s{held:02d}"
     model, config = RUNS.load_model(run, build_model, ckpt.LAST)
     data = load_inputs(inputs, config, Splits.load(run / activity.SPLITS_FILE))
     rnn = np.stack([clip for clip, _ in predict_frames([model], data.validation)])  # (N, C)
-    logistic = activity.logistic_probs(
-        list(data.train.features), data.train.labels, list(data.validation.features), rnn.shape[1]
-    )  # (N, C)
+    train, held_out = list(data.train.features), list(data.validation.features)
+    logistic = activity.logistic_probs(train, data.train.labels, held_out, rnn.shape[1])  # (N, C)
+    answers = [rnn, logistic]
+    if any(len(w) > 2 and w[2] for w in weights):
+        key = (subset, held, repr(config.skeleton), window)
+        cache = {} if dtw_cache is None else dtw_cache
+        if key not in cache:
+            cache[key] = dtw_probs(dtw_distances(train, held_out, window), data.train.labels, rnn.shape[1])
+        answers.append(cache[key])  # (N, C)
     labels = data.validation.labels
-    return [float((activity.fuse(rnn, logistic, 1 - w).argmax(axis=1) == labels).mean()) for w in weights]
+    mixed = [sum(wi * p for wi, p in zip(w, answers) if wi) for w in weights]  # each (N, C)
+    return [float((p.argmax(axis=1) == labels).mean()) for p in mixed]
 
 
 def main() -> None:
@@ -97,6 +120,8 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=KEY=VALUE,...")
     parser.add_argument("--together", action="append", default=[], metavar="NAME,NAME,...")
     parser.add_argument("--fuse", default="", metavar="W,W,...", help="RNN weights of a late fusion")
+    parser.add_argument("--fuse3", default="", metavar="A:B:C,...", help="RNN:logistic:DTW weights")
+    parser.add_argument("--dtw-window", type=float, default=None, help="aeon's DTW window (default: full)")
     parser.add_argument("--out", default="runs/act-sweep")
     args = parser.parse_args()
     inputs = activity.Inputs("msr", args.data)
@@ -133,20 +158,31 @@ def main() -> None:
             for s in args.subsets
         ]
         print(f"{names:24s}" + "".join(f"{a:8.2%}" for a in scores) + f"{np.mean(scores):8.2%}", flush=True)
-    weights = [float(w) for w in args.fuse.split(",") if w]
+    weights = [(float(w), 1 - float(w)) for w in args.fuse.split(",") if w]
+    labels = [f"w={a:g}" for a, _ in weights]
+    for triple in (t for t in args.fuse3.split(",") if t):
+        parts = [float(w) for w in triple.split(":")]
+        if len(parts) != 3 or min(parts) < 0 or not sum(parts):
+            parser.error(f"--fuse3 takes RNN:logistic:DTW weights >= 0 such as 0.4:0.4:0.2, got {triple!r}")
+        weights.append(tuple(parts))
+        labels.append(triple)
     names = [spec.partition("=")[0] for spec in args.variant]
     if weights:
+        cache, out = {}, Path(args.out)
         fusion = np.array(
             [
-                [[fused(Path(args.out), n, s, v, inputs, weights) for v in SUBJECTS] for s in args.subsets]
+                [
+                    [fused(out, n, s, v, inputs, weights, args.dtw_window, cache) for v in SUBJECTS]
+                    for s in args.subsets
+                ]
                 for n in names
             ]
         ).mean(axis=2)  # (variants, subsets, weights): the mean over the held-out subjects
         for i, name in enumerate([*names, "mean"]):
             per = fusion[i] if i < len(names) else fusion.mean(axis=0)  # (subsets, weights)
-            for k, w in enumerate(weights):
+            for k, weight in enumerate(labels):
                 row = per[:, k]
-                label = f"{name} w={w:g}"
+                label = f"{name} {weight}"
                 print(f"{label:24s}" + "".join(f"{a:8.2%}" for a in row) + f"{row.mean():8.2%}", flush=True)
 
 
