@@ -402,13 +402,6 @@ def test_a_run_starts_from_another_runs_encoder_whatever_its_head(tmp_path):
     assert not any(torch.equal(ours[k], fresh[k]) for k in encoder)
     assert torch.equal(ours["output.weight"], fresh["output.weight"])  # the new head starts as without init
 
-    assert recipe.param_groups(config, model) is None  # one learning rate for all by default
-    head, pretrained_layers = recipe.param_groups(dataclasses.replace(config, init_lr_scale=0.2), model)
-    assert {id(p) for p in head["params"]} == {id(model.output.weight), id(model.output.bias)}
-    assert pretrained_layers["lr_scale"] == 0.2 and len(pretrained_layers["params"]) == len(encoder)
-    with pytest.raises(ConfigError, match="init_lr_scale must be in"):
-        quick("digits", init=init, init_lr_scale=0.0)
-
     run = ["--data", str(data), "--out", str(tmp_path / "digits"), "--epochs", "2", "--init", init]
     assert main(["speech", "train", *run, "--set", "augment.variants=0"]) == 0
     assert speech.RUNS.load_config(tmp_path / "digits").init == init

@@ -59,7 +59,6 @@ class SpeechConfig:
     lm_weight: float = 0.5
     bonus: float = 0.0  # per symbol, with the LM
     init: str = ""  # a speech run (e.g. sentences at these features) whose encoder starts this model
-    init_lr_scale: float = 1.0  # with init: the pretrained layers' learning rate, relative to the head's
     model: SequenceModelConfig = field(default_factory=SequenceModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -74,8 +73,6 @@ class SpeechConfig:
             raise ConfigError(f"give speaker={self.speaker!r} (one fold) or loso (every fold), not both")
         if not 0 < self.validation_share < 1:
             raise ConfigError(f"validation_share must be in (0, 1), got {self.validation_share}")
-        if not 0 < self.init_lr_scale <= 1:
-            raise ConfigError(f"init_lr_scale must be in (0, 1], got {self.init_lr_scale}")
         if self.beam < 1 or self.lm_order < 0:
             raise ConfigError(f"beam must be >= 1 and lm_order >= 0, got {self.beam} and {self.lm_order}")
 
@@ -413,18 +410,6 @@ class SpeechRecipe(Recipe[SpeechConfig, SpeechData]):
             missing, unexpected = model.load_state_dict(self.pretrained, strict=False)
             assert not unexpected and all(k.startswith("output.") for k in missing), (missing, unexpected)
         return model
-
-    def param_groups(self, config: SpeechConfig, model: nn.Module) -> list[dict] | None:
-        if not config.init or config.init_lr_scale == 1.0:
-            return None
-        named = list(model.named_parameters())
-        return [
-            {"params": [p for n, p in named if n.startswith("output.")]},
-            {
-                "params": [p for n, p in named if not n.startswith("output.")],
-                "lr_scale": config.init_lr_scale,
-            },
-        ]
 
     def step(self, config: SpeechConfig):
         return make_step(config.model)
