@@ -27,6 +27,8 @@ logistic alone), and the mean over the variants listed (such as one recipe's see
 probabilities (:func:`activity_baselines.dtw_probs`: a softmax of minus each class's nearest DTW
 distance over the clip's median of them) against the same run's training clips; ``--dtw-window``
 bands DTW (aeon's window, a fraction of the length; default the full window, as the baseline).
+``--dtw-sharpness 2,4,8`` scores each triple with a DTW weight once per sharpness s (the softmax's
+scale is the median over s; default 1), each row labelled ``A:B:C/s``.
 """
 
 from __future__ import annotations
@@ -90,26 +92,31 @@ def fused(
     window: float | None = None,
     dtw_cache: dict | None = None,
 ) -> list[float]:
-    """The held-out subject's accuracy of ``a * RNN + b * logistic + c * DTW`` for each ``(a, b)`` or
-    ``(a, b, c)`` in ``weights``: the run's model at its last epoch, the logistic and the DTW
-    neighbours of the run's training clips. ``dtw_cache`` keeps the DTW answers of a subject's
-    clips for the next run on the same clips (DTW does not depend on the RNN's seed)."""
+    """The held-out subject's accuracy of ``a * RNN + b * logistic + c * DTW`` for each ``(a, b)``,
+    ``(a, b, c)`` or ``(a, b, c, s)`` in ``weights`` (s: :func:`dtw_probs`'s sharpness, default 1):
+    the run's model at its last epoch, the logistic and the DTW neighbours of the run's training
+    clips. ``dtw_cache`` keeps the DTW distances of a subject's clips for the next run on the same
+    clips (DTW does not depend on the RNN's seed)."""
     run = out / name / subset / f"s{held:02d}"
     model, config = RUNS.load_model(run, build_model, ckpt.LAST)
     data = load_inputs(inputs, config, Splits.load(run / activity.SPLITS_FILE))
     rnn = np.stack([clip for clip, _ in predict_frames([model], data.validation)])  # (N, C)
     train, held_out = list(data.train.features), list(data.validation.features)
     logistic = activity.logistic_probs(train, data.train.labels, held_out, rnn.shape[1])  # (N, C)
-    answers = [rnn, logistic]
-    if any(len(w) > 2 and w[2] for w in weights):
+    dtw = {}  # sharpness -> (N, C)
+    for sharpness in {w[3] if len(w) > 3 else 1.0 for w in weights if len(w) > 2 and w[2]}:
         key = (subset, held, repr(config.skeleton), window)
         cache = {} if dtw_cache is None else dtw_cache
         if key not in cache:
-            cache[key] = dtw_probs(dtw_distances(train, held_out, window), data.train.labels, rnn.shape[1])
-        answers.append(cache[key])  # (N, C)
+            cache[key] = dtw_distances(train, held_out, window)  # (N, M)
+        dtw[sharpness] = dtw_probs(cache[key], data.train.labels, rnn.shape[1], sharpness)
     labels = data.validation.labels
-    mixed = [sum(wi * p for wi, p in zip(w, answers) if wi) for w in weights]  # each (N, C)
-    return [float((p.argmax(axis=1) == labels).mean()) for p in mixed]
+    scores = []
+    for w in weights:
+        answers = [rnn, logistic, dtw.get(w[3] if len(w) > 3 else 1.0)]
+        mixed = sum(wi * p for wi, p in zip(w[:3], answers) if wi)  # (N, C)
+        scores.append(float((mixed.argmax(axis=1) == labels).mean()))
+    return scores
 
 
 def main() -> None:
@@ -122,6 +129,7 @@ def main() -> None:
     parser.add_argument("--fuse", default="", metavar="W,W,...", help="RNN weights of a late fusion")
     parser.add_argument("--fuse3", default="", metavar="A:B:C,...", help="RNN:logistic:DTW weights")
     parser.add_argument("--dtw-window", type=float, default=None, help="aeon's DTW window (default: full)")
+    parser.add_argument("--dtw-sharpness", default="1", metavar="S,S,...", help="DTW tau = median / S")
     parser.add_argument("--out", default="runs/act-sweep")
     args = parser.parse_args()
     inputs = activity.Inputs("msr", args.data)
@@ -160,12 +168,16 @@ def main() -> None:
         print(f"{names:24s}" + "".join(f"{a:8.2%}" for a in scores) + f"{np.mean(scores):8.2%}", flush=True)
     weights = [(float(w), 1 - float(w)) for w in args.fuse.split(",") if w]
     labels = [f"w={a:g}" for a, _ in weights]
+    sharpness = [float(s) for s in args.dtw_sharpness.split(",") if s]
+    if not sharpness or min(sharpness) <= 0:
+        parser.error(f"--dtw-sharpness takes values > 0 such as 2,4,8, got {args.dtw_sharpness!r}")
     for triple in (t for t in args.fuse3.split(",") if t):
         parts = [float(w) for w in triple.split(":")]
         if len(parts) != 3 or min(parts) < 0 or not sum(parts):
             parser.error(f"--fuse3 takes RNN:logistic:DTW weights >= 0 such as 0.4:0.4:0.2, got {triple!r}")
-        weights.append(tuple(parts))
-        labels.append(triple)
+        for s in sharpness if parts[2] else [1.0]:
+            weights.append((*parts, s))
+            labels.append(triple if not parts[2] or sharpness == [1.0] else f"{triple}/{s:g}")
     names = [spec.partition("=")[0] for spec in args.variant]
     if weights:
         cache, out = {}, Path(args.out)

@@ -51,6 +51,27 @@ def test_probs_are_the_softmax_of_the_nearest_distance_per_class_over_its_median
     assert list(p.argmax(axis=1)) == [1, 0]
 
 
+@pytest.mark.parametrize("sharpness", [2.0, 4.0, 8.0])
+def test_sharpness_divides_the_median_and_stays_scale_free(sharpness):
+    distances = np.array([[4.0, 1.0, 6.0, 2.0, 9.0], [3.0, 8.0, 0.5, 7.0, 2.0]])  # (N=2, M=5)
+    labels = np.array([0, 1, 0, 2, 2])  # class 3 has no training clip
+    p = dtw_probs(distances, labels, 4, sharpness)
+    for row, want_d in zip(p, ([4.0, 1.0, 2.0], [0.5, 8.0, 2.0])):
+        z = np.exp(-np.array(want_d) * sharpness / np.median(want_d))  # tau = median / sharpness
+        np.testing.assert_allclose(row, [*(z / z.sum()), 0.0], rtol=1e-12)
+    np.testing.assert_allclose(dtw_probs(7.5 * distances, labels, 4, sharpness), p, rtol=1e-12)
+    flat = dtw_probs(distances, labels, 4)
+    assert np.all(p.max(axis=1) > flat.max(axis=1))  # peakier than sharpness 1
+    np.testing.assert_array_equal(p.argmax(axis=1), flat.argmax(axis=1))  # the same 1-NN answer
+    np.testing.assert_allclose(dtw_probs(distances, labels, 4, 1.0), flat, rtol=0)  # 1 is the default
+
+
+@pytest.mark.parametrize("sharpness", [0.0, -2.0])
+def test_a_sharpness_not_above_zero_is_refused(sharpness):
+    with pytest.raises(ValueError, match="sharpness must be > 0"):
+        dtw_probs(np.ones((1, 2)), np.array([0, 1]), 2, sharpness)
+
+
 def test_the_most_probable_class_is_the_1nn_baselines_answer():
     rng = np.random.default_rng(1)
     train, test = clips(rng, 12), clips(rng, 6)
