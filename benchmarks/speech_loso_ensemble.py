@@ -1,0 +1,79 @@
+"""FSDD leave-one-speaker-out: the mean probabilities of several finished ``--loso`` runs, fold by
+fold (each fold's models share its validation and test speakers), on validation and on the test.
+The runs may differ in features and shape: each member reads the fold's recordings at its own
+features. Nothing is trained.
+
+    python benchmarks/speech_loso_ensemble.py --data ../shared/data/fsdd runs/loso60-none runs/loso60-big-none
+
+Prints, per fold and as the mean over folds, each member's and the ensemble's validation and test
+accuracy (the members' best weights, as their runs scored them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.audio import AugmentConfig
+from rnnkit.models.sequence import probabilities
+from rnnkit.tasks.speech import data as corpora
+from rnnkit.tasks.speech import task as speech
+from rnnkit.tasks.speech.scoring import EVAL_BATCH, EVAL_STEPS
+from rnnkit.train import folds
+from rnnkit.train.cv import Splits
+
+
+def fold_probabilities(fold: Path, data: str, corpus: corpora.Fsdd) -> tuple[dict, Splits]:
+    """One member's (N, 10) probabilities on its fold's validation and test recordings."""
+    model, config = speech.RUNS.load_model(fold, speech.build_model)
+    splits = Splits.load(fold / folds.SPLITS_FILE)
+    # scoring reads no training recording: no perturbed voices to make
+    prepared = speech.prepare(dataclasses.replace(config, augment=AugmentConfig()), data, corpus, splits)
+    parts = {"validation": prepared.validation, "test": prepared.test}
+    return {
+        name: np.stack(probabilities([model], part, None, EVAL_BATCH, EVAL_STEPS))
+        for name, part in parts.items()
+    } | {name + "_labels": part.labels for name, part in parts.items()}, splits
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default="../shared/data/fsdd")
+    parser.add_argument("runs", nargs="+", help="finished rnnkit speech train --task digits --loso runs")
+    args = parser.parse_args(argv)
+    corpus = corpora.read_fsdd(args.data)
+    names = [Path(r).name for r in args.runs] + ["ensemble"]
+    table = {name: {"validation": [], "test": []} for name in names}
+    speakers = []
+    for k in range(1, len(corpus.speaker_names) + 1):
+        members = []
+        for run in args.runs:
+            fold = Path(run) / folds.FOLDS / f"{k:02d}"
+            member, splits = fold_probabilities(fold, args.data, corpus)
+            members.append(member)
+            if len(members) > 1:  # the same recordings in the same order, or the mean means nothing
+                for part in ("validation", "test"):
+                    np.testing.assert_array_equal(member[part + "_labels"], members[0][part + "_labels"])
+        speakers.append(splits.names[0])
+        for part in ("validation", "test"):
+            labels = members[0][part + "_labels"]
+            each = [m[part] for m in members] + [np.mean([m[part] for m in members], axis=0)]
+            for name, p in zip(names, each):
+                table[name][part].append(float((p.argmax(1) == labels).mean()))
+        print(f"fold {k} ({speakers[-1]} held out): " + ", ".join(
+            f"{n} {table[n]['validation'][-1]:.2%}/{table[n]['test'][-1]:.2%}" for n in names
+        ), flush=True)  # fmt: skip
+    print("| model | validation mean | test mean (sd) | test per speaker (" + ", ".join(speakers) + ") |")
+    print("|---|---|---|---|")
+    for name in names:
+        val, test = np.array(table[name]["validation"]), np.array(table[name]["test"])
+        each = ", ".join(f"{t:.2%}" for t in test)
+        print(f"| {name} | {val.mean():.2%} | {test.mean():.2%} ({test.std(ddof=1):.2%}) | {each} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
