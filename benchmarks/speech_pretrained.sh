@@ -27,3 +27,6 @@ big="--task digits --loso --data $fsdd --epochs 60 --set features.stack=4 --set 
     --set model.hidden_size=128 --set model.num_layers=3 --set masks.time_width=2"
 run loso60-big-none $big
 run loso60-big-init $big --init runs/so8k-big
+# 3. the mean of the four runs, fold by fold (nothing trained)
+[ -f runs/loso60-ensemble.md ] || .venv/bin/python benchmarks/speech_loso_ensemble.py --data $fsdd \
+    runs/loso60-none runs/loso60-big-none runs/loso60-init runs/loso60-big-init > runs/loso60-ensemble.md
