@@ -38,41 +38,6 @@ def dtw(train: list[np.ndarray], labels: np.ndarray, test: list[np.ndarray]) -> 
     return model.predict([x.T for x in test])
 
 
-def dtw_distances(train: list[np.ndarray], test: list[np.ndarray], window: float | None = None) -> np.ndarray:
-    """(N_test, N_train): the DTW distance of each test clip to each training clip, aeon's (the
-    distance of :func:`dtw`'s 1-NN), on clips (T, E) of any lengths; ``window``: aeon's Sakoe-Chiba
-    band as a fraction of the length (None: the full window, as :func:`dtw`)."""
-    from aeon.distances import dtw_pairwise_distance
-
-    return dtw_pairwise_distance([x.T for x in test], [x.T for x in train], window=window)
-
-
-def dtw_probs(
-    distances: np.ndarray, labels: np.ndarray, num_classes: int, sharpness: float = 1.0
-) -> np.ndarray:
-    """(N, C) class probabilities from (N, M) distances to M training clips of classes ``labels``:
-
-        d_c = min over the training clips j of class c of distances[:, j]
-        p   = softmax(-d / tau),   tau = m / sharpness,
-        m   = the clip's median of d_c over the classes that have clips
-
-    tau makes p scale-free (multiplying every distance by a constant leaves p unchanged); a larger
-    ``sharpness`` (> 0) gives a peakier p with the same argmax. A class with no training clip gets 0.
-    argmax p is :func:`dtw`'s 1-NN answer (up to ties)."""
-    if not sharpness > 0:
-        raise ValueError(f"dtw_probs: sharpness must be > 0 (tau = median / sharpness), got {sharpness!r}")
-    seen = np.isin(np.arange(num_classes), labels)  # (C,): the classes that have training clips
-    d = np.full((len(distances), num_classes), np.inf)  # (N, C)
-    for c in np.flatnonzero(seen):
-        d[:, c] = distances[:, labels == c].min(axis=1)
-    median = np.median(d[:, seen], axis=1, keepdims=True)  # (N, 1)
-    tau = np.maximum(median / sharpness, np.finfo(float).tiny)  # (N, 1)
-    z = np.where(seen, -d / tau, -np.inf)
-    z -= z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    return p / p.sum(axis=1, keepdims=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="../shared/data/msr_action3d")

@@ -24,7 +24,7 @@ logistic alone), and the mean over the variants listed (such as one recipe's see
 
 ``--fuse3 0.5:0.5:0,0.4:0.4:0.2,...`` likewise scores the three-way fusion
 ``a * RNN + b * logistic + c * DTW`` for each ``a:b:c``, with the 1-NN DTW baseline's class
-probabilities (:func:`activity_baselines.dtw_probs`: a softmax of minus each class's nearest DTW
+probabilities (:func:`rnnkit.tasks.activity.dtw_probs`: a softmax of minus each class's nearest DTW
 distance over the clip's median of them) against the same run's training clips; ``--dtw-window``
 bands DTW (aeon's window, a fraction of the length; default the full window, as the baseline).
 ``--dtw-sharpness 2,4,8`` scores each triple with a DTW weight once per sharpness s (the softmax's
@@ -39,11 +39,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from activity_baselines import dtw_distances, dtw_probs
 
 from rnnkit.config import apply_overrides
 from rnnkit.tasks import activity
 from rnnkit.tasks.activity.data import read_msr
+from rnnkit.tasks.activity.dtw import dtw_distances, dtw_probs
 from rnnkit.tasks.activity.task import RUNS, ActivityRecipe, build_model, load_inputs, predict_frames
 from rnnkit.train import checkpoint as ckpt
 from rnnkit.train.cv import Split, Splits

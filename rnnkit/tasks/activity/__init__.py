@@ -1,10 +1,12 @@
 """Activity recognition from body skeletons (MSR Action3D) and any multichannel sequences (issue 28):
 the reader, subsets and split (:mod:`.data`), the skeleton adapter (:mod:`.skeleton`), the run
-(:mod:`.task`), the logistic baseline and late fusion (:mod:`.logistic`), evaluation, the baseline
-and prediction (:mod:`.predict`), the GIF (:mod:`.animate`)."""
+(:mod:`.task`), the logistic baseline and late fusion (:mod:`.logistic`), 1-NN DTW's answer for the
+three-way fusion (:mod:`.dtw`), evaluation, the baseline and prediction (:mod:`.predict`), the GIF
+(:mod:`.animate`)."""
 
 from .animate import animate
 from .data import ACTIONS, JOINTS, SUBSETS, SkeletonData, cross_subject, read_msr, read_skeleton
+from .dtw import DTW_FILE, DTWReference, dtw_distances, dtw_probs, fuse3
 from .logistic import LOGISTIC_FILE, Logistic, fuse
 from .predict import Predictor, answer_clips, baseline, evaluate, logistic_probs, statistics
 from .skeleton import AugmentConfig, SkeletonConfig, augment, features, normalise
@@ -25,6 +27,7 @@ from .task import (
 __all__ = [
     "ACTIONS",
     "ADAPTER_FILE",
+    "DTW_FILE",
     "JOINTS",
     "LOGISTIC_FILE",
     "PRESETS",
@@ -33,6 +36,7 @@ __all__ = [
     "SUBSETS",
     "ActivityConfig",
     "AugmentConfig",
+    "DTWReference",
     "Inputs",
     "Logistic",
     "Predictor",
@@ -44,9 +48,12 @@ __all__ = [
     "baseline",
     "clip_probs",
     "cross_subject",
+    "dtw_distances",
+    "dtw_probs",
     "evaluate",
     "features",
     "fuse",
+    "fuse3",
     "logistic_probs",
     "normalise",
     "predict_frames",

@@ -20,7 +20,8 @@ from ...train.cv import Splits
 from ...train.metrics import classification_scores
 from ...train.plots import plot_confusion
 from .data import clean, read_skeleton
-from .logistic import LOGISTIC_FILE, Logistic, fuse, logistic_probs, statistics
+from .dtw import DTW_FILE, DTWReference, fuse3
+from .logistic import LOGISTIC_FILE, Logistic, logistic_probs, statistics
 from .skeleton import features, normalise
 from .task import (
     ADAPTER_FILE,
@@ -46,21 +47,35 @@ def load_logistic(run_dir: str | Path, config) -> Logistic | None:
     return Logistic.load(Path(run_dir) / LOGISTIC_FILE) if config.fusion else None
 
 
+def load_dtw(run_dir: str | Path, config) -> DTWReference | None:
+    """The run's DTW reference clips (``dtw.npz``) if it fuses DTW (``config.dtw`` > 0)."""
+    return DTWReference.load(Path(run_dir) / DTW_FILE) if config.dtw else None
+
+
 def answer_clips(
     models: list,
     clips: FeatureSequences,
     logistic: Logistic | None = None,
     fusion: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    reference: DTWReference | None = None,
+    dtw: float = 0.0,
+    sharpness: float = 1.0,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(clip probabilities (C,), frame probabilities (T, C)) for each clip, in order: the models'
-    (:func:`predict_frames`), the clip's fused with ``logistic``'s when there is one,
-    ``(1 - fusion) * RNN + fusion * logistic``; the frames stay the RNN's."""
+    (:func:`predict_frames`), the clip's fused with ``logistic``'s and ``reference``'s DTW answer
+    when there are any, ``(1 - fusion - dtw) * RNN + fusion * logistic + dtw * DTW``; the frames
+    stay the RNN's."""
     answers = list(predict_frames(models, clips, progress))
-    if logistic is None or not answers:
+    if (logistic is None and reference is None) or not answers:
         return answers
     rnn = np.stack([clip for clip, _ in answers])  # (N, C)
-    fused = fuse(rnn, logistic.probs(list(clips.features)), fusion)  # (N, C)
+    x = list(clips.features)
+    p_logistic = logistic.probs(x) if logistic is not None else None  # (N, C)
+    p_dtw = reference.probs(x, sharpness) if reference is not None else None  # (N, C)
+    fused = fuse3(rnn, p_logistic, p_dtw, fusion if logistic is not None else 0.0,
+                  dtw if reference is not None else 0.0)  # fmt: skip
     return [(p, frames) for p, (_, frames) in zip(fused, answers)]
 
 
@@ -113,19 +128,31 @@ class Predictor:
     """The answers of a run for files: skeleton files (a skeleton run), or ``.ts`` / ``.csv`` files
     (a multichannel run: every case of a .ts file, a .csv file as one case)."""
 
-    def __init__(self, models: list, adapter: Adapter, config, logistic: Logistic | None = None) -> None:
-        self.models, self.adapter, self.config, self.logistic = models, adapter, config, logistic
+    def __init__(
+        self,
+        models: list,
+        adapter: Adapter,
+        config,
+        logistic: Logistic | None = None,
+        reference: DTWReference | None = None,
+    ) -> None:
+        self.models, self.adapter, self.config = models, adapter, config
+        self.logistic, self.reference = logistic, reference
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> Predictor:
         models, config, adapter = load_run(run_dir)
-        return cls(models, adapter, config, load_logistic(run_dir, config))
+        return cls(models, adapter, config, load_logistic(run_dir, config), load_dtw(run_dir, config))
 
     def answer_clips(
         self, clips: FeatureSequences, progress: Callable[[int, int], None] | None = None
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """:func:`answer_clips` with the run's models and logistic baseline."""
-        return answer_clips(self.models, clips, self.logistic, self.config.fusion, progress)
+        """:func:`answer_clips` with the run's models, logistic baseline and DTW reference."""
+        config = self.config
+        return answer_clips(
+            self.models, clips, self.logistic, config.fusion, progress,
+            reference=self.reference, dtw=config.dtw, sharpness=config.dtw_sharpness,
+        )  # fmt: skip
 
     def read(self, path: str | Path) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
         """(name, features (T, E), normalised joints (T, J, 3) or None) for each clip in ``path``."""
@@ -173,6 +200,7 @@ __all__ = [
     "answer_clips",
     "baseline",
     "evaluate",
+    "load_dtw",
     "load_logistic",
     "load_run",
     "logistic_probs",

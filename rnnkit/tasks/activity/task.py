@@ -20,7 +20,9 @@ them, the class names and what it read in ``adapter.json``.
 
 With ``fusion`` > 0 the run also fits the logistic baseline of :mod:`.logistic` on its training
 clips (``logistic.json``) and answers each clip ``(1 - fusion) * p_clip + fusion * p_logistic``
-(late fusion); the frames' labels stay the RNN's.
+(late fusion); the frames' labels stay the RNN's. With ``dtw`` > 0 it also keeps its training clips'
+features (``dtw.npz``) and adds the 1-NN DTW answer of :mod:`.dtw`:
+``(1 - fusion - dtw) * p_clip + fusion * p_logistic + dtw * p_DTW``.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ from ...train.cv import Split, Splits, stratified_holdout
 from ...train.metrics import classification_scores
 from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
 from .data import ACTIONS, SUBSETS, TRAIN_SUBJECTS, cross_subject, read_msr
-from .logistic import LOGISTIC_FILE, Logistic, fuse
+from .dtw import DTW_FILE, DTWReference, fuse3
+from .logistic import LOGISTIC_FILE, Logistic
 from .parts import PartModel, part_columns
 from .skeleton import AugmentConfig, SkeletonConfig, augment, features, normalise
 
@@ -79,6 +82,11 @@ class ActivityConfig:
     # the logistic baseline's weight in the clip's answer (late fusion, :mod:`.logistic`), fitted on
     # the run's training clips: (1 - fusion) * RNN + fusion * logistic; 0: the RNN alone
     fusion: float = 0.0
+    # 1-NN DTW's weight in the clip's answer (:mod:`.dtw`), against the run's training clips:
+    # (1 - fusion - dtw) * RNN + fusion * logistic + dtw * DTW; and its softmax's sharpness
+    # (tau = the clip's median class distance / dtw_sharpness)
+    dtw: float = 0.0
+    dtw_sharpness: float = 1.0
     skeleton: SkeletonConfig = field(default_factory=SkeletonConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: SequenceModelConfig = field(
@@ -96,6 +104,13 @@ class ActivityConfig:
             )
         if not 0 <= self.fusion < 1:
             raise ConfigError(f"fusion (the logistic's weight) must be in [0, 1), got {self.fusion}")
+        if not 0 <= self.dtw < 1 - self.fusion:
+            raise ConfigError(
+                f"dtw (DTW's weight) must be in [0, 1 - fusion) = [0, {1 - self.fusion:g}) so that the RNN "
+                f"keeps a weight, got dtw={self.dtw} with fusion={self.fusion}"
+            )
+        if not self.dtw_sharpness > 0:
+            raise ConfigError(f"dtw_sharpness must be > 0, got {self.dtw_sharpness}")
         for name in ("validation_share", "test_share"):
             if not 0 < getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in (0, 1), got {getattr(self, name)}")
@@ -124,6 +139,10 @@ PRESETS["ensemble"] = dataclasses.replace(
 # the same, each clip's answer half the members' mean, half the logistic baseline's (the weight chosen
 # on held-out training subjects among 0, 0.25, 0.5, 0.75: benchmarks/activity_sweep.py --fuse)
 PRESETS["fused"] = dataclasses.replace(PRESETS["ensemble"], fusion=0.5)
+# the same, a quarter the members' mean, a quarter the logistic's, half 1-NN DTW's with tau a quarter
+# of the median (chosen on held-out training subjects over two grids: activity_sweep.py --fuse3
+# --dtw-sharpness, docs/activity.md "Three-way fusion")
+PRESETS["fused3"] = dataclasses.replace(PRESETS["ensemble"], fusion=0.25, dtw=0.5, dtw_sharpness=4.0)
 
 RUNS = RunKind(
     "activity",
@@ -295,12 +314,15 @@ def scored_probs(
     config: ActivityConfig, models: list[nn.Module], data: ActivityData, run_dir: Path
 ) -> np.ndarray:
     """(N, C): the test clips' probabilities, the models' mean, fused with the run's saved logistic
-    when ``config.fusion`` > 0 (what evaluate and predict give)."""
+    when ``config.fusion`` > 0 and its DTW reference when ``config.dtw`` > 0 (what evaluate and
+    predict give)."""
     probs = np.stack([clip for clip, _ in predict_frames(models, data.test)])  # (N, C)
-    if not config.fusion:
+    if not config.fusion and not config.dtw:
         return probs
-    logistic = Logistic.load(Path(run_dir) / LOGISTIC_FILE).probs(list(data.test.features))
-    return fuse(probs, logistic, config.fusion)
+    clips, run_dir = list(data.test.features), Path(run_dir)
+    logistic = Logistic.load(run_dir / LOGISTIC_FILE).probs(clips) if config.fusion else None
+    dtw = DTWReference.load(run_dir / DTW_FILE).probs(clips, config.dtw_sharpness) if config.dtw else None
+    return fuse3(probs, logistic, dtw, config.fusion, config.dtw)
 
 
 # -- the run template -------------------------------------------------------------------------------
@@ -335,9 +357,12 @@ class ActivityRecipe(Recipe[ActivityConfig, ActivityData]):
     def save_new(self, config: ActivityConfig, data: ActivityData, run_dir: Path) -> None:
         data.splits.save(run_dir / SPLITS_FILE)
         data.adapter.save(run_dir / ADAPTER_FILE)
+        num_classes = len(data.adapter.classes)
         if config.fusion:
-            logistic = Logistic.fit(list(data.train.features), data.train.labels, len(data.adapter.classes))
+            logistic = Logistic.fit(list(data.train.features), data.train.labels, num_classes)
             logistic.save(run_dir / LOGISTIC_FILE)
+        if config.dtw:
+            DTWReference(list(data.train.features), data.train.labels, num_classes).save(run_dir / DTW_FILE)
 
     def build(self, config: ActivityConfig, data: ActivityData) -> nn.Module:
         torch.manual_seed(config.train.seed)  # a seeded member's own (decide gave it), else the run's
@@ -412,10 +437,13 @@ def _train_ensemble(config: ActivityConfig, inputs: Inputs, run_dir: Path, callb
     shutil.copy(folds.fold_dir(run_dir, 1) / ADAPTER_FILE, run_dir / ADAPTER_FILE)
     members = [RUNS.load_model(d, build_model)[0] for d in folds.members(RUNS, run_dir)]
     data = load_inputs(inputs, RUNS.load_config(folds.fold_dir(run_dir, 1)), splits.only(0))
-    if config.fusion:  # every training clip (each member's validation subject included)
-        clips = [*data.train.features, *data.validation.features]
-        labels = np.concatenate([data.train.labels, data.validation.labels])
+    # every training clip (each member's validation subject included)
+    clips = [*data.train.features, *data.validation.features]
+    labels = np.concatenate([data.train.labels, data.validation.labels])
+    if config.fusion:
         Logistic.fit(clips, labels, len(data.adapter.classes)).save(run_dir / LOGISTIC_FILE)
+    if config.dtw:
+        DTWReference(clips, labels, len(data.adapter.classes)).save(run_dir / DTW_FILE)
     probs = scored_probs(config, members, data, run_dir)
     scored = classification_scores(probs, data.test.labels, data.adapter.classes)
     results.update(test_accuracy=scored["accuracy"], test_loss=scored["loss"])
