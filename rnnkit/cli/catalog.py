@@ -17,7 +17,7 @@ PRESETS = {
     "tag": ("fast", "softmax", "best"),
     "translate": ("fast", "kor"),
     "dna": ("fast",),
-    "activity": ("fast", "ensemble", "fused"),
+    "activity": ("fast", "ensemble", "fused", "fused3"),
     "speech": ("digits", "strings", "sentences"),
 }
 
