@@ -23,10 +23,19 @@ run loso60-init --task digits --loso --data $fsdd --epochs 60 --init runs/so8k-d
 # (a third run, the pretrained layers at a fifth of the learning rate, needs commit 6030843's init_lr_scale)
 # 2. the sentences preset's shape (4 frames a step, 3 x BiLSTM 128), and digits at that shape
 run so8k-big --task sentences --data $ocean --epochs 60 $at_fsdd
-big="--task digits --loso --data $fsdd --epochs 60 --set features.stack=4 --set model.projection=160 \
-    --set model.hidden_size=128 --set model.num_layers=3 --set masks.time_width=2"
+shape="--set features.stack=4 --set model.projection=160 --set model.hidden_size=128 --set model.num_layers=3 \
+    --set masks.time_width=2"
+big="--task digits --loso --data $fsdd --epochs 60 $shape"
 run loso60-big-none $big
 run loso60-big-init $big --init runs/so8k-big
 # 3. the mean of the four runs, fold by fold (nothing trained)
 [ -f runs/loso60-ensemble.md ] || .venv/bin/python benchmarks/speech_loso_ensemble.py --data $fsdd \
     runs/loso60-none runs/loso60-big-none runs/loso60-init runs/loso60-big-init > runs/loso60-ensemble.md
+# 4. the same four on the dataset's split (recordings 0-4 test), and their mean
+split="--task digits --data $fsdd --epochs 60"
+run split60-none $split
+run split60-init $split --init runs/so8k-digitshape
+run split60-big-none $split $shape
+run split60-big-init $split $shape --init runs/so8k-big
+[ -f runs/split60-ensemble.md ] || .venv/bin/python benchmarks/speech_loso_ensemble.py --data $fsdd \
+    runs/split60-none runs/split60-big-none runs/split60-init runs/split60-big-init > runs/split60-ensemble.md
