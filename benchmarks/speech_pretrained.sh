@@ -6,13 +6,7 @@
 # FSDD run has a fixed number of epochs, so that a busy CPU changes its time, not its result.
 # Each run writes runs/NAME (results.json) and runs/NAME.log; a finished run is skipped.
 set -e
-fsdd=${FSDD:-../shared/data/fsdd}
-ocean=${SPEECHOCEAN:-../shared/data/speechocean762}
-run() {  # NAME ARGS...
-    name=$1; shift
-    [ -f runs/$name/results.json ] && return 0
-    /usr/bin/time -f "%e s wall" .venv/bin/rnnkit speech train --out runs/$name --restart "$@" > runs/$name.log 2>&1
-}
+. benchmarks/speech_run.sh  # fsdd, ocean, run NAME ARGS...
 at_fsdd="--set features.sample_rate=8000 --set features.fmax=4000 --set features.cepstra=20 --set lm_order=0"
 # 1. the digits preset's shape (20 MFCCs a 10 ms step, BiLSTM 64), as a character CTC model
 run so8k-digitshape --task sentences --data $ocean --epochs 100 --minutes 30 $at_fsdd --set features.stack=1 \

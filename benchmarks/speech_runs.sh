@@ -4,13 +4,7 @@
 #     flock /tmp/rnnkit-cpu.lock sh benchmarks/speech_runs.sh
 # Each run writes runs/NAME (results.json) and runs/NAME.log; a finished run is skipped.
 set -e
-fsdd=${FSDD:-../shared/data/fsdd}
-ocean=${SPEECHOCEAN:-../shared/data/speechocean762}
-run() {  # NAME ARGS...
-    name=$1; shift
-    [ -f runs/$name/results.json ] && return 0
-    /usr/bin/time -f "%e s wall" .venv/bin/rnnkit speech train --out runs/$name --restart "$@" > runs/$name.log 2>&1
-}
+. benchmarks/speech_run.sh  # fsdd, ocean, run NAME ARGS...
 run speech-digits --task digits --data $fsdd --minutes 2.5
 run speech-sentences --task sentences --data $ocean --minutes 15
 run speech-sentences-90 --task sentences --data $ocean --minutes 90 --epochs 300 --set augment.variants=2 \
