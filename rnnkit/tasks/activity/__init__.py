@@ -7,7 +7,7 @@ three-way fusion (:mod:`.dtw`), evaluation, the baseline and prediction (:mod:`.
 from .animate import animate
 from .data import ACTIONS, JOINTS, SUBSETS, SkeletonData, cross_subject, read_msr, read_skeleton
 from .dtw import DTW_FILE, DTWReference, dtw_distances, dtw_probs, fuse3
-from .logistic import LOGISTIC_FILE, Logistic, fuse
+from .logistic import LOGISTIC_FILE, Logistic
 from .predict import Predictor, answer_clips, baseline, evaluate, logistic_probs, statistics
 from .skeleton import AugmentConfig, SkeletonConfig, augment, features, normalise
 from .task import (
@@ -52,7 +52,6 @@ __all__ = [
     "dtw_probs",
     "evaluate",
     "features",
-    "fuse",
     "fuse3",
     "logistic_probs",
     "normalise",

@@ -95,9 +95,4 @@ def logistic_probs(
     return Logistic.fit(fit, labels, num_classes).probs(clips)
 
 
-def fuse(rnn: np.ndarray, logistic: np.ndarray, fusion: float) -> np.ndarray:
-    """(N, C), (N, C) -> (N, C): ``(1 - fusion) * rnn + fusion * logistic``."""
-    return (1 - fusion) * rnn + fusion * logistic
-
-
-__all__ = ["LOGISTIC_FILE", "Logistic", "fuse", "logistic_probs", "statistics"]
+__all__ = ["LOGISTIC_FILE", "Logistic", "logistic_probs", "statistics"]

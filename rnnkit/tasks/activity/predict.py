@@ -20,7 +20,7 @@ from ...train.cv import Splits
 from ...train.metrics import classification_scores
 from ...train.plots import plot_confusion
 from .data import clean, read_skeleton
-from .dtw import DTW_FILE, DTWReference, fuse3
+from .dtw import DTW_FILE, DTWReference
 from .logistic import LOGISTIC_FILE, Logistic, logistic_probs, statistics
 from .skeleton import features, normalise
 from .task import (
@@ -29,9 +29,9 @@ from .task import (
     SPLITS_FILE,
     Adapter,
     Inputs,
+    answer_clips,
     build_model,
     load_inputs,
-    predict_frames,
 )
 
 
@@ -50,33 +50,6 @@ def load_logistic(run_dir: str | Path, config) -> Logistic | None:
 def load_dtw(run_dir: str | Path, config) -> DTWReference | None:
     """The run's DTW reference clips (``dtw.npz``) if it fuses DTW (``config.dtw`` > 0)."""
     return DTWReference.load(Path(run_dir) / DTW_FILE) if config.dtw else None
-
-
-def answer_clips(
-    models: list,
-    clips: FeatureSequences,
-    logistic: Logistic | None = None,
-    fusion: float = 0.0,
-    progress: Callable[[int, int], None] | None = None,
-    *,
-    reference: DTWReference | None = None,
-    dtw: float = 0.0,
-    sharpness: float = 1.0,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(clip probabilities (C,), frame probabilities (T, C)) for each clip, in order: the models'
-    (:func:`predict_frames`), the clip's fused with ``logistic``'s and ``reference``'s DTW answer
-    when there are any, ``(1 - fusion - dtw) * RNN + fusion * logistic + dtw * DTW``; the frames
-    stay the RNN's."""
-    answers = list(predict_frames(models, clips, progress))
-    if (logistic is None and reference is None) or not answers:
-        return answers
-    rnn = np.stack([clip for clip, _ in answers])  # (N, C)
-    x = list(clips.features)
-    p_logistic = logistic.probs(x) if logistic is not None else None  # (N, C)
-    p_dtw = reference.probs(x, sharpness) if reference is not None else None  # (N, C)
-    fused = fuse3(rnn, p_logistic, p_dtw, fusion if logistic is not None else 0.0,
-                  dtw if reference is not None else 0.0)  # fmt: skip
-    return [(p, frames) for p, (_, frames) in zip(fused, answers)]
 
 
 def run_data(run_dir: str | Path, data: str | None = None, test: str | None = None):

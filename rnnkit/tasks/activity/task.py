@@ -310,19 +310,47 @@ def predict_frames(
     return [(p.mean(axis=0), p) for p in frames]
 
 
+def answer_clips(
+    models: list,
+    clips: FeatureSequences,
+    logistic: Logistic | None = None,
+    fusion: float = 0.0,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    reference: DTWReference | None = None,
+    dtw: float = 0.0,
+    sharpness: float = 1.0,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(clip probabilities (C,), frame probabilities (T, C)) for each clip, in order: the models'
+    (:func:`predict_frames`), the clip's fused with ``logistic``'s and ``reference``'s DTW answer
+    when there are any, ``(1 - fusion - dtw) * RNN + fusion * logistic + dtw * DTW``; the frames
+    stay the RNN's."""
+    answers = list(predict_frames(models, clips, progress))
+    if (logistic is None and reference is None) or not answers:
+        return answers
+    rnn = np.stack([clip for clip, _ in answers])  # (N, C)
+    x = list(clips.features)
+    p_logistic = logistic.probs(x) if logistic is not None else None  # (N, C)
+    p_dtw = reference.probs(x, sharpness) if reference is not None else None  # (N, C)
+    fused = fuse3(rnn, p_logistic, p_dtw, fusion if logistic is not None else 0.0,
+                  dtw if reference is not None else 0.0)  # fmt: skip
+    return [(p, frames) for p, (_, frames) in zip(fused, answers)]
+
+
 def scored_probs(
     config: ActivityConfig, models: list[nn.Module], data: ActivityData, run_dir: Path
 ) -> np.ndarray:
     """(N, C): the test clips' probabilities, the models' mean, fused with the run's saved logistic
     when ``config.fusion`` > 0 and its DTW reference when ``config.dtw`` > 0 (what evaluate and
     predict give)."""
-    probs = np.stack([clip for clip, _ in predict_frames(models, data.test)])  # (N, C)
-    if not config.fusion and not config.dtw:
-        return probs
-    clips, run_dir = list(data.test.features), Path(run_dir)
-    logistic = Logistic.load(run_dir / LOGISTIC_FILE).probs(clips) if config.fusion else None
-    dtw = DTWReference.load(run_dir / DTW_FILE).probs(clips, config.dtw_sharpness) if config.dtw else None
-    return fuse3(probs, logistic, dtw, config.fusion, config.dtw)
+    run_dir = Path(run_dir)
+    logistic = Logistic.load(run_dir / LOGISTIC_FILE) if config.fusion else None
+    reference = DTWReference.load(run_dir / DTW_FILE) if config.dtw else None
+    answers = answer_clips(
+        models, data.test, logistic, config.fusion,
+        reference=reference, dtw=config.dtw, sharpness=config.dtw_sharpness,
+    )  # fmt: skip
+    return np.stack([clip for clip, _ in answers])  # (N, C)
 
 
 # -- the run template -------------------------------------------------------------------------------
