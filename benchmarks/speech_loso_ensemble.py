@@ -7,37 +7,21 @@ each member reads the recordings at its own features. Nothing is trained.
     python benchmarks/speech_loso_ensemble.py --data ../shared/data/fsdd runs/split60-none runs/split60-init
 
 Prints, per fold and as the mean over folds, each member's and the ensemble's validation and test
-accuracy (the members' best weights, as their runs scored them).
+accuracy (the members' best weights, as their runs scored them). ``rnnkit speech ensemble RUN...
+--out ENS`` then ``rnnkit speech evaluate ENS`` gives the ensemble's figures as a product run.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 
-from rnnkit.audio import AugmentConfig
-from rnnkit.models.sequence import probabilities
 from rnnkit.tasks.speech import data as corpora
-from rnnkit.tasks.speech import task as speech
-from rnnkit.tasks.speech.scoring import EVAL_BATCH, EVAL_STEPS
+from rnnkit.tasks.speech import ensemble
 from rnnkit.train import folds
-from rnnkit.train.cv import Splits, mean_sd
-
-
-def fold_probabilities(fold: Path, data: str, corpus: corpora.Fsdd) -> tuple[dict, Splits]:
-    """One member's (N, 10) probabilities on its fold's validation and test recordings."""
-    model, config = speech.RUNS.load_model(fold, speech.build_model)
-    splits = Splits.load(fold / folds.SPLITS_FILE)
-    # scoring reads no training recording: no perturbed voices to make
-    prepared = speech.prepare(dataclasses.replace(config, augment=AugmentConfig()), data, corpus, splits)
-    parts = {"validation": prepared.validation, "test": prepared.test}
-    return {
-        name: np.stack(probabilities([model], part, None, EVAL_BATCH, EVAL_STEPS))
-        for name, part in parts.items()
-    } | {name + "_labels": part.labels for name, part in parts.items()}, splits
+from rnnkit.train.cv import mean_sd
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,12 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         members = []
         for run in args.runs:
             fold = Path(run) / folds.FOLDS / f"{k:02d}" if loso else Path(run)
-            member, splits = fold_probabilities(fold, args.data, corpus)
+            member = ensemble.part_probabilities(fold, args.data, corpus)
             members.append(member)
             if len(members) > 1:  # the same recordings in the same order, or the mean means nothing
                 for part in ("validation", "test"):
                     np.testing.assert_array_equal(member[part + "_labels"], members[0][part + "_labels"])
-        speakers.append(splits.names[0] if loso else "recordings 0-4")
+        speakers.append(member["name"])
         for part in ("validation", "test"):
             labels = members[0][part + "_labels"]
             each = [m[part] for m in members] + [np.mean([m[part] for m in members], axis=0)]

@@ -33,7 +33,7 @@ OPTIONS = (SPEAKER, INIT, *common.BUDGETED_TRAINING)
 FORMATS = ("pretty", "json")
 TASK = TaskCommand(
     "speech",
-    ("train", "evaluate", "predict"),
+    ("train", "evaluate", "predict", "ensemble"),
     data_help="the corpus folder: fsdd/ (digits, strings) or speechocean762/ (sentences); default: "
     "$RNNKIT_DATA/fsdd or $RNNKIT_DATA/speechocean762",
 )
@@ -73,6 +73,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("--beam", type=int, help="beam width of the beam decoders (default: the run's)")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    ensemble = sub.add_parser(
+        "ensemble",
+        help="join finished --task digits runs into one that answers with the mean of their "
+        "probabilities (each member at its own features); evaluate, predict and serve read it as a run",
+    )
+    ensemble.add_argument("runs", nargs="+", metavar="RUN", help="finished digits runs (all --loso, or none)")
+    ensemble.add_argument(
+        "--out", required=True, help="the new ensemble's directory (the runs are copied into it)"
+    )
+    ensemble.set_defaults(func=cmd_ensemble)
 
     predict = TASK.add_run_command(sub, "predict", "transcribe audio files (also: rnnkit speech RUN FILE...)")
     add_inputs(
@@ -146,6 +157,15 @@ def _print_scores(results: dict, task: str) -> None:
             print(f"{name[5:]:>12s}: {what} {value['wer']:.2%}{cer}  exact {value['exact']:.2%}")
 
 
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from ..tasks.speech import ensemble
+
+    members = ensemble.create(args.runs, args.out)
+    print(f"ensemble of {len(members)} runs in {args.out}: rnnkit speech evaluate {args.out}; "
+          f"rnnkit speech {args.out} FILE...")  # fmt: skip
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..tasks.speech.predict import evaluate
 
@@ -154,6 +174,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if result["folds"]:
             print(f"held out {fold['name']}:")
         _print_scores(fold, fold["task"])
+        if "members" in fold:
+            each = ", ".join(f"{m['test_accuracy']:.2%}" for m in fold["members"])
+            print(
+                f"validation accuracy {fold['validation_accuracy']:.2%}; the members' test accuracy: {each}"
+            )
+    if "test_accuracy_mean" in result:
+        mean, sd = result["test_accuracy_mean"], result["test_accuracy_sd"]
+        print(f"leave-one-speaker-out test_accuracy {mean:.2%} +- {sd:.2%} (mean +- sd over speakers)")
     return 0
 
 

@@ -4,13 +4,15 @@
 features, runs the model through the one inference loop and decodes: a digit and its
 probabilities (``digits``), or a transcript by greedy or prefix beam search, with the LM of the run
 when the beam is wider than 1. A file that cannot be read is answered by an error in its place;
-the others are answered all the same, in order.
+the others are answered all the same, in order. An ensemble of digits runs (:mod:`.ensemble`)
+answers with the mean of its members' probabilities, each member reading the file at its own
+features.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -21,20 +23,38 @@ from ...data.sequences import FeatureSequences
 from ...decode.ctc import greedy
 from ...errors import InputError
 from ...train import folds
-from ...train.cv import Splits
+from ...train.cv import Splits, mean_sd
 from ...train.plots import save_png
+from . import ensemble
 from .scoring import load_lm
 from .task import RUNS, SpeechConfig, build_model, decode, outputs, prepare, score
 
 
 class Predictor:
-    def __init__(self, model, config: SpeechConfig, lm=None) -> None:
+    """Answers audio with ``model`` (``config``: its features, task and decoding); ``others``: the
+    further (model, config) members of a digits ensemble, whose probabilities are averaged with it."""
+
+    def __init__(self, model, config: SpeechConfig, lm=None, others: Sequence[tuple[Any, SpeechConfig]] = ()):
         self.model, self.config, self.lm = model.eval(), config, lm
+        self.others = [(m.eval(), c) for m, c in others]
+        if self.others and any(c.task != "digits" for c in (config, *(c for _, c in self.others))):
+            raise ValueError("only --task digits runs answer together (the mean of their probabilities)")
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> Predictor:
+        """The run at ``run_dir``, or the ensemble there (``rnnkit speech ensemble``)."""
+        if ensemble.is_ensemble(run_dir):
+            (model, config), *others = ensemble.load(run_dir)
+            return cls(model, config, None, others)
         model, config = RUNS.load_model(run_dir, build_model)
         return cls(model, config, load_lm(config, Path(run_dir)))
+
+    @staticmethod
+    def _member(model, config: SpeechConfig, sources: list) -> list[np.ndarray]:
+        """A further member's probabilities for ``sources`` (each read once already, so readable)."""
+        feats = config.features
+        waves = [read_audio(source, feats.sample_rate, feats.max_seconds, name="audio") for source in sources]
+        return outputs(model, FeatureSequences([features(w, feats) for w in waves]))
 
     def __call__(
         self,
@@ -63,6 +83,9 @@ class Predictor:
         if not inputs:
             return answers
         out = outputs(self.model, FeatureSequences(inputs), progress)
+        if self.others:
+            sources = [entries[k][1] for k, answer in enumerate(answers) if "error" not in answer]
+            out = list(np.mean([out, *(self._member(m, c, sources) for m, c in self.others)], axis=0))
         width = beam if beam is not None else config.beam
         step = config.features.step_seconds * config.model.time_stride  # one output step's seconds
         for i, x, o in zip(where, inputs, out):
@@ -85,9 +108,12 @@ class Predictor:
 
 def evaluate(run_dir: str | Path, data: str | Path | None, beam: int | None = None) -> dict[str, Any]:
     """The run's test scores again, from its best weights, on the same test part; for a
-    leave-one-speaker-out run, each fold's (``folds``) beside the first fold's details."""
-    results = []
+    leave-one-speaker-out run, each fold's (``folds``) beside the first fold's details, and the
+    folds' mean accuracy (digits). An ensemble is scored by the mean of its members' probabilities."""
     start = time.perf_counter()
+    if ensemble.is_ensemble(run_dir):
+        return _with_folds(ensemble.evaluate(run_dir, data), start)
+    results = []
     for member in folds.members(RUNS, run_dir):
         model, config = RUNS.load_model(member, build_model)
         if beam is not None:
@@ -97,8 +123,20 @@ def evaluate(run_dir: str | Path, data: str | Path | None, beam: int | None = No
         results.append(
             {**result, "sizes": prepared.sizes, "task": config.task, "name": prepared.splits.name(0)}
         )
-    first = results[0]
-    return {**first, "folds": results if len(results) > 1 else [], "seconds": time.perf_counter() - start}
+    return _with_folds(results, start)
+
+
+def _with_folds(results: list[dict[str, Any]], start: float) -> dict[str, Any]:
+    """The first fold's scores, every fold's (when there are several) and their mean accuracy."""
+    summary = {
+        **results[0],
+        "folds": results if len(results) > 1 else [],
+        "seconds": time.perf_counter() - start,
+    }
+    if len(results) > 1 and "test_accuracy" in results[0]:
+        mean, sd = mean_sd([r["test_accuracy"] for r in results])
+        summary["test_accuracy_mean"], summary["test_accuracy_sd"] = mean, sd
+    return summary
 
 
 def plot_alignment(answer: dict[str, Any], config: SpeechConfig, path: str | Path | BinaryIO) -> None:
