@@ -22,6 +22,7 @@ from rnnkit.models.sequence import SequenceModel, SequenceModelConfig, make_step
 from rnnkit.tasks.speech import data as corpora
 from rnnkit.tasks.speech import task as speech
 from rnnkit.train import TrainConfig, seed_everything
+from rnnkit.train.cv import fixed_split
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -63,15 +64,17 @@ def fake_speechocean(root: Path) -> Path:
     rng = np.random.default_rng(1)
     base = root / "speechocean762"
     sentences = ["AB C", "BA", "CAB", "C B A", "AC", "BC A", "ABC", "CA B"]
+    read = {"train": sentences, "test": ["ab c!", "CB", "BAC", "A B C", "CC A", "B CA", "AAB", "C BA"]}
     for part, speakers in (("train", ["0001", "0002", "0003", "0004"]), ("test", ["0009"])):
         (base / part).mkdir(parents=True)
         text, scp, utt2spk = [], [], []
         for s, speaker in enumerate(speakers):
+            sentences = read[part]  # the test speaker's first sentence is a training one, written otherwise
             for k, sentence in enumerate(sentences):
                 utt = f"{speaker}{k:04d}"
                 path = Path("audio") / f"SPEAKER{speaker}" / f"{utt}.opus"
                 (base / path).parent.mkdir(parents=True, exist_ok=True)
-                sf.write(base / path, spoken(sentence, rng), 16000,
+                sf.write(base / path, spoken(corpora.normalize_text(sentence), rng), 16000,
                          format="OGG", subtype="OPUS")  # fmt: skip
                 text.append(f"{utt}\t{sentence.lower() if s % 2 else sentence}")
                 scp.append(f"{utt} {path}")
@@ -232,9 +235,10 @@ def test_speechocean_reader_validation_speakers_and_sentences_run(tmp_path, caps
     )
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, batch_size=4, lr=1e-2))
     results = speech.train(config, base, tmp_path / "run")
-    assert results["sizes"] == {"train": 24, "validation": 8, "test": 8}  # validation: a whole speaker
+    # validation: a whole speaker; the training speakers' "AB C" is a test sentence: left out
+    assert results["sizes"] == {"train": 21, "validation": 7, "test": 8}
     said = capsys.readouterr().err  # reading thousands of files takes a minute: it says so first
-    assert "reading 24 training recordings of speechocean762 ..." in said
+    assert "reading 21 training recordings of speechocean762 ..." in said
     assert "reading 8 test recordings of speechocean762 ..." in said
     assert (tmp_path / "run" / speech.LM_FILE).is_file()
     for name in ("test_greedy", "test_beam4", "test_beam4+lm"):
@@ -260,6 +264,30 @@ def test_sentences_get_perturbed_voices_of_training_speakers_only(tmp_path):
     assert plain.train.variants == [] and plain.sizes == data.sizes
     for x, y in zip(plain.test.features, data.test.features):  # the test part is never perturbed
         np.testing.assert_array_equal(x, y)
+
+
+def test_speechocean_training_never_reads_a_test_sentence(tmp_path):
+    """The corpus's split is by speaker, yet some sentences are read on both sides: the training
+    and validation utterances of a sentence the test reads (up to case and punctuation) are left
+    out, and a saved split that has them is refused."""
+    base = fake_speechocean(tmp_path)
+    config = quick("sentences", validation_share=0.25, masks=MaskConfig())
+    data = speech.prepare(config, base)
+    split = data.splits[0]
+    everything = [
+        *corpora.read_speechocean(base, "train").texts,
+        *corpora.read_speechocean(base, "test").texts,
+    ]
+    heard = {everything[i] for i in split.test}
+    learnt = [everything[i] for i in np.concatenate([split.train, split.validation])]
+    assert "AB C" in heard and "AB C" not in learnt and len(learnt) == 32 - 4
+    assert data.sizes == {"train": 21, "validation": 7, "test": 8}
+    assert corpora.check_disjoint(learnt, heard, "sentences") is None
+    leaky = dataclasses.replace(
+        data.splits, splits=[dataclasses.replace(split, train=np.arange(split.test.min()))]
+    )  # every training utterance, as a run made before this check would have saved it
+    with pytest.raises(DataError, match="test sentences also occur in training"):
+        speech.prepare(config, base, splits=leaky)
 
 
 def test_speechocean_refuses_a_speaker_in_both_parts(tmp_path):
@@ -298,6 +326,17 @@ def test_real_speechocean_speakers_are_apart():
     test = corpora.read_speechocean(SHARED / "speechocean762", "test")
     assert len(train.ids) == len(test.ids) == 2500
     assert not set(train.speakers) & set(test.speakers)
+    # the corpus reads some sentences on both sides: a run's split leaves those out of training
+    texts, n = [*train.texts, *test.texts], 5000
+    config = speech.preset("sentences")
+    full = fixed_split(
+        np.arange(2500, n), n, None, np.array([*train.speakers, *test.speakers]), config.split_seed,
+        config.validation_share,
+    )  # fmt: skip
+    split = speech._without_test_sentences(full, texts)[0]
+    learnt = [texts[i] for i in np.concatenate([split.train, split.validation])]
+    corpora.check_disjoint(learnt, [texts[i] for i in split.test], "sentences")
+    assert 0 < 2500 - len(learnt) < 100 and len(split.test) == 2500
     corpora.check_disjoint(train.speakers, test.speakers, "speakers")
 
 

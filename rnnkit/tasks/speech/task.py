@@ -305,14 +305,19 @@ def _prepare_sentences(config: SpeechConfig, data: str | Path | None, splits: Sp
     )  # fmt: skip
     n, first_test = len(everything.ids), len(train_part.ids)
     speakers = np.array(everything.speakers)
-    splits = splits or fixed_split(
-        np.arange(first_test, n), n, None, speakers, config.split_seed, config.validation_share,
-        SPEECHOCEAN_SOURCE, "test speakers",
+    splits = splits or _without_test_sentences(
+        fixed_split(
+            np.arange(first_test, n), n, None, speakers, config.split_seed, config.validation_share,
+            SPEECHOCEAN_SOURCE, "test speakers",
+        ),
+        everything.texts,
     )  # fmt: skip
     splits.check_source(n, SPEECHOCEAN_SOURCE, folds.SPLITS_FILE)
     split = splits[0]
     learnt = np.concatenate([split.train, split.validation])
     corpora.check_disjoint(speakers[learnt], speakers[split.test], "speakers")
+    texts = everything.texts  # normalised: upper case, no punctuation
+    corpora.check_disjoint([texts[i] for i in learnt], [texts[i] for i in split.test], "sentences")
     corpora.check_disjoint(speakers[split.train], speakers[split.validation], "speakers (validation)")
     rate = config.features.sample_rate
 
@@ -354,6 +359,20 @@ def _prepare_sentences(config: SpeechConfig, data: str | Path | None, splits: Sp
         lm_sentences,
         sizes,
     )
+
+
+def _without_test_sentences(splits: Splits, texts: list[str]) -> Splits:
+    """The split less its training and validation utterances of a sentence that the test reads:
+    speechocean762's split is by speaker, yet some sentences are read on both sides (the test must
+    be disjoint from training in its outputs too). ``texts`` are normalised (case, punctuation)."""
+    split = splits[0]
+    heard = {texts[i] for i in split.test}
+
+    def unheard(part: np.ndarray) -> np.ndarray:
+        return np.array([i for i in part if texts[i] not in heard], dtype=np.int64)
+
+    kept = dataclasses.replace(split, train=unheard(split.train), validation=unheard(split.validation))
+    return dataclasses.replace(splits, splits=[kept])
 
 
 def _variants(corpus: corpora.Fsdd, positions: np.ndarray, config: SpeechConfig) -> list:
