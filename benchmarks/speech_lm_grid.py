@@ -3,6 +3,8 @@ part (never the test), then score the test part with the choice.
 
     python benchmarks/speech_lm_grid.py runs/speech-sentences --data ../shared/data/speechocean762
 
+It reads the run's ``lm.json``: after ``rnnkit speech lm RUN --text FILE``, the LM with that text.
+
 Prints the validation CER of greedy, beam without LM and each (weight, bonus) with the LM, then
 the test scores of the best pair (as ``rnnkit speech evaluate`` would with those settings).
 """
@@ -15,6 +17,7 @@ import time
 from pathlib import Path
 
 from rnnkit.tasks.speech import task as speech
+from rnnkit.tasks.speech.scoring import load_lm
 from rnnkit.train.cv import Splits
 
 
@@ -26,7 +29,7 @@ def main() -> None:
     parser.add_argument("--bonuses", default="0,0.5,1,1.5")
     args = parser.parse_args()
     model, config = speech.RUNS.load_model(args.run, speech.build_model)
-    lm = speech._lm(config, Path(args.run))
+    lm = load_lm(config, Path(args.run))
     data = speech.prepare(config, args.data, splits=Splits.load(Path(args.run) / "splits.json"))
     references = [config.transcript(t) for t in data.validation.targets]
     out = speech.outputs(model, data.validation)

@@ -33,7 +33,7 @@ OPTIONS = (SPEAKER, INIT, *common.BUDGETED_TRAINING)
 FORMATS = ("pretty", "json")
 TASK = TaskCommand(
     "speech",
-    ("train", "evaluate", "predict", "ensemble"),
+    ("train", "evaluate", "predict", "ensemble", "lm"),
     data_help="the corpus folder: fsdd/ (digits, strings) or speechocean762/ (sentences); default: "
     "$RNNKIT_DATA/fsdd or $RNNKIT_DATA/speechocean762",
 )
@@ -84,6 +84,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--out", required=True, help="the new ensemble's directory (the runs are copied into it)"
     )
     ensemble.set_defaults(func=cmd_ensemble)
+
+    lm = TASK.add_run_command(
+        sub,
+        "lm",
+        "refit a sentences run's character LM on its training transcripts and more text (one sentence "
+        "a line; lines holding a validation or test sentence are left out); the acoustic model is unchanged",
+        data=True,
+    )
+    lm.add_argument(
+        "--text",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="a UTF-8 text file, one sentence a line",
+    )
+    lm.add_argument("--weight", type=float, help="the LM's weight in the beam search (default: the run's)")
+    lm.add_argument("--bonus", type=float, help="the per-symbol bonus with the LM (default: the run's)")
+    lm.set_defaults(func=cmd_lm)
 
     predict = TASK.add_run_command(sub, "predict", "transcribe audio files (also: rnnkit speech RUN FILE...)")
     add_inputs(
@@ -163,6 +181,20 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     members = ensemble.create(args.runs, args.out)
     print(f"ensemble of {len(members)} runs in {args.out}: rnnkit speech evaluate {args.out}; "
           f"rnnkit speech {args.out} FILE...")  # fmt: skip
+    return 0
+
+
+def cmd_lm(args: argparse.Namespace) -> int:
+    from ..tasks.speech import lmtext
+
+    print(f"reading {', '.join(args.text)} ...", file=sys.stderr, flush=True)
+    record = lmtext.refit(args.run, args.text, args.data, args.weight, args.bonus)
+    print(
+        f"character {record['order']}-gram LM of {args.run}: {record['transcripts']:,} training transcripts "
+        f"and {record['kept']:,} of {record['sentences']:,} sentences ({record['left_out']:,} left out: they "
+        f"hold a validation or test sentence); weight {record['lm_weight']}, bonus {record['bonus']}"
+    )
+    common.print_run(Path(args.run), lm="lm.json", sources="lm_sources.json")
     return 0
 
 

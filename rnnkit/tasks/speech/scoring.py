@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .task import SpeechConfig, SpeechData
 
 LM_FILE = "lm.json"  # a CTC run's character n-gram, learned from its training transcripts
+LM_SOURCES_FILE = "lm_sources.json"  # what else it read (rnnkit speech lm --text; lmtext.py)
 EVAL_BATCH, EVAL_STEPS = 64, 40_000  # inference batches: at most 64 utterances, 40,000 frames
 
 
@@ -97,4 +98,14 @@ def load_lm(config: SpeechConfig, run_dir: Path | None) -> CharNgram | None:
     return CharNgram.load(path) if path.is_file() else None
 
 
-__all__ = ["EVAL_BATCH", "EVAL_STEPS", "LM_FILE", "decode", "error_rates", "load_lm", "outputs", "score"]
+__all__ = [
+    "EVAL_BATCH",
+    "EVAL_STEPS",
+    "LM_FILE",
+    "LM_SOURCES_FILE",
+    "decode",
+    "error_rates",
+    "load_lm",
+    "outputs",
+    "score",
+]

@@ -36,7 +36,17 @@ from ...train.cv import Splits, fixed_split, leave_one_group_out
 from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
 from . import data as corpora
 from .augmented import MaskedSequences, training_sequences, voice_variants
-from .scoring import EVAL_BATCH, EVAL_STEPS, LM_FILE, decode, error_rates, load_lm, outputs, score
+from .scoring import (
+    EVAL_BATCH,
+    EVAL_STEPS,
+    LM_FILE,
+    LM_SOURCES_FILE,
+    decode,
+    error_rates,
+    load_lm,
+    outputs,
+    score,
+)
 
 TASKS = ("digits", "strings", "sentences")
 
@@ -157,7 +167,7 @@ RUNS = RunKind(
     PRESETS,
     may_change=("train.epochs", "train.time_limit", "beam", "lm_weight", "bonus"),
     from_data=("model.input_size", "model.num_classes"),
-    files=(LM_FILE, RESULTS_FILE, folds.SPLITS_FILE),
+    files=(LM_FILE, LM_SOURCES_FILE, RESULTS_FILE, folds.SPLITS_FILE),
     folders=(folds.FOLDS,),
 )
 
@@ -291,9 +301,9 @@ def prepare(
     return SpeechData(splits, train_set, datasets[1], datasets[2], texts, seconds, lm_sentences, sizes)
 
 
-def _prepare_sentences(config: SpeechConfig, data: str | Path | None, splits: Splits | None) -> SpeechData:
-    """speechocean762's train and test parts as one list of utterances (train first); its test
-    part is the split's test, and validation whole training speakers (rnnkit.train.cv.fixed_split)."""
+def speechocean_utterances(data: str | Path | None) -> tuple[corpora.Utterances, int]:
+    """speechocean762's train and test parts as one list of utterances (train first), and where
+    the test part starts."""
     train_part = corpora.read_speechocean(data, "train")
     test_part = corpora.read_speechocean(data, "test")
     corpora.check_disjoint(train_part.speakers, test_part.speakers, "speakers")
@@ -303,7 +313,14 @@ def _prepare_sentences(config: SpeechConfig, data: str | Path | None, splits: Sp
             (test_part.ids, test_part.speakers, test_part.texts, test_part.paths),
         ))
     )  # fmt: skip
-    n, first_test = len(everything.ids), len(train_part.ids)
+    return everything, len(train_part.ids)
+
+
+def _prepare_sentences(config: SpeechConfig, data: str | Path | None, splits: Splits | None) -> SpeechData:
+    """speechocean762's utterances (:func:`speechocean_utterances`); its test part is the split's
+    test, and validation whole training speakers (rnnkit.train.cv.fixed_split)."""
+    everything, first_test = speechocean_utterances(data)
+    n = len(everything.ids)
     speakers = np.array(everything.speakers)
     splits = splits or _without_test_sentences(
         fixed_split(
@@ -501,5 +518,6 @@ __all__ = [
     "pretrained_encoder",
     "resolved",
     "score",
+    "speechocean_utterances",
     "train",
 ]
