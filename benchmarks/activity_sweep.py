@@ -28,10 +28,7 @@ probabilities (:func:`rnnkit.tasks.activity.dtw_probs`: a softmax of minus each 
 distance over the clip's median of them) against the same run's training clips; ``--dtw-window``
 bands DTW (aeon's window, a fraction of the length; default the full window, as the baseline).
 ``--dtw-sharpness 2,4,8`` scores each triple with a DTW weight once per sharpness s (the softmax's
-scale is the median over s; default 1), each row labelled ``A:B:C/s``. ``--statistics
-NAME=KEY=VALUE,...`` (repeatable; keys of :class:`rnnkit.tasks.activity.StatisticsConfig`, such as
-``angles=true,distances=true,pyramid=true``; ``base=`` for none) scores every weight once per such
-logistic, the RNN and DTW unchanged, each row labelled ``VARIANT NAME WEIGHTS``.
+scale is the median over s; default 1), each row labelled ``A:B:C/s``.
 """
 
 from __future__ import annotations
@@ -47,7 +44,6 @@ from rnnkit.config import apply_overrides
 from rnnkit.tasks import activity
 from rnnkit.tasks.activity.data import read_msr
 from rnnkit.tasks.activity.dtw import dtw_distances, dtw_probs
-from rnnkit.tasks.activity.logistic import StatisticsConfig
 from rnnkit.tasks.activity.task import RUNS, ActivityRecipe, build_model, load_inputs, predict_frames
 from rnnkit.train import checkpoint as ckpt
 from rnnkit.train.cv import Split, Splits
@@ -95,19 +91,18 @@ def fused(
     weights: list[tuple[float, ...]],
     window: float | None = None,
     dtw_cache: dict | None = None,
-    statistics: list[StatisticsConfig | None] = (None,),
-) -> list[list[float]]:
-    """The held-out subject's accuracy of ``a * RNN + b * logistic + c * DTW`` for each logistic
-    of ``statistics`` (what it reads of a clip; None: the features alone) and each ``(a, b)``,
-    ``(a, b, c)`` or ``(a, b, c, s)`` in ``weights`` (s: :func:`dtw_probs`'s sharpness, default 1),
-    (len(statistics), len(weights)): the run's model at its last epoch, the logistic and the DTW
-    neighbours of the run's training clips. ``dtw_cache`` keeps the DTW distances of a subject's
-    clips for the next run on the same clips (DTW does not depend on the RNN's seed)."""
+) -> list[float]:
+    """The held-out subject's accuracy of ``a * RNN + b * logistic + c * DTW`` for each ``(a, b)``,
+    ``(a, b, c)`` or ``(a, b, c, s)`` in ``weights`` (s: :func:`dtw_probs`'s sharpness, default 1):
+    the run's model at its last epoch, the logistic and the DTW neighbours of the run's training
+    clips. ``dtw_cache`` keeps the DTW distances of a subject's clips for the next run on the same
+    clips (DTW does not depend on the RNN's seed)."""
     run = out / name / subset / f"s{held:02d}"
     model, config = RUNS.load_model(run, build_model, ckpt.LAST)
     data = load_inputs(inputs, config, Splits.load(run / activity.SPLITS_FILE))
     rnn = np.stack([clip for clip, _ in predict_frames([model], data.validation)])  # (N, C)
     train, held_out = list(data.train.features), list(data.validation.features)
+    logistic = activity.logistic_probs(train, data.train.labels, held_out, rnn.shape[1])  # (N, C)
     dtw = {}  # sharpness -> (N, C)
     for sharpness in {w[3] if len(w) > 3 else 1.0 for w in weights if len(w) > 2 and w[2]}:
         key = (subset, held, repr(config.skeleton), window)
@@ -117,13 +112,10 @@ def fused(
         dtw[sharpness] = dtw_probs(cache[key], data.train.labels, rnn.shape[1], sharpness)
     labels = data.validation.labels
     scores = []
-    for config in statistics:
-        logistic = activity.logistic_probs(train, data.train.labels, held_out, rnn.shape[1], config)
-        scores.append([])
-        for w in weights:
-            answers = [rnn, logistic, dtw.get(w[3] if len(w) > 3 else 1.0)]
-            mixed = sum(wi * p for wi, p in zip(w[:3], answers) if wi)  # (N, C)
-            scores[-1].append(float((mixed.argmax(axis=1) == labels).mean()))
+    for w in weights:
+        answers = [rnn, logistic, dtw.get(w[3] if len(w) > 3 else 1.0)]
+        mixed = sum(wi * p for wi, p in zip(w[:3], answers) if wi)  # (N, C)
+        scores.append(float((mixed.argmax(axis=1) == labels).mean()))
     return scores
 
 
@@ -138,13 +130,6 @@ def main() -> None:
     parser.add_argument("--fuse3", default="", metavar="A:B:C,...", help="RNN:logistic:DTW weights")
     parser.add_argument("--dtw-window", type=float, default=None, help="aeon's DTW window (default: full)")
     parser.add_argument("--dtw-sharpness", default="1", metavar="S,S,...", help="DTW tau = median / S")
-    parser.add_argument(
-        "--statistics",
-        action="append",
-        default=[],
-        metavar="NAME=KEY=VALUE,...",
-        help="score the fusion once per such logistic (StatisticsConfig's keys)",
-    )
     parser.add_argument("--out", default="runs/act-sweep")
     args = parser.parse_args()
     inputs = activity.Inputs("msr", args.data)
@@ -194,29 +179,23 @@ def main() -> None:
             weights.append((*parts, s))
             labels.append(triple if not parts[2] or sharpness == [1.0] else f"{triple}/{s:g}")
     names = [spec.partition("=")[0] for spec in args.variant]
-    logistics = [spec.partition("=") for spec in args.statistics]  # (NAME, "=", KEY=VALUE,...)
-    kinds = [name for name, _, _ in logistics] or [""]
-    configs = [apply_overrides(StatisticsConfig(), [o for o in s.split(",") if o]) for *_, s in logistics]
-    configs = configs or [None]
     if weights:
         cache, out = {}, Path(args.out)
         fusion = np.array(
             [
                 [
-                    [fused(out, n, s, v, inputs, weights, args.dtw_window, cache, configs) for v in SUBJECTS]
+                    [fused(out, n, s, v, inputs, weights, args.dtw_window, cache) for v in SUBJECTS]
                     for s in args.subsets
                 ]
                 for n in names
             ]
-        ).mean(axis=2)  # (variants, subsets, logistics, weights): the mean over the held-out subjects
-        for j, kind in enumerate(kinds):
-            for i, name in enumerate([*names, "mean"]):
-                per = (fusion[i] if i < len(names) else fusion.mean(axis=0))[:, j]  # (subsets, weights)
-                for k, weight in enumerate(labels):
-                    row = per[:, k]
-                    label = " ".join(part for part in (name, kind, weight) if part)
-                    scores = "".join(f"{a:8.2%}" for a in row)
-                    print(f"{label:24s}{scores}{row.mean():8.2%}", flush=True)
+        ).mean(axis=2)  # (variants, subsets, weights): the mean over the held-out subjects
+        for i, name in enumerate([*names, "mean"]):
+            per = fusion[i] if i < len(names) else fusion.mean(axis=0)  # (subsets, weights)
+            for k, weight in enumerate(labels):
+                row = per[:, k]
+                label = f"{name} {weight}"
+                print(f"{label:24s}" + "".join(f"{a:8.2%}" for a in row) + f"{row.mean():8.2%}", flush=True)
 
 
 if __name__ == "__main__":

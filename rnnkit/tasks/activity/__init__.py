@@ -7,7 +7,7 @@ three-way fusion (:mod:`.dtw`), evaluation, the baseline and prediction (:mod:`.
 from .animate import animate
 from .data import ACTIONS, JOINTS, SUBSETS, SkeletonData, cross_subject, read_msr, read_skeleton
 from .dtw import DTW_FILE, DTWReference, dtw_distances, dtw_probs, fuse3
-from .logistic import LOGISTIC_FILE, Logistic, StatisticsConfig
+from .logistic import LOGISTIC_FILE, Logistic
 from .predict import Predictor, answer_clips, baseline, evaluate, logistic_probs, statistics
 from .skeleton import AugmentConfig, SkeletonConfig, augment, features, normalise
 from .task import (
@@ -42,7 +42,6 @@ __all__ = [
     "Predictor",
     "SkeletonConfig",
     "SkeletonData",
-    "StatisticsConfig",
     "animate",
     "answer_clips",
     "augment",

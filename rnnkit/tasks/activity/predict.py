@@ -86,14 +86,13 @@ def evaluate(
 
 
 def baseline(run_dir: str | Path, data: str | None = None, test: str | None = None) -> dict[str, Any]:
-    """:func:`logistic_probs` on the run's split, reading what the run's ``statistics`` say: it
-    trains on the training and validation parts (it chooses no epoch), scores the same test part."""
-    config, adapter, prepared = run_data(run_dir, data, test)
+    """:func:`logistic_probs` on the run's split: it trains on the training and validation parts
+    (it chooses no epoch), scores the same test part."""
+    _, adapter, prepared = run_data(run_dir, data, test)
     start = time.perf_counter()
     fit = [*prepared.train.features, *prepared.validation.features]
     y = np.concatenate([prepared.train.labels, prepared.validation.labels])
-    test_clips = list(prepared.test.features)
-    probs = logistic_probs(fit, y, test_clips, len(adapter.classes), config.statistics)
+    probs = logistic_probs(fit, y, list(prepared.test.features), len(adapter.classes))
     result = classification_scores(probs, prepared.test.labels, adapter.classes)
     return {"accuracy": result["accuracy"], "tested": len(probs), "seconds": time.perf_counter() - start}
 

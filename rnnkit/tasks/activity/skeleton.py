@@ -60,7 +60,6 @@ ANGLES = [(a, b) for a, (_, end) in enumerate(BONES) for b, (start, _) in enumer
 # each joint's mirror image: right <-> left, the joints of the body's middle stay
 MIRROR = [JOINTS.index(n.replace("right", "@").replace("left", "right").replace("@", "left")) for n in JOINTS]
 CENTRES = ("frame", "first", "none")
-PAIRS = [(int(i), int(j)) for i, j in zip(*np.triu_indices(len(JOINTS), k=1))]  # every i < j: 190
 
 
 @dataclass
@@ -163,35 +162,22 @@ def features(P: np.ndarray, config: SkeletonConfig) -> np.ndarray:
     parts = [x]
     if config.velocity:
         parts.append(np.diff(x, axis=0, prepend=x[:1]))  # (T, 3J), zero at t = 1
-    if config.bones:
+    if config.bones or config.angles:
         parent, child = np.array(BONES).T  # (19,) each
-        parts.append((P[:, child] - P[:, parent]).reshape(T, -1))  # (T, 57)
+        bone = P[:, child] - P[:, parent]  # (T, 19, 3)
+    if config.bones:
+        parts.append(bone.reshape(T, -1))  # (T, 57)
     if config.direction:
         path = P[:, list(PATHS[config.path])]  # (T, Jp, 3)
         v = np.diff(path, axis=0, prepend=path[:1])  # (T, Jp, 3), zero at t = 1
         speed = np.sqrt((v**2).sum(axis=-1, keepdims=True) + config.direction_eps**2)  # (T, Jp, 1)
         parts.append((v / speed).reshape(T, -1))  # (T, 3 Jp)
     if config.angles:
-        parts.append(joint_angles(P))  # (T, 18)
+        into, out = np.array(ANGLES).T  # (18,) each
+        a, b = -bone[:, into], bone[:, out]  # (T, 18, 3): both bones pointing away from the joint
+        norms = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)  # (T, 18)
+        parts.append((a * b).sum(axis=-1) / np.maximum(norms, 1e-9))  # (T, 18)
     return np.concatenate(parts, axis=1).astype(np.float32)  # (T, E)
-
-
-def joint_angles(P: np.ndarray) -> np.ndarray:
-    """(T, J, 3) -> (T, 18): the cosine of the angle between the two bones at each joint of
-    ``ANGLES`` (both bones pointing away from the joint); no turn, move or scaling changes it."""
-    parent, child = np.array(BONES).T  # (19,) each
-    bone = P[:, child] - P[:, parent]  # (T, 19, 3)
-    into, out = np.array(ANGLES).T  # (18,) each
-    a, b = -bone[:, into], bone[:, out]  # (T, 18, 3): both bones pointing away from the joint
-    norms = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)  # (T, 18)
-    return (a * b).sum(axis=-1) / np.maximum(norms, 1e-9)  # (T, 18)
-
-
-def joint_distances(P: np.ndarray) -> np.ndarray:
-    """(T, J, 3) -> (T, J (J - 1) / 2): |P_t[i] - P_t[j]| for every pair i < j (``PAIRS``, 190 for
-    20 joints): the body's shape in each frame, which no turn or move of the body changes."""
-    i, j = np.triu_indices(P.shape[1], k=1)  # (J (J - 1) / 2,) each, in PAIRS' order
-    return np.linalg.norm(P[:, i] - P[:, j], axis=-1)  # (T, J (J - 1) / 2)
 
 
 def feature_size(config: SkeletonConfig, num_joints: int = 20) -> int:
@@ -237,8 +223,6 @@ __all__ = [
     "augment",
     "feature_size",
     "features",
-    "joint_angles",
-    "joint_distances",
     "normalise",
     "resample",
     "rotation_y",

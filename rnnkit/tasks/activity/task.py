@@ -53,7 +53,7 @@ from ...train.metrics import classification_scores
 from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
 from .data import ACTIONS, SUBSETS, TRAIN_SUBJECTS, cross_subject, read_msr
 from .dtw import DTW_FILE, DTWReference, fuse3
-from .logistic import LOGISTIC_FILE, Logistic, StatisticsConfig
+from .logistic import LOGISTIC_FILE, Logistic
 from .parts import PartModel, part_columns
 from .skeleton import AugmentConfig, SkeletonConfig, augment, features, normalise
 
@@ -87,9 +87,6 @@ class ActivityConfig:
     # (tau = the clip's median class distance / dtw_sharpness)
     dtw: float = 0.0
     dtw_sharpness: float = 1.0
-    # what the logistic reads of a clip besides its features' statistics (joint angles, distances
-    # between joints, a finer pyramid of means; :mod:`.logistic`); the RNN and DTW do not see them
-    statistics: StatisticsConfig = field(default_factory=StatisticsConfig)
     skeleton: SkeletonConfig = field(default_factory=SkeletonConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: SequenceModelConfig = field(
@@ -380,11 +377,6 @@ class ActivityRecipe(Recipe[ActivityConfig, ActivityData]):
         )
         if config.parts and data.adapter.input != "skeleton":
             raise ConfigError("parts splits a skeleton into body parts; --ts and --csv runs take parts=0")
-        if config.statistics.reads_joints and data.adapter.input != "skeleton":
-            raise ConfigError(
-                "statistics.angles and statistics.distances read a skeleton's joints; --ts and --csv "
-                "runs take statistics.angles=false and statistics.distances=false"
-            )
         train = config.train
         if config.fold and config.validation_subject == -1:  # a seeded member: its own seed
             train = dataclasses.replace(train, seed=train.seed + config.fold - 1)
@@ -395,8 +387,8 @@ class ActivityRecipe(Recipe[ActivityConfig, ActivityData]):
         data.adapter.save(run_dir / ADAPTER_FILE)
         num_classes = len(data.adapter.classes)
         if config.fusion:
-            clips, labels = list(data.train.features), data.train.labels
-            Logistic.fit(clips, labels, num_classes, config.statistics).save(run_dir / LOGISTIC_FILE)
+            logistic = Logistic.fit(list(data.train.features), data.train.labels, num_classes)
+            logistic.save(run_dir / LOGISTIC_FILE)
         if config.dtw:
             DTWReference(list(data.train.features), data.train.labels, num_classes).save(run_dir / DTW_FILE)
 
@@ -477,8 +469,7 @@ def _train_ensemble(config: ActivityConfig, inputs: Inputs, run_dir: Path, callb
     clips = [*data.train.features, *data.validation.features]
     labels = np.concatenate([data.train.labels, data.validation.labels])
     if config.fusion:
-        logistic = Logistic.fit(clips, labels, len(data.adapter.classes), config.statistics)
-        logistic.save(run_dir / LOGISTIC_FILE)
+        Logistic.fit(clips, labels, len(data.adapter.classes)).save(run_dir / LOGISTIC_FILE)
     if config.dtw:
         DTWReference(clips, labels, len(data.adapter.classes)).save(run_dir / DTW_FILE)
     probs = scored_probs(config, members, data, run_dir)
