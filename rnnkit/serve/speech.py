@@ -77,8 +77,10 @@ class SpeechModel(Adapter, task="speech", page="speech.html", request=SpeechRequ
         }
 
     def check(self, request: SpeechRequest) -> None:
-        rate = self.predictor.config.features.sample_rate
-        read_audio(decode_audio(request), rate, MAX_SECONDS, name=request.text)  # an InputError: a 422
+        audio, rate = decode_audio(request), self.predictor.config.features.sample_rate
+        read_audio(audio, rate, MAX_SECONDS, name=request.text)  # an InputError: a 422
+        if self.predictor.others:  # an ensemble: each member reads it at its own rate and length limit
+            self.predictor.read(audio, request.text)
 
     def answer(self, requests: list[SpeechRequest]) -> list[SpeechAnswer]:
         config = self.predictor.config

@@ -18,6 +18,7 @@ split seed and validation share do.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,10 @@ def is_ensemble(run_dir: str | Path) -> bool:
 
 def create(runs: list[str | Path], out: str | Path) -> list[Path]:
     """Copy the finished digits ``runs`` into a new ensemble directory ``out``; returns the members'
-    folders there. Refused: fewer than two runs, a CTC run, an unfinished run, runs that hold
-    different numbers of models (a leave-one-speaker-out run beside a single one) or test or validate
-    on other recordings, and an ``out`` that already holds something."""
+    folders there. Refused: fewer than two runs, a CTC run, an unfinished run, an ensemble, the same
+    run twice (by two paths or as a copy: the same weights), runs that hold different numbers of
+    models (a leave-one-speaker-out run beside a single one) or test or validate on other
+    recordings, and an ``out`` that already holds something."""
     runs, out = [Path(r) for r in runs], Path(out)
     if len(runs) < 2:
         raise InputError(f"an ensemble needs two runs or more, got {len(runs)}")
@@ -58,6 +60,10 @@ def create(runs: list[str | Path], out: str | Path) -> list[Path]:
         raise InputError(f"{out} already exists and is not an empty folder; give a new --out")
     models = []
     for run in runs:
+        if is_ensemble(run):
+            raise ConfigError(
+                f"{run} is an ensemble; give the runs it joins (its {ENSEMBLE_FILE} lists them under 'from')"
+            )
         config = RUNS.load_config(run)
         if config.task != "digits":
             raise ConfigError(
@@ -72,7 +78,8 @@ def create(runs: list[str | Path], out: str | Path) -> list[Path]:
                 "protocol (all --loso, or all on the dataset's split)"
             )
         for k, (ours, first) in enumerate(zip(dirs, models[0]), 1):
-            _check_same_split(first, ours, k)
+            _check_same_split(first, ours, k if len(dirs) > 1 else 0)
+    _check_distinct(runs, models)
     members = []
     for i, run in enumerate(runs, 1):
         member = out / MEMBERS / f"{i:02d}"
@@ -95,6 +102,20 @@ def _check_same_split(first: Path, other: Path, fold: int) -> None:
                 f"than {first}: an ensemble's members must be scored on the same ones (train them "
                 "with the same split_seed and validation_share)"
             )
+
+
+def _check_distinct(runs: list[Path], models: list[list[Path]]) -> None:
+    """Refuse runs with the same best weights, model by model (a run given twice, by two paths or
+    as a copy): their vote would count double, and an ensemble of one model is that model."""
+    seen: dict[tuple[str, ...], Path] = {}
+    for run, dirs in zip(runs, models):
+        weights = tuple(hashlib.sha256((d / ckpt.BEST).read_bytes()).hexdigest() for d in dirs)
+        if weights in seen:
+            raise ConfigError(
+                f"{run} and {seen[weights]} hold the same weights (one run given twice, a copy, or runs "
+                "of one seed that kept the same epoch); give runs whose models differ"
+            )
+        seen[weights] = run
 
 
 def _copy_run(run: Path, member: Path) -> None:
@@ -124,8 +145,17 @@ def member_dirs(run_dir: str | Path) -> list[Path]:
 
 
 def load(run_dir: str | Path) -> list[tuple[Any, SpeechConfig]]:
-    """Each member's (model, config), its best weights, in eval mode."""
-    return [RUNS.load_model(member, build_model) for member in member_dirs(run_dir)]
+    """Each member's (model, config), its best weights, in eval mode: what answers files. An
+    ensemble of leave-one-speaker-out runs holds a model per member and held-out speaker, for
+    scoring (:func:`evaluate`), and is refused here with what to do instead."""
+    members = member_dirs(run_dir)
+    if any(len(folds.members(RUNS, member)) > 1 for member in members):
+        raise ConfigError(
+            f"{run_dir} joins leave-one-speaker-out runs (a model per held-out speaker): score it with "
+            f"'rnnkit speech evaluate {run_dir}'; to transcribe files, join runs trained on the dataset's "
+            "split, or the same fold of each run (rnnkit speech ensemble A/folds/01 B/folds/01 --out ENS)"
+        )
+    return [RUNS.load_model(member, build_model) for member in members]
 
 
 def part_probabilities(model_dir: Path, data: str | Path | None, corpus: corpora.Fsdd) -> dict[str, Any]:

@@ -49,13 +49,6 @@ class Predictor:
         model, config = RUNS.load_model(run_dir, build_model)
         return cls(model, config, load_lm(config, Path(run_dir)))
 
-    @staticmethod
-    def _member(model, config: SpeechConfig, sources: list) -> list[np.ndarray]:
-        """A further member's probabilities for ``sources`` (each read once already, so readable)."""
-        feats = config.features
-        waves = [read_audio(source, feats.sample_rate, feats.max_seconds, name="audio") for source in sources]
-        return outputs(model, FeatureSequences([features(w, feats) for w in waves]))
-
     def __call__(
         self,
         entries: list[tuple[str, str | Path | bytes]],
@@ -68,27 +61,29 @@ class Predictor:
         times of its greedy frames), or ``{"name", "error"}``. ``keep`` adds the features and the
         model's outputs (for the alignment picture)."""
         config = self.config
-        rate = config.features.sample_rate
+        configs = self.configs
         answers: list[dict[str, Any]] = []
-        inputs, where = [], []
+        inputs: list[list[np.ndarray]] = [[] for _ in configs]  # per member: each readable file's features
+        where = []
         for name, source in entries:
-            try:
-                wave = read_audio(source, rate, config.features.max_seconds, name=name)
+            try:  # a file that any member cannot read (its rate, its length limit) is an error in its place
+                waves = self.read(source, name)
             except InputError as error:
                 answers.append({"name": name, "error": str(error)})
                 continue
             where.append(len(answers))
-            inputs.append(features(wave, config.features))
-            answers.append({"name": name, "seconds": len(wave) / rate})
-        if not inputs:
+            for member, wave, c in zip(inputs, waves, configs):
+                member.append(features(wave, c.features))
+            answers.append({"name": name, "seconds": len(waves[0]) / config.features.sample_rate})
+        if not where:
             return answers
-        out = outputs(self.model, FeatureSequences(inputs), progress)
+        out = outputs(self.model, FeatureSequences(inputs[0]), progress)
         if self.others:
-            sources = [entries[k][1] for k, answer in enumerate(answers) if "error" not in answer]
-            out = list(np.mean([out, *(self._member(m, c, sources) for m, c in self.others)], axis=0))
+            each = [outputs(m, FeatureSequences(x)) for (m, _), x in zip(self.others, inputs[1:])]
+            out = list(np.mean([out, *each], axis=0))
         width = beam if beam is not None else config.beam
         step = config.features.step_seconds * config.model.time_stride  # one output step's seconds
-        for i, x, o in zip(where, inputs, out):
+        for i, x, o in zip(where, inputs[0], out):
             answer = answers[i]
             if config.task == "digits":
                 answer["digit"] = int(o.argmax())
@@ -104,6 +99,18 @@ class Predictor:
             if keep:
                 answer["features"], answer["outputs"] = x, o
         return answers
+
+    @property
+    def configs(self) -> list[SpeechConfig]:
+        """Every member's config, the first's (``config``) first."""
+        return [self.config, *(c for _, c in self.others)]
+
+    def read(self, source: str | Path | bytes, name: str) -> list[np.ndarray]:
+        """``source``'s waveform for each member, at its rate and length limit (read once per pair);
+        an InputError naming ``name`` when any member cannot read it."""
+        keys = [(c.features.sample_rate, c.features.max_seconds) for c in self.configs]
+        read = {key: read_audio(source, *key, name=name) for key in dict.fromkeys(keys)}
+        return [read[key] for key in keys]
 
 
 def evaluate(run_dir: str | Path, data: str | Path | None, beam: int | None = None) -> dict[str, Any]:
