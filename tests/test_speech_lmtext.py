@@ -30,6 +30,12 @@ def test_text_files_are_read_normalised_distinct_and_checked(tmp_path):
     (tmp_path / "b.txt").write_text("NEW one\nHello world\n")
     found = lmtext.read_sentences([tmp_path / "a.txt", tmp_path / "b.txt"])
     assert found == ["HELLO WORLD", "IT'S O'CLOCK", "NEW ONE"]
+    # a BOM and Windows line endings are not text; a typographic apostrophe (44 lines of Tatoeba's
+    # English side) is the transcripts' own, so "I\u2019m a dog" is the heard "I'M A DOG"
+    (tmp_path / "c.txt").write_bytes("\ufeffI\u2019m a dog\r\nWe\u2018ll see\r\n".encode())
+    found = lmtext.read_sentences([tmp_path / "c.txt"])
+    assert found == ["I'M A DOG", "WE'LL SEE"]
+    assert lmtext.unheard(found, ["I'M A DOG"]) == (["WE'LL SEE"], 1)
     (tmp_path / "bad.txt").write_bytes(b"caf\xe9\n")
     with pytest.raises(InputError, match="bad.txt is not UTF-8 text"):
         lmtext.read_sentences([tmp_path / "bad.txt"])

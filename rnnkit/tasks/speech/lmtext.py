@@ -5,9 +5,10 @@ teaches it far more spelling. ``rnnkit speech lm RUN --text FILE`` refits the ru
 its training transcripts and the file's sentences, without touching the acoustic model.
 
 No sentence the run validates or tests on may teach the LM: the file's lines are normalised as the
-transcripts are (upper case, the model's characters only, single spaces), and a line that is, or
-holds as whole words, a validation or test sentence is left out (:func:`unheard`), so the test
-stays disjoint from everything trained, and the LM weight chosen on validation is not flattered.
+transcripts are (typographic apostrophes made ``'``, upper case, the model's characters only,
+single spaces), and a line that is, or holds as whole words, a validation or test sentence is left
+out (:func:`unheard`), so the test stays disjoint from everything trained, and the LM weight
+chosen on validation is not flattered.
 ``lm_sources.json`` beside ``lm.json`` records what the LM read.
 """
 
@@ -26,6 +27,10 @@ from . import data as corpora
 from .scoring import LM_FILE, LM_SOURCES_FILE
 from .task import RUNS, SPEECHOCEAN_SOURCE, SpeechConfig, speechocean_utterances
 
+# typographic apostrophes (Tatoeba's English side has "I’m falling.") are the transcripts' "'": dropped
+# as unknown characters, "I’M A DOG" would read "IM A DOG", a misspelling that a heard "I'M A DOG" misses
+APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'"})
+
 
 def read_sentences(paths: Iterable[str | Path]) -> list[str]:
     """The distinct normalised non-empty lines of the text files at ``paths``, in first-seen order."""
@@ -39,7 +44,7 @@ def read_sentences(paths: Iterable[str | Path]) -> list[str]:
         except UnicodeDecodeError as error:
             raise InputError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
         for line in lines:
-            text = corpora.normalize_text(line)
+            text = corpora.normalize_text(line.translate(APOSTROPHES))
             if text:
                 seen.setdefault(text)
     return list(seen)
