@@ -286,7 +286,9 @@ def test_speechocean_training_never_reads_a_test_sentence(tmp_path):
     leaky = dataclasses.replace(
         data.splits, splits=[dataclasses.replace(split, train=np.arange(split.test.min()))]
     )  # every training utterance, as a run made before this check would have saved it
-    with pytest.raises(DataError, match="test sentences also occur in training"):
+    with pytest.raises(
+        DataError, match="test sentences also occur in training.*train it again with --restart"
+    ):
         speech.prepare(config, base, splits=leaky)
 
 

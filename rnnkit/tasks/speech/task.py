@@ -27,6 +27,7 @@ import numpy as np
 from torch import Tensor, nn
 
 from ...audio import AugmentConfig, FeatureConfig, MaskConfig, features, read_audio
+from ...data.locate import DataError
 from ...data.sequences import FeatureSequences
 from ...decode.ngram import CharNgram
 from ...errors import ConfigError
@@ -334,7 +335,12 @@ def _prepare_sentences(config: SpeechConfig, data: str | Path | None, splits: Sp
     learnt = np.concatenate([split.train, split.validation])
     corpora.check_disjoint(speakers[learnt], speakers[split.test], "speakers")
     texts = everything.texts  # normalised: upper case, no punctuation
-    corpora.check_disjoint([texts[i] for i in learnt], [texts[i] for i in split.test], "sentences")
+    try:
+        corpora.check_disjoint([texts[i] for i in learnt], [texts[i] for i in split.test], "sentences")
+    except DataError as error:  # a split saved before _without_test_sentences: the run trained on them
+        raise DataError(
+            f"{error}; the run's split predates their removal: train it again with --restart"
+        ) from None
     corpora.check_disjoint(speakers[split.train], speakers[split.validation], "speakers (validation)")
     rate = config.features.sample_rate
 
