@@ -77,7 +77,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     ensemble = sub.add_parser(
         "ensemble",
         help="join finished --task digits runs into one that answers with the mean of their "
-        "probabilities (each member at its own features); evaluate, predict and serve read it as a run",
+        "probabilities (each member at its own features); evaluate, predict and serve read it as a run "
+        "(one of --loso runs: evaluate only)",
     )
     ensemble.add_argument("runs", nargs="+", metavar="RUN", help="finished digits runs (all --loso, or none)")
     ensemble.add_argument(
