@@ -29,6 +29,10 @@ distance over the clip's median of them) against the same run's training clips; 
 bands DTW (aeon's window, a fraction of the length; default the full window, as the baseline).
 ``--dtw-sharpness 2,4,8`` scores each triple with a DTW weight once per sharpness s (the softmax's
 scale is the median over s; default 1), each row labelled ``A:B:C/s``.
+
+``--held 1,3`` trains and scores only those held-out subjects (default all five; the means are then
+over those), so that a slow variant's fifteen runs can be trained in several shorter commands and
+read together by one with all five.
 """
 
 from __future__ import annotations
@@ -131,9 +135,15 @@ def main() -> None:
     parser.add_argument("--dtw-window", type=float, default=None, help="aeon's DTW window (default: full)")
     parser.add_argument("--dtw-sharpness", default="1", metavar="S,S,...", help="DTW tau = median / S")
     parser.add_argument("--out", default="runs/act-sweep")
+    parser.add_argument(
+        "--held", default="1,3,5,7,9", metavar="S,S,...", help="the held-out subjects to train and score"
+    )
     args = parser.parse_args()
+    held = [int(v) for v in args.held.split(",") if v]
+    if not held or not set(held) <= set(SUBJECTS):
+        parser.error(f"--held takes training subjects among {SUBJECTS} such as 1,3, got {args.held!r}")
     inputs = activity.Inputs("msr", args.data)
-    splits = {(s, v): subject_split(args.data, s, v) for s in args.subsets for v in SUBJECTS}
+    splits = {(s, v): subject_split(args.data, s, v) for s in args.subsets for v in held}
     head = "".join(f"{s:>8s}" for s in args.subsets)
     print(f"{'variant (last epoch)':24s}{head}{'mean':>8s}{'seconds':>9s}{'best ep.':>9s}")
     for spec in args.variant:
@@ -142,7 +152,7 @@ def main() -> None:
         scores, best, seconds = [], [], 0.0
         for subset in args.subsets:
             per_subject, at_best = [], []
-            for v in SUBJECTS:
+            for v in held:
                 config = apply_overrides(activity.preset(args.preset), [*sets, f"subset={subset}"])
                 run = Path(args.out) / name / subset / f"s{v:02d}"
                 if not (run / "results.json").is_file():
@@ -162,7 +172,7 @@ def main() -> None:
         )
     for names in args.together:
         scores = [
-            np.mean([together(Path(args.out), names.split(","), s, v, inputs) for v in SUBJECTS])
+            np.mean([together(Path(args.out), names.split(","), s, v, inputs) for v in held])
             for s in args.subsets
         ]
         print(f"{names:24s}" + "".join(f"{a:8.2%}" for a in scores) + f"{np.mean(scores):8.2%}", flush=True)
@@ -184,7 +194,7 @@ def main() -> None:
         fusion = np.array(
             [
                 [
-                    [fused(out, n, s, v, inputs, weights, args.dtw_window, cache) for v in SUBJECTS]
+                    [fused(out, n, s, v, inputs, weights, args.dtw_window, cache) for v in held]
                     for s in args.subsets
                 ]
                 for n in names
