@@ -268,8 +268,7 @@ def test_clip_and_frame_answers_equal_alone_and_padded_in_a_batch():
     )
 
 
-@pytest.mark.parametrize("levels", [2, 4])
-def test_the_body_part_model_reads_each_part_and_answers_alike_alone_and_padded(levels):
+def test_the_body_part_model_reads_each_part_and_answers_alike_alone_and_padded():
     skeleton = activity.SkeletonConfig(velocity=True, bones=True)
     columns = part_columns(skeleton)
     assert sorted(c for part in columns for c in part) == list(range(feature_size(skeleton)))
@@ -278,7 +277,7 @@ def test_the_body_part_model_reads_each_part_and_answers_alike_alone_and_padded(
     assert {3 * hand, 60 + 3 * hand} <= set(right_arm) and 3 * activity.JOINTS.index("head") not in right_arm
     torch.manual_seed(0)
     config = SequenceModelConfig(input_size=177, hidden_size=5, head="frame", num_classes=3, dropout=0.2)
-    model = PartModel(config, columns, 3, levels).double().eval()
+    model = PartModel(config, columns, 3).double().eval()
     rng = np.random.default_rng(0)
     clips = [rng.normal(size=(n, 177)) for n in (6, 2, 9)]
     together = activity.predict_frames([model], FeatureSequences(clips, np.zeros(3, int), dtype=np.float64))
@@ -289,75 +288,6 @@ def test_the_body_part_model_reads_each_part_and_answers_alike_alone_and_padded(
     x = torch.from_numpy(clips[0])[None]
     with pytest.raises(ValueError, match=r"expects x of shape \(B, T, 177\)"):
         model(x[..., :60])
-
-
-def birnn_weights(E: int, H: int, gates: int = 1) -> int:
-    """A bidirectional layer's parameters: per direction W_hx (gH, E), W_hh (gH, H), b (gH,)."""
-    return 2 * gates * H * (E + H + 1)
-
-
-def test_du_et_al_s_hierarchy_fuses_limbs_with_the_trunk_then_halves_then_the_body():
-    """levels=4: the upper body's states read the arms and the trunk and never the legs, the
-    lower body's the legs and the trunk and never the arms; the parameters are the formula's."""
-    skeleton = activity.SkeletonConfig(velocity=True, bones=True)
-    columns = part_columns(skeleton)
-    torch.manual_seed(0)
-    Hp, H, C = 3, 5, 4
-    config = SequenceModelConfig(input_size=177, hidden_size=H, head="frame", num_classes=C)
-    model = PartModel(config, columns, Hp, levels=4).double()
-    widths = [len(part) for part in columns]
-    expected = (
-        sum(birnn_weights(E, Hp) for E in widths)  # level 1: five tanh BiRNNs on the parts
-        + 4 * birnn_weights(4 * Hp, Hp)  # level 2: each limb with the trunk
-        + 2 * birnn_weights(4 * Hp, Hp)  # level 3: upper and lower body
-        + birnn_weights(4 * Hp, H, gates=4)  # level 4: the whole body's BiLSTM
-        + (2 * H + 1) * C  # the frame head
-    )
-    assert sum(p.numel() for p in model.parameters()) == expected
-    assert [type(m).__name__ for m in (model.parts[0], model.limbs[0], model.halves[0], model.body)] == [
-        "RNN", "RNN", "RNN", "LSTM"
-    ]  # fmt: skip
-    x = torch.randn(2, 7, 177, dtype=torch.float64, requires_grad=True)
-    lengths = torch.tensor([7, 4])
-    upper, lower = model.upper_lower(x, lengths)
-    assert upper.shape == lower.shape == (2, 7, 2 * Hp)
-    reading = {"upper": ("trunk", "right arm", "left arm"), "lower": ("trunk", "right leg", "left leg")}
-    for half, reads in zip((upper, lower), reading.values()):
-        (grad,) = torch.autograd.grad(half.sum(), x, retain_graph=True)
-        for p, name in enumerate(PARTS):
-            touched = grad[..., columns[p]].abs().sum().item()
-            assert (touched > 0) == (name in reads), name
-
-
-def test_du_et_al_s_hierarchy_trains_every_layer_and_a_run_answers_as_at_training(msr, tmp_path, capsys):
-    """One training step of levels=4 gives every parameter a gradient and lowers the loss on its
-    batch; a run with parts_levels=4 keeps it and evaluates as it scored at training."""
-    skeleton = activity.SkeletonConfig(velocity=True, bones=True)
-    torch.manual_seed(0)
-    config = SequenceModelConfig(input_size=177, hidden_size=6, head="frame", num_classes=3)
-    model = PartModel(config, part_columns(skeleton), 4, levels=4)
-    rng = np.random.default_rng(0)
-    clips = [rng.normal(size=(n, 177)).astype(np.float32) for n in (9, 5, 12, 3)]
-    batch = FeatureSequences(clips, np.array([0, 1, 2, 1])).collate(np.arange(4))
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
-    before, _, _ = activity.step(model, batch)
-    before.backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
-    optimiser.step()
-    after, _, _ = activity.step(model, batch)
-    assert after.item() < before.item()
-    run = tmp_path / "du"
-    args = ["activity", "train", "--data", str(msr), "--out", str(run), "--epochs", "2"]
-    small = ["--set", "parts=3", "--set", "parts_levels=4", "--set", "model.hidden_size=4", "--set",
-             "model.projection=0", "--set", "validation_subject=3"]  # fmt: skip
-    assert main([*args, *small]) == 0
-    assert json.loads((run / "config.json").read_text())["parts_levels"] == 4
-    results = json.loads((run / "results.json").read_text())
-    capsys.readouterr()
-    assert main(["activity", "evaluate", str(run)]) == 0
-    assert f"test accuracy {results['test_accuracy']:.2%}" in capsys.readouterr().out
-    with pytest.raises(ConfigError, match="parts_levels must be one of 2, 4"):
-        activity.ActivityConfig(parts=3, parts_levels=3)
 
 
 @pytest.mark.parametrize("present", [(0, 2, 3), (1, 3)])

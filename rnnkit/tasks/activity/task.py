@@ -54,7 +54,7 @@ from ...train.template import RESULTS_FILE, Fit, Recipe, train_run
 from .data import ACTIONS, SUBSETS, TRAIN_SUBJECTS, cross_subject, read_msr
 from .dtw import DTW_FILE, DTWReference, fuse3
 from .logistic import LOGISTIC_FILE, Logistic
-from .parts import LEVELS, PartModel, part_columns
+from .parts import PartModel, part_columns
 from .skeleton import AugmentConfig, SkeletonConfig, augment, features, normalise
 
 SPLITS_FILE, ADAPTER_FILE = "splits.json", "adapter.json"
@@ -79,9 +79,6 @@ class ActivityConfig:
     # skeletons: Hp, the units per direction of each body part's BiRNN (.parts, Du et al. 2015's
     # hierarchy, the model's hidden_size then the whole body's); 0: one encoder over all the joints
     parts: int = 0
-    # with parts: the hierarchy's recurrent levels, 2 (the parts, then the whole body) or 4 (Du et
-    # al.'s HBRNN-L: parts, each limb with the trunk, upper and lower body, the whole body)
-    parts_levels: int = 2
     # the logistic baseline's weight in the clip's answer (late fusion, :mod:`.logistic`), fitted on
     # the run's training clips: (1 - fusion) * RNN + fusion * logistic; 0: the RNN alone
     fusion: float = 0.0
@@ -104,11 +101,6 @@ class ActivityConfig:
             raise ConfigError(
                 "members must be >= 1 and validation_subject >= -1, got "
                 f"{self.members}, {self.validation_subject}"
-            )
-        if self.parts_levels not in LEVELS:
-            raise ConfigError(
-                f"parts_levels must be one of {', '.join(map(str, LEVELS))} (2: the parts, then the body; "
-                f"4: Du et al.'s hierarchy), got {self.parts_levels}"
             )
         if not 0 <= self.fusion < 1:
             raise ConfigError(f"fusion (the logistic's weight) must be in [0, 1), got {self.fusion}")
@@ -169,7 +161,7 @@ def preset(name: str) -> ActivityConfig:
 
 def build_model(config: ActivityConfig) -> nn.Module:
     if config.parts:
-        return PartModel(config.model, part_columns(config.skeleton), config.parts, config.parts_levels)
+        return PartModel(config.model, part_columns(config.skeleton), config.parts)
     return SequenceModel(config.model)
 
 
