@@ -19,7 +19,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..audio import read_audio
 from ..errors import InputError
 from .adapter import Adapter
 
@@ -77,10 +76,8 @@ class SpeechModel(Adapter, task="speech", page="speech.html", request=SpeechRequ
         }
 
     def check(self, request: SpeechRequest) -> None:
-        audio, rate = decode_audio(request), self.predictor.config.features.sample_rate
-        read_audio(audio, rate, MAX_SECONDS, name=request.text)  # an InputError: a 422
-        if self.predictor.others:  # an ensemble: each member reads it at its own rate and length limit
-            self.predictor.read(audio, request.text)
+        # an InputError (a 422) when the run, or any member of an ensemble, cannot read it
+        self.predictor.read(decode_audio(request), request.text)
 
     def answer(self, requests: list[SpeechRequest]) -> list[SpeechAnswer]:
         config = self.predictor.config
